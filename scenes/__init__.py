@@ -1,0 +1,1 @@
+"""Scenes, emergency plans and drill simulations: pure, seeded, and free of HTTP or storage."""

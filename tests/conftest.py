@@ -1,0 +1,149 @@
+"""Test fixtures: a real PostGIS (the embedded cluster, or CITYTWIN_TEST_DATABASE_URL), one database per test."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+import pytest
+import uvicorn
+from sqlalchemy import Engine
+from sqlalchemy.engine import make_url
+
+from ingest_gis.footprints import FootprintOptions
+from tests.helpers.data import shared_data
+from twin.api import create_app
+from twin.db import Database, create_db_engine, migrate
+from twin.embedded import EmbeddedPostgres
+from twin.ingest import ingest_footprints
+from twin.settings import Settings
+
+TEMPLATE = "citytwin_test_template"
+_counter = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """URL of the PostgreSQL server's maintenance database (superuser)."""
+    external = os.environ.get("CITYTWIN_TEST_DATABASE_URL")
+    if external:
+        yield external
+        return
+    cluster = EmbeddedPostgres(tmp_path_factory.mktemp("cluster"), fsync=False)
+    cluster.start()
+    try:
+        yield cluster.url("postgres")
+    finally:
+        cluster.stop()
+
+
+def _admin(server_url: str) -> psycopg.Connection:
+    url = make_url(server_url)
+    return psycopg.connect(host=url.host, port=url.port, user=url.username, password=url.password,
+                           dbname=url.database, autocommit=True)
+
+
+@pytest.fixture(scope="session")
+def template_database(server_url: str) -> str:
+    """A database with the schema migrated, cloned for every test."""
+    with _admin(server_url) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{TEMPLATE}"')
+        conn.execute(f'CREATE DATABASE "{TEMPLATE}"')
+    engine = create_db_engine(make_url(server_url).set(database=TEMPLATE).render_as_string(False))
+    migrate(engine)
+    engine.dispose()
+    return TEMPLATE
+
+
+def _fresh_database(server_url: str, template: str) -> str:
+    name = f"citytwin_test_{os.getpid()}_{next(_counter)}"
+    with _admin(server_url) as conn:
+        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+    return make_url(server_url).set(database=name).render_as_string(False)
+
+
+def _drop_database(server_url: str, url: str) -> None:
+    name = make_url(url).database
+    with _admin(server_url) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def database_url(server_url: str, template_database: str) -> Iterator[str]:
+    url = _fresh_database(server_url, template_database)
+    yield url
+    _drop_database(server_url, url)
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[Engine]:
+    engine = create_db_engine(database_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    return Settings(database_url=database_url, data_dir=tmp_path / "data")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class LiveCity:
+    base_url: str
+    tileset_id: str
+    object_ids: list[str]
+    engine: Engine
+
+
+@contextmanager
+def serving(settings: Settings, database: Database) -> Iterator[str]:
+    """Run the real app with uvicorn on a free loopback port; yields its base URL."""
+    port = free_port()
+    config = uvicorn.Config(create_app(settings, database), host="127.0.0.1", port=port, log_level="warning")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("test server did not start")
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def live_city(server_url: str, template_database: str, tmp_path_factory: pytest.TempPathFactory
+              ) -> Iterator[LiveCity]:
+    """A running server with the Berlin footprints ingested."""
+    url = _fresh_database(server_url, template_database)
+    settings = Settings(database_url=url, data_dir=tmp_path_factory.mktemp("live"))
+    engine = create_db_engine(url)
+    summary = ingest_footprints(
+        engine, shared_data("gis/osm_berlin_prenzlauerberg_buildings.geojson"), FootprintOptions(name="berlin")
+    )
+    with engine.connect() as conn:
+        ids = [row[0] for row in conn.exec_driver_sql("SELECT id FROM twin_objects ORDER BY id")]
+    try:
+        with serving(settings, Database(engine)) as base_url:
+            yield LiveCity(base_url, summary["tileset_id"], ids, engine)
+    finally:
+        engine.dispose()
+        _drop_database(server_url, url)

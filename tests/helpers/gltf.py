@@ -1,0 +1,89 @@
+"""Checks on written tiles: the Khronos glTF-Validator, GLB decoding and the official 3D Tiles schemas."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import subprocess
+import tempfile
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from jsonschema import Draft202012Validator
+from referencing import Registry, Resource
+
+from tests.helpers.data import SHARED
+from tiles.glb import unpack_glb
+
+VALIDATE = Path(__file__).with_name("validate_gltf.cjs")
+SCHEMAS = SHARED / "schemas" / "3d-tiles" / "specification" / "schema"
+
+
+def gltf_validation(glbs: dict[str, bytes]) -> list[dict[str, Any]]:
+    """Run every GLB through the Khronos validator; one report per file."""
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = []
+        for i, (name, data) in enumerate(sorted(glbs.items())):
+            path = Path(tmp) / f"{i}-{Path(name).name}"
+            path.write_bytes(data)
+            paths.append(str(path))
+        out = subprocess.run(["node", str(VALIDATE), *paths], capture_output=True, text=True, check=True)
+    return [json.loads(line) for line in out.stdout.splitlines()]
+
+
+def assert_valid_glbs(glbs: dict[str, bytes]) -> None:
+    reports = gltf_validation(glbs)
+    assert len(reports) == len(glbs)
+    bad = [r for r in reports if r["numErrors"]]
+    assert not bad, bad[:3]
+
+
+@cache
+def tileset_validator() -> Draft202012Validator:
+    """A validator for tileset.json built from the official 3D Tiles 1.1 schemas."""
+    if not SCHEMAS.exists():
+        raise FileNotFoundError(SCHEMAS)
+    resources = []
+    for path in SCHEMAS.rglob("*.schema.json"):
+        schema = json.loads(path.read_text())
+        resource = Resource.from_contents(schema)
+        resources.append((path.relative_to(SCHEMAS).as_posix(), resource))
+        resources.append((path.name, resource))
+        if "$id" in schema:
+            resources.append((schema["$id"], resource))
+    registry = Registry().with_resources(resources)
+    return Draft202012Validator({"$ref": "tileset.schema.json"}, registry=registry)
+
+
+def decode_positions(glb: bytes) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+    """Vertex positions (y-up, node translation applied) and feature ids of a tile's first primitive."""
+    gltf, binary = unpack_glb(glb)
+
+    def accessor(index: int) -> np.ndarray:
+        acc = gltf["accessors"][index]  # type: ignore[index]
+        view = gltf["bufferViews"][acc["bufferView"]]  # type: ignore[index]
+        dtype = {5126: "<f4", 5123: "<u2", 5125: "<u4"}[acc["componentType"]]
+        width = {"SCALAR": 1, "VEC3": 3}[acc["type"]]
+        start = view.get("byteOffset", 0) + acc.get("byteOffset", 0)
+        data = np.frombuffer(binary, dtype=dtype, count=acc["count"] * width, offset=start)
+        return data.reshape(acc["count"], width) if width > 1 else data
+
+    primitive = gltf["meshes"][0]["primitives"][0]  # type: ignore[index]
+    translation = np.array(gltf["nodes"][0].get("translation", [0, 0, 0]))  # type: ignore[index]
+    positions = accessor(primitive["attributes"]["POSITION"]).astype(np.float64) + translation
+    feature_ids = accessor(primitive["attributes"]["_FEATURE_ID_0"])
+    return positions, feature_ids, gltf
+
+
+def property_strings(glb: bytes, name: str) -> list[str]:
+    """Decode a STRING property column of the tile's property table."""
+    gltf, binary = unpack_glb(glb)
+    table = gltf["extensions"]["EXT_structural_metadata"]["propertyTables"][0]  # type: ignore[index]
+    prop = table["properties"][name]
+    views = gltf["bufferViews"]  # type: ignore[index]
+    values_view, offsets_view = views[prop["values"]], views[prop["stringOffsets"]]
+    offsets = np.frombuffer(binary, "<u4", table["count"] + 1, offsets_view.get("byteOffset", 0))
+    base = values_view.get("byteOffset", 0)
+    return [binary[base + a : base + b].decode() for a, b in itertools.pairwise(offsets)]

@@ -1,0 +1,139 @@
+"""The tile writer: valid 3D Tiles 1.1 + glTF, right place on Earth, deterministic bytes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import orjson
+import pytest
+import shapely
+from shapely.geometry import Point
+
+from ingest_gis.footprints import FootprintOptions, read_footprints
+from ingest_gis.records import IngestResult
+from tests.helpers.data import shared_data
+from tests.helpers.gltf import assert_valid_glbs, decode_positions, property_strings, tileset_validator
+from tiles.geodesy import EnuFrame, ecef_to_geodetic
+from tiles.model import BuiltTileset
+from tiles.tileset import TilingOptions, build_tileset
+
+
+@pytest.fixture(scope="module")
+def berlin() -> IngestResult:
+    return read_footprints(shared_data("gis/osm_berlin_prenzlauerberg_buildings.geojson"), FootprintOptions("berlin"))
+
+
+@pytest.fixture(scope="module")
+def berlin_tiles(berlin: IngestResult) -> BuiltTileset:
+    return build_tileset(berlin.features, TilingOptions(max_features_per_tile=100, class_name="building"))
+
+
+def _tiles(tile: dict[str, Any], depth: int = 0) -> list[tuple[int, dict[str, Any]]]:
+    found = [(depth, tile)]
+    for child in tile.get("children", []):
+        found += _tiles(child, depth + 1)
+    return found
+
+
+def _box_corners(box: list[float]) -> np.ndarray:
+    c, axes = np.array(box[:3]), np.array(box[3:]).reshape(3, 3)
+    signs = np.array([[x, y, z] for x in (-1, 1) for y in (-1, 1) for z in (-1, 1)])
+    return c + signs @ axes
+
+
+def test_tileset_json_follows_the_official_3d_tiles_schema(berlin_tiles: BuiltTileset) -> None:
+    document = orjson.loads(berlin_tiles.root.content)
+    errors = sorted(tileset_validator().iter_errors(document), key=str)
+    assert not errors, [e.message for e in errors[:5]]
+    assert document["asset"]["version"] == "1.1"
+    assert len(document["root"]["transform"]) == 16
+
+
+def test_every_glb_passes_the_khronos_gltf_validator(berlin_tiles: BuiltTileset) -> None:
+    glbs = {e.path: e.content for e in berlin_tiles.entries[1:]}
+    assert len(glbs) >= 4
+    assert_valid_glbs(glbs)
+
+
+def test_hierarchy_parents_contain_children_and_errors_shrink_with_depth(berlin_tiles: BuiltTileset) -> None:
+    document = orjson.loads(berlin_tiles.root.content)
+    uris = set()
+
+    def check(tile: dict[str, Any]) -> None:
+        outer = _box_corners(tile["boundingVolume"]["box"])
+        lo, hi = outer.min(axis=0), outer.max(axis=0)
+        for child in tile.get("children", []):
+            inner = _box_corners(child["boundingVolume"]["box"])
+            assert (inner.min(axis=0) >= lo - 1e-6).all() and (inner.max(axis=0) <= hi + 1e-6).all()
+            assert child["geometricError"] < tile["geometricError"]
+            check(child)
+        if "content" in tile:
+            uris.add(tile["content"]["uri"])
+
+    check(document["root"])
+    assert document["geometricError"] > document["root"]["geometricError"] > 0
+    assert uris == {e.path for e in berlin_tiles.entries[1:]}
+
+
+def test_every_building_is_in_exactly_one_tile_with_its_id_in_the_property_table(
+    berlin: IngestResult, berlin_tiles: BuiltTileset
+) -> None:
+    ids: list[str] = []
+    for entry in berlin_tiles.entries[1:]:
+        table_ids = property_strings(entry.content, "id")
+        _, feature_ids, gltf = decode_positions(entry.content)
+        assert sorted(set(feature_ids.astype(int))) == list(range(len(table_ids)))
+        assert table_ids == list(entry.feature_ids)
+        assert gltf["extensionsUsed"] == ["EXT_mesh_features", "EXT_structural_metadata"]
+        ids += table_ids
+    assert sorted(ids) == sorted(o.id for o in berlin.objects)
+
+
+def test_a_building_decodes_to_its_footprint_on_earth(berlin: IngestResult, berlin_tiles: BuiltTileset) -> None:
+    document = orjson.loads(berlin_tiles.root.content)
+    transform = np.array(document["root"]["transform"]).reshape(4, 4).T
+    footprints = {o.id: o for o in berlin.objects}
+    checked = 0
+    for entry in berlin_tiles.entries[1:]:
+        positions, feature_ids, _ = decode_positions(entry.content)
+        table_ids = property_strings(entry.content, "id")
+        enu = np.column_stack([positions[:, 0], -positions[:, 2], positions[:, 1]])  # y-up → z-up
+        ecef = enu @ transform[:3, :3].T + transform[:3, 3]
+        geo = ecef_to_geodetic(ecef)
+        for index in (0, len(table_ids) // 2, len(table_ids) - 1):
+            record = footprints[table_ids[index]]
+            vertices = geo[feature_ids == index]
+            metres = EnuFrame(record.footprint.centroid.x, record.footprint.centroid.y)
+            outline = shapely.transform(
+                record.footprint.boundary,
+                lambda xy, frame=metres: frame.from_geodetic(xy[:, 0], xy[:, 1], np.zeros(len(xy)))[:, :2],
+            )
+            got = metres.from_geodetic(vertices[:, 0], vertices[:, 1], np.zeros(len(vertices)))[:, :2]
+            # every decoded vertex lies on the footprint's outline within 0.5 m
+            assert max(outline.distance(Point(p)) for p in got) < 0.5
+            assert vertices[:, 2].min() == pytest.approx(record.zmin, abs=0.05)
+            assert vertices[:, 2].max() == pytest.approx(record.zmax, abs=0.05)
+            checked += 1
+    assert checked >= 3 * (len(berlin_tiles.entries) - 1) - 2
+
+
+def test_the_same_input_gives_the_same_bytes(berlin: IngestResult, berlin_tiles: BuiltTileset) -> None:
+    again = build_tileset(list(reversed(berlin.features)), TilingOptions(max_features_per_tile=100,
+                                                                          class_name="building"))
+    assert [(e.path, e.content) for e in again.entries] == [(e.path, e.content) for e in berlin_tiles.entries]
+
+
+def test_one_small_layer_is_a_single_root_tile(berlin: IngestResult) -> None:
+    built = build_tileset(berlin.features[:10])
+    document = orjson.loads(built.root.content)
+    assert document["root"]["content"]["uri"] == built.entries[1].path
+    assert document["root"]["geometricError"] == 0
+    assert document["geometricError"] > 0
+
+
+def test_the_builder_rejects_empty_input_and_duplicate_ids(berlin: IngestResult) -> None:
+    with pytest.raises(ValueError, match="at least one feature"):
+        build_tileset([])
+    with pytest.raises(ValueError, match="unique"):
+        build_tileset([berlin.features[0], berlin.features[0]])

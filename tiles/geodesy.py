@@ -1,0 +1,103 @@
+"""WGS84 geodesy for tile frames: geodetic ↔ ECEF and local east-north-up (ENU) frames.
+
+All functions are vectorised over numpy arrays; angles are in degrees, lengths in metres.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+WGS84_A = 6378137.0
+WGS84_F = 1.0 / 298.257223563
+WGS84_E2 = WGS84_F * (2.0 - WGS84_F)
+WGS84_B = WGS84_A * (1.0 - WGS84_F)
+WGS84_EP2 = (WGS84_A**2 - WGS84_B**2) / WGS84_B**2
+
+Array = NDArray[np.float64]
+
+
+def geodetic_to_ecef(lon: Array, lat: Array, height: Array) -> Array:
+    """Convert longitude, latitude (degrees) and ellipsoidal height (m) to ECEF (N, 3)."""
+    lam = np.radians(np.asarray(lon, dtype=np.float64))
+    phi = np.radians(np.asarray(lat, dtype=np.float64))
+    h = np.asarray(height, dtype=np.float64)
+    sin_phi = np.sin(phi)
+    n = WGS84_A / np.sqrt(1.0 - WGS84_E2 * sin_phi * sin_phi)
+    cos_phi = np.cos(phi)
+    x = (n + h) * cos_phi * np.cos(lam)
+    y = (n + h) * cos_phi * np.sin(lam)
+    z = (n * (1.0 - WGS84_E2) + h) * sin_phi
+    return np.stack([x, y, z], axis=-1)
+
+
+def ecef_to_geodetic(xyz: Array) -> Array:
+    """Convert ECEF (N, 3) to (lon, lat, height) with Bowring's method (sub-millimetre on Earth)."""
+    xyz = np.asarray(xyz, dtype=np.float64)
+    x, y, z = xyz[..., 0], xyz[..., 1], xyz[..., 2]
+    p = np.hypot(x, y)
+    theta = np.arctan2(z * WGS84_A, p * WGS84_B)
+    phi = np.arctan2(
+        z + WGS84_EP2 * WGS84_B * np.sin(theta) ** 3,
+        p - WGS84_E2 * WGS84_A * np.cos(theta) ** 3,
+    )
+    sin_phi = np.sin(phi)
+    n = WGS84_A / np.sqrt(1.0 - WGS84_E2 * sin_phi * sin_phi)
+    cos_phi = np.cos(phi)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        h = np.where(np.abs(cos_phi) > 1e-9, p / cos_phi - n, np.abs(z) - WGS84_B)
+    return np.stack([np.degrees(np.arctan2(y, x)), np.degrees(phi), h], axis=-1)
+
+
+def enu_rotation(lon: Array | float, lat: Array | float) -> Array:
+    """Rotation matrices whose rows are the east, north and up unit vectors in ECEF (…, 3, 3)."""
+    lam = np.radians(np.asarray(lon, dtype=np.float64))
+    phi = np.radians(np.asarray(lat, dtype=np.float64))
+    sl, cl, sp, cp = np.sin(lam), np.cos(lam), np.sin(phi), np.cos(phi)
+    zero = np.zeros_like(lam)
+    east = np.stack([-sl, cl, zero], axis=-1)
+    north = np.stack([-sp * cl, -sp * sl, cp], axis=-1)
+    up = np.stack([cp * cl, cp * sl, sp], axis=-1)
+    return np.stack([east, north, up], axis=-2)
+
+
+@dataclass(frozen=True)
+class EnuFrame:
+    """A local east-north-up frame anchored at a geodetic origin."""
+
+    lon: float
+    lat: float
+    height: float = 0.0
+
+    @property
+    def origin_ecef(self) -> Array:
+        return geodetic_to_ecef(np.array(self.lon), np.array(self.lat), np.array(self.height))
+
+    @property
+    def rotation(self) -> Array:
+        return enu_rotation(self.lon, self.lat)
+
+    def from_geodetic(self, lon: Array, lat: Array, height: Array) -> Array:
+        """Geodetic coordinates → ENU metres in this frame (N, 3)."""
+        return (geodetic_to_ecef(lon, lat, height) - self.origin_ecef) @ self.rotation.T
+
+    def to_geodetic(self, enu: Array) -> Array:
+        """ENU metres in this frame → (lon, lat, height) (N, 3)."""
+        return ecef_to_geodetic(np.asarray(enu, dtype=np.float64) @ self.rotation + self.origin_ecef)
+
+    def normals_from_local(self, lon: Array, lat: Array, normals: NDArray[np.floating]) -> Array:
+        """Re-express vectors given in each vertex's own ENU frame in this frame's ENU axes."""
+        local = enu_rotation(lon, lat)  # (N, 3, 3): rows east/north/up in ECEF
+        ecef = np.einsum("ni,nij->nj", np.asarray(normals, dtype=np.float64), local)
+        return ecef @ self.rotation.T
+
+    def transform_matrix(self) -> list[float]:
+        """Column-major 4×4 ENU→ECEF matrix, as 3D Tiles `transform` wants it."""
+        r = self.rotation
+        o = self.origin_ecef
+        m = np.eye(4)
+        m[:3, :3] = r.T  # columns are east, north, up
+        m[:3, 3] = o
+        return [float(v) for v in m.T.reshape(-1)]

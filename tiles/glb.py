@@ -1,0 +1,225 @@
+"""GLB writer for batched feature meshes with `EXT_mesh_features` and `EXT_structural_metadata`.
+
+Content is written y-up (x = east, y = up, z = −north) as 3D Tiles 1.1 expects of glTF; one primitive per
+tile, a float feature-id attribute indexing one property table row per feature.
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import orjson
+from numpy.typing import NDArray
+
+from tiles.geodesy import EnuFrame
+from tiles.model import Feature, PropertyValue
+
+ARRAY_BUFFER = 34962
+ELEMENT_ARRAY_BUFFER = 34963
+FLOAT = 5126
+UNSIGNED_SHORT = 5123
+UNSIGNED_INT = 5125
+DEFAULT_COLOR = (0.86, 0.86, 0.83, 1.0)
+
+
+@dataclass(frozen=True)
+class GlbContent:
+    """A GLB and the extent of its geometry in the tileset's ENU frame."""
+
+    data: bytes
+    enu_min: NDArray[np.float64]
+    enu_max: NDArray[np.float64]
+
+
+class _BinaryBuffer:
+    """Collects bufferViews into one 8-byte aligned binary chunk."""
+
+    def __init__(self) -> None:
+        self.parts: list[bytes] = []
+        self.views: list[dict[str, int]] = []
+        self.length = 0
+
+    def add(self, data: bytes, target: int | None = None) -> int:
+        view: dict[str, int] = {"buffer": 0, "byteOffset": self.length, "byteLength": len(data)}
+        if target is not None:
+            view["target"] = target
+        self.views.append(view)
+        self.parts.append(data)
+        self.length += len(data)
+        pad = (-self.length) % 8
+        if pad:
+            self.parts.append(b"\0" * pad)
+            self.length += pad
+        return len(self.views) - 1
+
+    def bytes(self) -> bytes:
+        return b"".join(self.parts)
+
+
+def _property_kind(values: Sequence[PropertyValue]) -> str:
+    present = [v for v in values if v is not None]
+    if present and all(isinstance(v, int | float) and not isinstance(v, bool) for v in present):
+        return "number"
+    return "string"
+
+
+def _property_table(
+    features: Sequence[Feature], buffer: _BinaryBuffer
+) -> tuple[dict[str, dict[str, str]], dict[str, dict[str, int | str]]]:
+    keys = sorted({key for f in features for key in f.properties} | {"id"})
+    class_properties: dict[str, dict[str, str]] = {}
+    table: dict[str, dict[str, int | str]] = {}
+    for key in keys:
+        values = [f.id if key == "id" else f.properties.get(key) for f in features]
+        if all(v is None for v in values):
+            continue  # no data in this tile: leave the property out rather than write empty buffers
+        if _property_kind(values) == "number":
+            numbers = np.array([math.nan if v is None else float(v) for v in values], dtype="<f8")
+            class_properties[key] = {"type": "SCALAR", "componentType": "FLOAT64"}
+            table[key] = {"values": buffer.add(numbers.tobytes())}
+        else:
+            encoded = [b"" if v is None else str(v).encode("utf-8") for v in values]
+            offsets = np.zeros(len(encoded) + 1, dtype="<u4")
+            offsets[1:] = np.cumsum([len(e) for e in encoded])
+            class_properties[key] = {"type": "STRING"}
+            table[key] = {
+                "values": buffer.add(b"".join(encoded)),
+                "stringOffsets": buffer.add(offsets.tobytes()),
+                "stringOffsetType": "UINT32",
+            }
+    return class_properties, table
+
+
+def build_glb(
+    features: Sequence[Feature],
+    frame: EnuFrame,
+    *,
+    class_name: str = "feature",
+    color: tuple[float, float, float, float] = DEFAULT_COLOR,
+) -> GlbContent:
+    """Batch `features` into one GLB whose vertices are in `frame`'s ENU axes, y-up."""
+    if not features:
+        raise ValueError("a tile needs at least one feature")
+    positions, normals, triangles, feature_ids = [], [], [], []
+    base = 0
+    for index, feature in enumerate(features):
+        mesh = feature.mesh
+        lon, lat, h = mesh.positions[:, 0], mesh.positions[:, 1], mesh.positions[:, 2]
+        positions.append(frame.from_geodetic(lon, lat, h))
+        normals.append(frame.normals_from_local(lon, lat, mesh.normals))
+        triangles.append(mesh.triangles.astype(np.int64) + base)
+        feature_ids.append(np.full(mesh.vertex_count, index, dtype=np.float32))
+        base += mesh.vertex_count
+    enu = np.concatenate(positions)
+    enu_min, enu_max = enu.min(axis=0), enu.max(axis=0)
+    center = np.round((enu_min + enu_max) / 2.0, 3)
+    local = enu - center
+    yup = np.column_stack([local[:, 0], local[:, 2], -local[:, 1]]).astype("<f4")
+    n_enu = np.concatenate(normals)
+    n_yup = np.column_stack([n_enu[:, 0], n_enu[:, 2], -n_enu[:, 1]])
+    n_yup /= np.linalg.norm(n_yup, axis=1, keepdims=True)
+    n_yup = n_yup.astype("<f4")
+    index_type = UNSIGNED_SHORT if base <= 65535 else UNSIGNED_INT
+    indices = np.concatenate(triangles).reshape(-1).astype("<u2" if index_type == UNSIGNED_SHORT else "<u4")
+
+    buffer = _BinaryBuffer()
+    v_pos = buffer.add(yup.tobytes(), ARRAY_BUFFER)
+    v_nrm = buffer.add(n_yup.tobytes(), ARRAY_BUFFER)
+    v_fid = buffer.add(np.concatenate(feature_ids).astype("<f4").tobytes(), ARRAY_BUFFER)
+    v_idx = buffer.add(indices.tobytes(), ELEMENT_ARRAY_BUFFER)
+    class_properties, table = _property_table(features, buffer)
+
+    gltf = {
+        "asset": {"version": "2.0", "generator": "CityTwin"},
+        "extensionsUsed": ["EXT_mesh_features", "EXT_structural_metadata"],
+        "extensions": {
+            "EXT_structural_metadata": {
+                "schema": {"id": "citytwin", "classes": {class_name: {"properties": class_properties}}},
+                "propertyTables": [{"class": class_name, "count": len(features), "properties": table}],
+            }
+        },
+        "scene": 0,
+        "scenes": [{"nodes": [0]}],
+        "nodes": [{"mesh": 0, "translation": [float(center[0]), float(center[2]), float(-center[1])]}],
+        "meshes": [
+            {
+                "primitives": [
+                    {
+                        "attributes": {"POSITION": 0, "NORMAL": 1, "_FEATURE_ID_0": 2},
+                        "indices": 3,
+                        "material": 0,
+                        "mode": 4,
+                        "extensions": {
+                            "EXT_mesh_features": {
+                                "featureIds": [
+                                    {"featureCount": len(features), "attribute": 0, "propertyTable": 0}
+                                ]
+                            }
+                        },
+                    }
+                ]
+            }
+        ],
+        "materials": [
+            {
+                "pbrMetallicRoughness": {
+                    "baseColorFactor": list(color),
+                    "metallicFactor": 0.0,
+                    "roughnessFactor": 1.0,
+                },
+                "doubleSided": False,
+            }
+        ],
+        "accessors": [
+            {
+                "bufferView": v_pos,
+                "componentType": FLOAT,
+                "count": int(yup.shape[0]),
+                "type": "VEC3",
+                "min": [float(v) for v in yup.min(axis=0)],
+                "max": [float(v) for v in yup.max(axis=0)],
+            },
+            {"bufferView": v_nrm, "componentType": FLOAT, "count": int(n_yup.shape[0]), "type": "VEC3"},
+            {"bufferView": v_fid, "componentType": FLOAT, "count": int(yup.shape[0]), "type": "SCALAR"},
+            {"bufferView": v_idx, "componentType": index_type, "count": int(indices.size), "type": "SCALAR"},
+        ],
+        "bufferViews": buffer.views,
+        "buffers": [{"byteLength": buffer.length}],
+    }
+    return GlbContent(pack_glb(gltf, buffer.bytes()), enu_min, enu_max)
+
+
+def pack_glb(gltf: dict[str, object], binary: bytes) -> bytes:
+    """Pack a glTF JSON document and its binary chunk into GLB bytes (deterministic)."""
+    json_chunk = orjson.dumps(gltf)
+    json_chunk += b" " * ((-len(json_chunk)) % 4)
+    binary += b"\0" * ((-len(binary)) % 4)
+    total = 12 + 8 + len(json_chunk) + 8 + len(binary)
+    return b"".join(
+        [
+            struct.pack("<4sII", b"glTF", 2, total),
+            struct.pack("<I4s", len(json_chunk), b"JSON"),
+            json_chunk,
+            struct.pack("<I4s", len(binary), b"BIN\0"),
+            binary,
+        ]
+    )
+
+
+def unpack_glb(data: bytes) -> tuple[dict[str, object], bytes]:
+    """Split GLB bytes into the glTF JSON document and the binary chunk."""
+    magic, version, total = struct.unpack_from("<4sII", data, 0)
+    if magic != b"glTF" or version != 2 or total != len(data):
+        raise ValueError("not a glTF 2.0 binary")
+    json_length, _ = struct.unpack_from("<I4s", data, 12)
+    gltf = orjson.loads(data[20 : 20 + json_length])
+    offset = 20 + json_length
+    binary = b""
+    if offset < len(data):
+        bin_length, _ = struct.unpack_from("<I4s", data, offset)
+        binary = data[offset + 8 : offset + 8 + bin_length]
+    return gltf, binary

@@ -1,0 +1,3 @@
+"""CityTwin core: settings, database, HTTP API and command line."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,40 @@
+"""The FastAPI application factory."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from twin import __version__
+from twin.api import errors, routes_objects, routes_tiles, routes_viewer
+from twin.db import Database, open_database
+from twin.settings import Settings
+
+
+def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
+    """Build the app; opens (and on shutdown closes) the database unless one is handed in."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        owned = database is None
+        app.state.db = database or open_database(settings)
+        try:
+            yield
+        finally:
+            if owned:
+                app.state.db.close()
+
+    app = FastAPI(title="CityTwin", version=__version__, lifespan=lifespan,
+                  description="Digital-twin 3D city server: twin objects in PostGIS, OGC 3D Tiles, live state.")
+    app.state.settings = settings
+    app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "HEAD"],
+                       allow_headers=["*"], expose_headers=["ETag", "Content-Length"])
+    errors.add_exception_handlers(app)
+    app.include_router(routes_tiles.router)
+    app.include_router(routes_objects.router)
+    app.include_router(routes_viewer.router)
+    routes_viewer.mount_static(app, settings)
+    return app

@@ -1,0 +1,189 @@
+"""The `citytwin` command line: database, ingest, serve, demo and tile export."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import orjson
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from ingest_gis.footprints import DEFAULT_STOREY_HEIGHT, FootprintOptions
+from ingest_gis.records import IngestError, ProgressCallback
+from twin.db import Database, embedded_cluster, open_database
+from twin.embedded import EmbeddedDatabaseError
+from twin.settings import Settings
+
+console = Console(stderr=True)
+
+
+@contextmanager
+def progress_bars(enabled: bool) -> Iterator[ProgressCallback]:
+    """A progress callback drawing one rich bar per ingest stage (silent when disabled)."""
+    if not enabled:
+        yield lambda stage, done, total: None
+        return
+    columns = (TextColumn("{task.description:>8}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=False) as progress:
+        tasks: dict[str, Any] = {}
+
+        def update(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = progress.add_task(stage, total=total)
+            progress.update(tasks[stage], completed=done, total=total)
+
+        yield update
+
+
+def _print_json(value: Any) -> None:
+    sys.stdout.write(orjson.dumps(value, option=orjson.OPT_INDENT_2).decode() + "\n")
+
+
+def cmd_db(args: argparse.Namespace, settings: Settings) -> int:
+    if settings.database_url:
+        console.print("CITYTWIN_DATABASE_URL is set: the embedded cluster is not used")
+        return 0 if args.action == "status" else 1
+    cluster = embedded_cluster(settings)
+    if args.action == "start":
+        started = cluster.start()
+        database = open_database(settings)  # runs migrations on the running cluster
+        database.close(stop_embedded=False)
+        console.print(("started" if started else "already running") + f" on port {cluster.status().port}")
+    elif args.action == "stop":
+        console.print("stopped" if cluster.stop() else "not running")
+    else:
+        status = cluster.status()
+        _print_json({"running": status.running, "initialised": status.initialised, "port": status.port,
+                     "cluster_dir": str(status.cluster_dir)})
+    return 0
+
+
+def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
+    from twin.ingest import ingest_footprints
+
+    options = FootprintOptions(name=args.name, height_attr=args.height_attr, levels_attr=args.levels_attr,
+                               storey_height=args.storey_height, crs=args.crs, layer=args.layer)
+    database = open_database(settings)
+    try:
+        with progress_bars(not args.json) as on_progress:
+            summary = ingest_footprints(database.engine, args.path, options,
+                                        max_features_per_tile=settings.max_features_per_tile,
+                                        on_progress=on_progress)
+    finally:
+        database.close()
+    if args.json:
+        _print_json(summary)
+    else:
+        console.print(f"dataset [bold]{summary['dataset_id']}[/]: {summary['objects']} objects, "
+                      f"{summary['tiles']} tiles ({summary['bytes']:,} bytes), tileset {summary['tileset_id']}")
+        for warning in summary["warnings"]:
+            console.print(f"[yellow]warning:[/] {warning}")
+    return 0
+
+
+def _serve(settings: Settings, database: Database | None = None) -> None:
+    import uvicorn
+
+    from twin.api import create_app
+
+    console.print(f"CityTwin serving on http://{settings.host}:{settings.port}")
+    uvicorn.run(create_app(settings, database), host=settings.host, port=settings.port, log_level="info")
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    _serve(settings.model_copy(update={"host": args.host, "port": args.port}))
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+    from scenes.demo_district import generate_district
+    from twin.ingest import ingest_footprints
+
+    settings = settings.model_copy(update={"host": args.host, "port": args.port})
+    path = settings.data_dir / "demo" / "demo-district.geojson"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(orjson.dumps(generate_district()))
+    database = open_database(settings)
+    try:
+        with progress_bars(True) as on_progress:
+            summary = ingest_footprints(database.engine, path, FootprintOptions(name="demo"),
+                                        on_progress=on_progress)
+        console.print(f"demo district: {summary['objects']} buildings in {summary['tiles']} tiles")
+        if not args.no_serve:
+            _serve(settings, database)
+    finally:
+        database.close()
+    return 0
+
+
+def cmd_tiles_export(args: argparse.Namespace, settings: Settings) -> int:
+    from twin.repository import export_tileset
+
+    database = open_database(settings)
+    try:
+        count = export_tileset(database.engine, args.tileset, Path(args.directory))
+    finally:
+        database.close()
+    console.print(f"wrote {count} files to {args.directory}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="citytwin", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    db = sub.add_parser("db", help="the embedded PostGIS cluster")
+    db.add_argument("action", choices=["start", "stop", "status"])
+    db.set_defaults(handler=cmd_db)
+
+    ingest = sub.add_parser("ingest", help="turn an input into twin objects and 3D Tiles")
+    kinds = ingest.add_subparsers(dest="kind", required=True)
+    fp = kinds.add_parser("footprints", help="building footprints with heights (GeoJSON, Shapefile, GeoPackage)")
+    fp.add_argument("path")
+    fp.add_argument("--name", required=True, help="dataset name; re-ingesting a name replaces that dataset")
+    fp.add_argument("--height-attr", help="attribute with the building height in metres")
+    fp.add_argument("--levels-attr", help="attribute with the number of storeys")
+    fp.add_argument("--storey-height", type=float, default=DEFAULT_STOREY_HEIGHT, help="metres per storey")
+    fp.add_argument("--crs", help="CRS of the layer (EPSG code) when it has none or declares a wrong one")
+    fp.add_argument("--layer", help="layer name in a multi-layer source such as a GeoPackage")
+    fp.add_argument("--json", action="store_true", help="print a machine-readable summary")
+    fp.set_defaults(handler=cmd_ingest)
+
+    for name, handler, help_text in (("serve", cmd_serve, "serve the API, tiles and viewer"),
+                                     ("demo", cmd_demo, "generate, ingest and serve a demo district")):
+        p = sub.add_parser(name, help=help_text)
+        p.add_argument("--host", default="127.0.0.1")
+        p.add_argument("--port", type=int, default=8000)
+        if name == "demo":
+            p.add_argument("--no-serve", action="store_true", help="ingest the demo city and exit")
+        p.set_defaults(handler=handler)
+
+    tiles = sub.add_parser("tiles", help="tilesets")
+    tiles_sub = tiles.add_subparsers(dest="action", required=True)
+    export = tiles_sub.add_parser("export", help="write a stored tileset to a folder")
+    export.add_argument("tileset")
+    export.add_argument("directory")
+    export.set_defaults(handler=cmd_tiles_export)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, settings_factory: Callable[[], Settings] = Settings) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.handler(args, settings_factory()))
+    except (IngestError, EmbeddedDatabaseError) as exc:
+        if getattr(args, "json", False):
+            _print_json({"error": str(exc)})
+        console.print(f"[red]error:[/] {exc}")
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

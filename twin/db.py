@@ -1,0 +1,93 @@
+"""Database access: engines, migrations and the embedded-or-external choice in one place."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.engine import make_url
+
+from twin.embedded import EmbeddedPostgres
+from twin.settings import Settings
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def normalise_url(url: str) -> str:
+    """Use the psycopg 3 driver whatever form of PostgreSQL URL was given."""
+    parsed = make_url(url)
+    if parsed.drivername in ("postgresql", "postgres", "postgis"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return parsed.render_as_string(hide_password=False)
+
+
+def create_db_engine(url: str) -> Engine:
+    return create_engine(normalise_url(url), pool_pre_ping=True, pool_size=10, max_overflow=10)
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the schema to the newest Alembic revision."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")
+
+
+def embedded_cluster(settings: Settings) -> EmbeddedPostgres:
+    return EmbeddedPostgres(settings.data_dir, port=settings.embedded_port, bin_dir=settings.postgres_bin,
+                            os_user=settings.db_user)
+
+
+@dataclass
+class Database:
+    """The engine in use, and whether this process started the embedded cluster behind it."""
+
+    engine: Engine
+    embedded: EmbeddedPostgres | None = None
+    started_here: bool = False
+
+    def close(self, *, stop_embedded: bool | None = None) -> None:
+        self.engine.dispose()
+        stop = self.started_here if stop_embedded is None else stop_embedded
+        if self.embedded is not None and stop:
+            self.embedded.stop()
+
+    def health(self) -> dict[str, object]:
+        try:
+            with self.engine.connect() as conn:
+                postgis: str = conn.execute(text("SELECT postgis_lib_version()")).scalar_one()
+                server: str = conn.execute(text("SHOW server_version")).scalar_one()
+            return {"ok": True, "embedded": self.embedded is not None, "postgres": server, "postgis": postgis}
+        except Exception as exc:  # report any failure as unhealthy rather than failing the probe
+            return {"ok": False, "embedded": self.embedded is not None, "error": str(exc).splitlines()[0]}
+
+
+def open_database(settings: Settings, *, run_migrations: bool = True) -> Database:
+    """Connect to the configured PostGIS, starting the embedded cluster when no URL is set."""
+    embedded = None
+    started = False
+    if settings.database_url:
+        url = settings.database_url
+    else:
+        embedded = embedded_cluster(settings)
+        started = embedded.start()
+        url = embedded.url()
+    database = Database(create_db_engine(url), embedded, started)
+    if run_migrations:
+        migrate(database.engine)
+    return database
+
+
+@contextmanager
+def database_session(settings: Settings) -> Iterator[Database]:
+    database = open_database(settings)
+    try:
+        yield database
+    finally:
+        database.close()

@@ -1,0 +1,43 @@
+"""Typed settings read from `CITYTWIN_*` environment variables; built by the CLI or a caller, never at import."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def default_data_dir() -> Path:
+    """`/var/lib/citytwin` for root (a home directory may be closed to the database user), else XDG data."""
+    if os.geteuid() == 0:
+        return Path("/var/lib/citytwin")
+    return Path(os.environ.get("XDG_DATA_HOME", Path.home() / ".local" / "share")) / "citytwin"
+
+
+class Settings(BaseSettings):
+    """Everything CityTwin can be configured with."""
+
+    model_config = SettingsConfigDict(env_prefix="CITYTWIN_", extra="ignore")
+
+    database_url: str | None = Field(
+        default=None,
+        description="External PostGIS URL (postgresql://…); unset runs a private embedded cluster.",
+    )
+    data_dir: Path = Field(default_factory=default_data_dir, description="Embedded cluster and working files.")
+    embedded_port: int = Field(default=0, description="Port of the embedded cluster; 0 picks a free one.")
+    postgres_bin: Path | None = Field(default=None, description="Directory with initdb/pg_ctl; found if unset.")
+    db_user: str = Field(default="citytwin", description="Unprivileged OS user the embedded cluster runs as "
+                                                         "when CityTwin runs as root.")
+    host: str = "127.0.0.1"
+    port: int = 8000
+    web_viewer_dir: Path = PROJECT_ROOT / "web_viewer"
+    max_features_per_tile: int = Field(default=400, ge=1, le=65535)
+    cors_origins: list[str] = ["*"]
+
+    @property
+    def embedded(self) -> bool:
+        return not self.database_url

@@ -1,0 +1,237 @@
+// CityTwin viewer entry point: config → Cesium → tilesets → picking/inspector.
+import { fetchJson, loadConfig } from "./config.js";
+import { loadCesium } from "./cesium-loader.js";
+import { createBuildingStyle, renderLegend } from "./building-style.js";
+import { renderLayers } from "./layers.js";
+import { Inspector } from "./inspector.js";
+
+const $ = (id) => document.getElementById(id);
+
+// Test/automation hooks, available before anything loads.
+let resolveReady;
+let rejectReady;
+const ready = new Promise((res, rej) => {
+  resolveReady = res;
+  rejectReady = rej;
+});
+ready.catch(() => {}); // failures are shown in the banner, not as unhandled rejections
+const citytwin = (window.citytwin = {
+  ready,
+  viewer: null,
+  Cesium: null,
+  config: null,
+  layers: [], // [{ info, tileset, error }]
+  tilesets: [], // loaded Cesium3DTileset objects
+  lastInspected: null,
+  errors: [],
+});
+
+function showError(message) {
+  citytwin.errors.push(message);
+  $("error-text").textContent = citytwin.errors.join(" · ");
+  $("error-banner").hidden = false;
+}
+
+function setStatus(state, text) {
+  const el = $("status");
+  el.dataset.state = state;
+  el.textContent = text;
+}
+
+function createViewer(Cesium, config) {
+  const imagery = Cesium.TileMapServiceImageryProvider.fromUrl(config.imagery_url);
+  const viewer = new Cesium.Viewer("cesium-container", {
+    baseLayer: Cesium.ImageryLayer.fromProviderAsync(imagery),
+    terrainProvider: new Cesium.EllipsoidTerrainProvider(),
+    baseLayerPicker: false,
+    geocoder: false,
+    animation: false,
+    timeline: false,
+    sceneModePicker: false,
+    navigationHelpButton: false,
+    fullscreenButton: false,
+    infoBox: false,
+    selectionIndicator: false,
+    homeButton: false,
+    requestRenderMode: true, // render only when something changes
+    maximumRenderTimeChange: Infinity,
+  });
+  // Our own click handling replaces the default entity selection.
+  const events = viewer.screenSpaceEventHandler;
+  events.removeInputAction(Cesium.ScreenSpaceEventType.LEFT_CLICK);
+  events.removeInputAction(Cesium.ScreenSpaceEventType.LEFT_DOUBLE_CLICK);
+  // A light that follows the camera keeps every side of the city readable,
+  // whatever the time of day.
+  const light = new Cesium.DirectionalLight({ direction: new Cesium.Cartesian3(0, 0, -1) });
+  viewer.scene.light = light;
+  const scratch = new Cesium.Cartesian3();
+  viewer.scene.preRender.addEventListener((scene) => {
+    // From over the viewer's left shoulder: roofs, and each wall side, get a distinct shade.
+    const { directionWC, rightWC, upWC } = scene.camera;
+    const dir = Cesium.Cartesian3.clone(directionWC, light.direction);
+    Cesium.Cartesian3.add(dir, Cesium.Cartesian3.multiplyByScalar(rightWC, 0.5, scratch), dir);
+    Cesium.Cartesian3.add(dir, Cesium.Cartesian3.multiplyByScalar(upWC, -0.9, scratch), dir);
+    Cesium.Cartesian3.normalize(dir, dir);
+  });
+  viewer.scene.renderError.addEventListener((_scene, error) => showError(`Render error: ${error}`));
+  return viewer;
+}
+
+/** Load every tileset listed by the server; failures are recorded per layer. */
+async function loadTilesets(Cesium, viewer, config) {
+  const infos = await fetchJson(config.tilesets_url);
+  const style = createBuildingStyle(Cesium);
+  return Promise.all(
+    infos.map(async (info) => {
+      try {
+        const tileset = await Cesium.Cesium3DTileset.fromUrl(info.url);
+        tileset.style = style;
+        viewer.scene.primitives.add(tileset);
+        return { info, tileset, error: null };
+      } catch (error) {
+        showError(`Tileset "${info.name || info.id}" failed: ${error.message || error}`);
+        return { info, tileset: null, error };
+      }
+    }),
+  );
+}
+
+/**
+ * Resolves after a frame in which every visible tileset has all the tiles it
+ * needs for the current view loaded (keeps requesting frames until then).
+ */
+function settle(viewer, tilesets, timeoutMs = 120000) {
+  const { scene } = viewer;
+  const started = performance.now();
+  return new Promise((resolve, reject) => {
+    const remove = scene.postRender.addEventListener(() => {
+      if (tilesets.every((t) => !t.show || t.tilesLoaded)) {
+        remove();
+        resolve();
+      } else if (performance.now() - started > timeoutMs) {
+        remove();
+        reject(new Error("tiles did not finish loading"));
+      } else {
+        scene.requestRender();
+      }
+    });
+    scene.requestRender();
+  });
+}
+
+/** Put the camera on all tilesets at once (no animation). */
+function viewAll(Cesium, viewer, tilesets) {
+  if (!tilesets.length) return;
+  const sphere = Cesium.BoundingSphere.fromBoundingSpheres(tilesets.map((t) => t.boundingSphere));
+  const range = Math.max(sphere.radius * 2.2, 150);
+  viewer.camera.viewBoundingSphere(sphere, new Cesium.HeadingPitchRange(0, -0.6, range));
+  viewer.camera.lookAtTransform(Cesium.Matrix4.IDENTITY); // free the camera again
+  viewer.scene.requestRender();
+}
+
+/** Open the inspector on `id`; `lastInspected` fills in as the details arrive. */
+function inspect(inspector, id) {
+  const shown = inspector.show(id);
+  citytwin.lastInspected = inspector.current; // { id, object, error }, updated in place
+  return shown;
+}
+
+/** Feature picking + highlight; returns helpers for the hooks. */
+function setUpPicking(Cesium, viewer, inspector) {
+  const highlight = { feature: null, color: new Cesium.Color() };
+
+  function clearHighlight() {
+    if (highlight.feature) {
+      try {
+        highlight.feature.color = highlight.color;
+      } catch {
+        // Tile was unloaded; nothing to restore.
+      }
+      highlight.feature = null;
+      viewer.scene.requestRender();
+    }
+  }
+
+  function pickFeature(position) {
+    const picked = viewer.scene.pick(position);
+    return picked instanceof Cesium.Cesium3DTileFeature ? picked : null;
+  }
+
+  function select(feature) {
+    clearHighlight();
+    highlight.feature = feature;
+    Cesium.Color.clone(feature.color, highlight.color);
+    feature.color = Cesium.Color.YELLOW;
+    viewer.scene.requestRender();
+  }
+
+  viewer.screenSpaceEventHandler.setInputAction((click) => {
+    const feature = pickFeature(click.position);
+    const id = feature ? feature.getProperty("id") : undefined;
+    if (id === undefined || id === null) {
+      inspector.close(); // clicking empty ground deselects
+      return;
+    }
+    select(feature);
+    inspect(inspector, String(id));
+  }, Cesium.ScreenSpaceEventType.LEFT_CLICK);
+
+  /** Feature under canvas pixel (x, y), as plain data, or null. */
+  function pickAt(x, y) {
+    const feature = pickFeature(new Cesium.Cartesian2(x, y));
+    if (!feature) return null;
+    const props = {};
+    for (const name of feature.getPropertyIds()) props[name] = feature.getProperty(name);
+    return { id: props.id === undefined ? null : String(props.id), properties: props };
+  }
+
+  return { pickAt, clearHighlight };
+}
+
+async function start() {
+  const config = await loadConfig();
+  citytwin.config = config;
+  document.title = config.title || "CityTwin";
+  $("app-title").textContent = config.title || "CityTwin";
+
+  const Cesium = await loadCesium(config.cesium_base_url);
+  citytwin.Cesium = Cesium;
+  const viewer = createViewer(Cesium, config);
+  citytwin.viewer = viewer;
+
+  let picking = null;
+  const inspector = new Inspector(config, { onClose: () => picking && picking.clearHighlight() });
+  picking = setUpPicking(Cesium, viewer, inspector);
+  citytwin.pickAt = picking.pickAt;
+  citytwin.inspect = (id) => inspect(inspector, String(id));
+  renderLegend($("legend"));
+
+  const layers = await loadTilesets(Cesium, viewer, config);
+  citytwin.layers = layers;
+  citytwin.tilesets = layers.filter((l) => l.tileset).map((l) => l.tileset);
+  renderLayers($("layer-list"), $("layer-empty"), layers, {
+    onToggle: (layer, visible) => {
+      layer.tileset.show = visible;
+      viewer.scene.requestRender();
+    },
+    onZoom: (layer) => viewer.flyTo(layer.tileset, { duration: 1.5 }),
+  });
+
+  viewAll(Cesium, viewer, citytwin.tilesets);
+  setStatus("loading", "Loading tiles… (加载中)");
+  citytwin.settle = (timeoutMs) => settle(viewer, citytwin.tilesets, timeoutMs);
+  await citytwin.settle();
+  const loaded = citytwin.tilesets.length;
+  setStatus(loaded ? "ready" : "empty", `${loaded} layer${loaded === 1 ? "" : "s"}`);
+  return { tilesets: loaded, failed: layers.length - loaded };
+}
+
+$("error-close").addEventListener("click", () => {
+  $("error-banner").hidden = true;
+});
+
+start().then(resolveReady, (error) => {
+  showError(`Viewer failed to start: ${error.message || error}`);
+  setStatus("error", "Error (错误)");
+  rejectReady(error);
+});
