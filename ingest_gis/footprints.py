@@ -22,7 +22,7 @@ from pyproj.exceptions import CRSError
 from shapely.geometry import MultiPolygon, Polygon
 from shapely.geometry.base import BaseGeometry
 
-from ingest_gis.lod1 import extrude
+from ingest_gis.lod1 import extrude_many
 from ingest_gis.records import IngestError, IngestResult, ObjectRecord, ProgressCallback, no_progress
 from tiles.model import Feature
 
@@ -163,7 +163,6 @@ def read_footprints(
     name_col = next((c for c in NAME_ATTRIBUTES if c in columns), None)
 
     objects: list[ObjectRecord] = []
-    features: list[Feature] = []
     defaulted = repaired = skipped = 0
     seen: set[str] = set()
     records = frame[columns].to_dict("records")
@@ -194,14 +193,16 @@ def read_footprints(
         name = str(row[name_col]) if name_col and _json_value(row.get(name_col)) is not None else None
         top = base + height
         objects.append(ObjectRecord(object_id, "building", name, footprint, base, top, attributes))
-        features.append(
-            Feature(object_id, extrude(footprint, base, top), {"name": name, "height": round(height, 3)})
-        )
         if i % 1000 == 999 or i == total - 1:
             on_progress("read", i + 1, total)
 
     if not objects:
         raise IngestError(f"{path.name} has no usable polygon footprints ({skipped} empty or invalid)")
+    meshes = extrude_many([o.footprint for o in objects], [o.zmin for o in objects], [o.zmax for o in objects])
+    features = [
+        Feature(o.id, mesh, {"name": o.name, "height": round(o.zmax - o.zmin, 3)})
+        for o, mesh in zip(objects, meshes, strict=True)
+    ]
     if defaulted:
         warnings.append(
             f"{defaulted} buildings had no usable height or levels and were given {DEFAULT_HEIGHT} m"

@@ -1,99 +1,133 @@
-"""LoD1 extrusion: a lon/lat footprint with a base and a top height becomes a closed prism mesh.
+"""LoD1 extrusion: lon/lat footprints with base and top heights become closed prism meshes.
 
-Walls carry flat outward normals, the roof faces up and the floor down; triangles wind counter-clockwise
-seen from outside. Triangulation uses earcut on a local metric projection of the footprint.
+Walls carry flat outward normals, roofs face up and floors down; triangles wind counter-clockwise seen from
+outside. Walls are computed for a whole layer at once with numpy; roofs and floors are triangulated per polygon
+with earcut on a local metric projection.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import mapbox_earcut
 import numpy as np
+import shapely
 from numpy.typing import NDArray
 from shapely.geometry import MultiPolygon, Polygon
-from shapely.geometry.polygon import orient
 
 from tiles.model import Mesh
 
 METRES_PER_DEGREE = 6378137.0 * np.pi / 180.0
+WALL_TRIANGLES = np.array([[0, 1, 2], [0, 2, 3]], dtype=np.int64)
+UP = np.array([0.0, 0.0, 1.0], dtype=np.float32)
 
 
-def _ring(coords: NDArray[np.float64]) -> NDArray[np.float64]:
-    """Ring vertices without the closing point and without repeated consecutive points."""
-    pts = coords[:-1, :2]
-    keep = np.any(pts != np.roll(pts, 1, axis=0), axis=1)
-    return pts[keep]
+def _clean_rings(footprints: Sequence[Polygon | MultiPolygon]) -> tuple[NDArray, NDArray, NDArray, NDArray]:
+    """Oriented ring coordinates without repeated points: (coords, ring of coord, polygon of ring, owner)."""
+    oriented = shapely.orient_polygons(np.asarray(footprints, dtype=object))  # shells CCW, holes CW
+    polygons, owner = shapely.get_parts(oriented, return_index=True)
+    rings, ring_polygon = shapely.get_rings(polygons, return_index=True)
+    coords, coord_ring = shapely.get_coordinates(rings, return_index=True)
+    repeated = np.zeros(len(coords), dtype=bool)
+    repeated[1:] = (coord_ring[1:] == coord_ring[:-1]) & np.all(coords[1:] == coords[:-1], axis=1)
+    coords, coord_ring = coords[~repeated], coord_ring[~repeated]
+    usable = np.bincount(coord_ring, minlength=len(rings)) >= 4  # three corners and the closing point
+    shell = np.ones(len(rings), dtype=bool)
+    shell[1:] = ring_polygon[1:] != ring_polygon[:-1]
+    usable &= ~np.isin(ring_polygon, ring_polygon[shell & ~usable])  # a polygon without a shell is dropped
+    keep = usable[coord_ring]
+    return coords[keep], coord_ring[keep], ring_polygon, owner
 
 
-def _planar(lonlat: NDArray[np.float64], lon0: float, lat0: float) -> NDArray[np.float64]:
-    scale = np.array([METRES_PER_DEGREE * np.cos(np.radians(lat0)), METRES_PER_DEGREE])
-    return (lonlat - np.array([lon0, lat0])) * scale
+def _metric(lonlat: NDArray[np.float64], lat0: float) -> NDArray[np.float64]:
+    return (lonlat - lonlat[0]) * np.array([METRES_PER_DEGREE * np.cos(np.radians(lat0)), METRES_PER_DEGREE])
 
 
-def _walls(ring: NDArray[np.float64], planar: NDArray[np.float64], base: float, top: float
+def _walls(coords: NDArray, coord_ring: NDArray, building: NDArray, base: NDArray, top: NDArray
            ) -> tuple[NDArray[np.float64], NDArray[np.float32], NDArray[np.int64]]:
-    a, b = ring, np.roll(ring, -1, axis=0)
-    pa, pb = planar, np.roll(planar, -1, axis=0)
-    d = pb - pa
+    """Four vertices per ring edge for all buildings; returns positions, normals and the building of each edge."""
+    edge = np.flatnonzero(coord_ring[1:] == coord_ring[:-1])
+    a, b = coords[edge], coords[edge + 1]
+    d = (b - a) * np.column_stack([METRES_PER_DEGREE * np.cos(np.radians(a[:, 1])),
+                                   np.full(len(a), METRES_PER_DEGREE)])
     length = np.hypot(d[:, 0], d[:, 1])
     ok = length > 1e-6
-    a, b, d, length = a[ok], b[ok], d[ok], length[ok]
-    n = len(a)
-    normal = np.column_stack([d[:, 1] / length, -d[:, 0] / length, np.zeros(n)])
-    zb, zt = np.full((n, 1), base), np.full((n, 1), top)
-    quad = np.stack([np.hstack([a, zb]), np.hstack([b, zb]), np.hstack([b, zt]), np.hstack([a, zt])], axis=1)
-    positions = quad.reshape(-1, 3)
-    normals = np.repeat(normal, 4, axis=0).astype(np.float32)
-    first = np.arange(n, dtype=np.int64)[:, None] * 4
-    triangles = (first + np.array([[0, 1, 2, 0, 2, 3]])).reshape(-1, 3)
-    return positions, normals, triangles
+    edge, a, b, d, length = edge[ok], a[ok], b[ok], d[ok], length[ok]
+    owner = building[edge]
+    zb, zt = base[owner], top[owner]
+    positions = np.empty((len(edge), 4, 3))
+    positions[:, 0, :2], positions[:, 0, 2] = a, zb
+    positions[:, 1, :2], positions[:, 1, 2] = b, zb
+    positions[:, 2, :2], positions[:, 2, 2] = b, zt
+    positions[:, 3, :2], positions[:, 3, 2] = a, zt
+    normals = np.zeros((len(edge), 4, 3), dtype=np.float32)
+    normals[:, :, 0] = (d[:, 1] / length)[:, None]  # right of the direction of travel: outward
+    normals[:, :, 1] = (-d[:, 0] / length)[:, None]
+    return positions.reshape(-1, 3), normals.reshape(-1, 3), owner
 
 
-def _caps(rings: list[NDArray[np.float64]], planars: list[NDArray[np.float64]], base: float, top: float
+def _caps(lonlat: NDArray[np.float64], ring_ends: NDArray[np.uint32], base: float, top: float
           ) -> tuple[NDArray[np.float64], NDArray[np.float32], NDArray[np.int64]]:
-    flat = np.concatenate(planars)
-    ends = np.cumsum([len(r) for r in rings]).astype(np.uint32)
-    tri = mapbox_earcut.triangulate_float64(flat, ends).astype(np.int64).reshape(-1, 3)
-    if len(tri) == 0:
-        return np.zeros((0, 3)), np.zeros((0, 3), np.float32), np.zeros((0, 3), np.int64)
+    """Roof and floor of one polygon (rings without closing points, shell first)."""
+    flat = _metric(lonlat, float(lonlat[0, 1]))
+    tri = mapbox_earcut.triangulate_float64(flat, ring_ends).astype(np.int64).reshape(-1, 3)
     p0, p1, p2 = flat[tri[:, 0]], flat[tri[:, 1]], flat[tri[:, 2]]
     cross = (p1[:, 0] - p0[:, 0]) * (p2[:, 1] - p0[:, 1]) - (p1[:, 1] - p0[:, 1]) * (p2[:, 0] - p0[:, 0])
-    ccw = np.where(cross[:, None] < 0, tri[:, ::-1], tri)
-    lonlat = np.concatenate(rings)
-    count = len(lonlat)
-    positions = np.vstack([np.hstack([lonlat, np.full((count, 1), top)]),
-                           np.hstack([lonlat, np.full((count, 1), base)])])
-    normals = np.vstack([np.tile([0.0, 0.0, 1.0], (count, 1)), np.tile([0.0, 0.0, -1.0], (count, 1))])
-    triangles = np.vstack([ccw, ccw[:, ::-1] + count])
-    return positions, normals.astype(np.float32), triangles
+    tri = np.where(cross[:, None] < 0, tri[:, ::-1], tri)
+    n = len(lonlat)
+    positions = np.empty((2 * n, 3))
+    positions[:n, :2], positions[:n, 2] = lonlat, top
+    positions[n:, :2], positions[n:, 2] = lonlat, base
+    normals = np.empty((2 * n, 3), dtype=np.float32)
+    normals[:n], normals[n:] = UP, -UP
+    return positions, normals, np.vstack([tri, tri[:, ::-1] + n])
+
+
+def extrude_many(footprints: Sequence[Polygon | MultiPolygon], base: Sequence[float] | NDArray,
+                 top: Sequence[float] | NDArray) -> list[Mesh]:
+    """Extrude every lon/lat footprint from its base to its top height (metres); one mesh per footprint."""
+    base, top = np.asarray(base, dtype=np.float64), np.asarray(top, dtype=np.float64)
+    if len(base) != len(footprints) or len(top) != len(footprints):
+        raise ValueError("one base and one top height per footprint")
+    if np.any(top <= base):
+        raise ValueError("an extruded solid needs top > base")
+    coords, coord_ring, ring_polygon, owner = _clean_rings(footprints)
+    building = owner[ring_polygon[coord_ring]]
+    wall_pos, wall_nrm, wall_owner = _walls(coords, coord_ring, building, base, top)
+    wall_start = np.searchsorted(wall_owner, np.arange(len(footprints) + 1)) * 4
+
+    caps: list[list[tuple[NDArray, NDArray, NDArray]]] = [[] for _ in footprints]
+    closing = np.zeros(len(coords), dtype=bool)
+    closing[:-1] = coord_ring[1:] != coord_ring[:-1]
+    closing[-1:] = True
+    corners, corner_ring = coords[~closing], coord_ring[~closing]
+    corner_polygon = ring_polygon[corner_ring]
+    bounds = np.flatnonzero(np.diff(corner_polygon, prepend=-1, append=-1))
+    for start, stop in zip(bounds[:-1], bounds[1:], strict=True):
+        rings = corner_ring[start:stop]
+        ends = (np.flatnonzero(np.diff(rings, append=-1)) + 1).astype(np.uint32)
+        who = int(owner[corner_polygon[start]])
+        caps[who].append(_caps(corners[start:stop], ends, float(base[who]), float(top[who])))
+
+    meshes = []
+    for i in range(len(footprints)):
+        lo, hi = wall_start[i], wall_start[i + 1]
+        parts = [*caps[i], (wall_pos[lo:hi], wall_nrm[lo:hi], None)]
+        positions, normals, triangles, offset = [], [], [], 0
+        for pos, nrm, tri in parts:
+            if tri is None:
+                tri = (np.arange(len(pos) // 4, dtype=np.int64)[:, None, None] * 4 + WALL_TRIANGLES).reshape(-1, 3)
+            positions.append(pos)
+            normals.append(nrm)
+            triangles.append(tri + offset)
+            offset += len(pos)
+        if not offset:
+            raise ValueError(f"footprint {i} has no usable ring")
+        meshes.append(Mesh(np.concatenate(positions), np.concatenate(normals),
+                           np.concatenate(triangles).astype(np.uint32)))
+    return meshes
 
 
 def extrude(footprint: Polygon | MultiPolygon, base: float, top: float) -> Mesh:
-    """Extrude a lon/lat (multi)polygon from `base` to `top` metres into a closed LoD1 mesh."""
-    if top <= base:
-        raise ValueError("an extruded solid needs top > base")
-    polygons = list(footprint.geoms) if isinstance(footprint, MultiPolygon) else [footprint]
-    lon0, lat0 = footprint.centroid.x, footprint.centroid.y
-    parts: list[tuple[NDArray[np.float64], NDArray[np.float32], NDArray[np.int64]]] = []
-    for polygon in polygons:
-        polygon = orient(polygon, 1.0)
-        rings = [_ring(np.asarray(polygon.exterior.coords))]
-        rings += [_ring(np.asarray(hole.coords)) for hole in polygon.interiors]
-        rings = [r for r in rings if len(r) >= 3]
-        if not rings:
-            continue
-        planars = [_planar(r, lon0, lat0) for r in rings]
-        parts.append(_caps(rings, planars, base, top))
-        parts.extend(_walls(r, p, base, top) for r, p in zip(rings, planars, strict=True))
-    if not parts:
-        raise ValueError("footprint has no usable ring")
-    positions, normals, triangles, offset = [], [], [], 0
-    for pos, nrm, tri in parts:
-        positions.append(pos)
-        normals.append(nrm)
-        triangles.append(tri + offset)
-        offset += len(pos)
-    return Mesh(
-        np.concatenate(positions).astype(np.float64),
-        np.concatenate(normals).astype(np.float32),
-        np.concatenate(triangles).astype(np.uint32),
-    )
+    """Extrude one lon/lat (multi)polygon from `base` to `top` metres into a closed LoD1 mesh."""
+    return extrude_many([footprint], [base], [top])[0]

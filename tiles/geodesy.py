@@ -6,6 +6,7 @@ All functions are vectorised over numpy arrays; angles are in degrees, lengths i
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 from numpy.typing import NDArray
@@ -71,11 +72,11 @@ class EnuFrame:
     lat: float
     height: float = 0.0
 
-    @property
+    @cached_property
     def origin_ecef(self) -> Array:
         return geodetic_to_ecef(np.array(self.lon), np.array(self.lat), np.array(self.height))
 
-    @property
+    @cached_property
     def rotation(self) -> Array:
         return enu_rotation(self.lon, self.lat)
 

@@ -104,22 +104,19 @@ def build_glb(
     """Batch `features` into one GLB whose vertices are in `frame`'s ENU axes, y-up."""
     if not features:
         raise ValueError("a tile needs at least one feature")
-    positions, normals, triangles, feature_ids = [], [], [], []
-    base = 0
-    for index, feature in enumerate(features):
-        mesh = feature.mesh
-        lon, lat, h = mesh.positions[:, 0], mesh.positions[:, 1], mesh.positions[:, 2]
-        positions.append(frame.from_geodetic(lon, lat, h))
-        normals.append(frame.normals_from_local(lon, lat, mesh.normals))
-        triangles.append(mesh.triangles.astype(np.int64) + base)
-        feature_ids.append(np.full(mesh.vertex_count, index, dtype=np.float32))
-        base += mesh.vertex_count
-    enu = np.concatenate(positions)
+    counts = np.array([f.mesh.vertex_count for f in features])
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    geodetic = np.concatenate([f.mesh.positions for f in features])
+    lon, lat, h = geodetic[:, 0], geodetic[:, 1], geodetic[:, 2]
+    enu = frame.from_geodetic(lon, lat, h)
+    n_enu = frame.normals_from_local(lon, lat, np.concatenate([f.mesh.normals for f in features]))
+    triangles = [f.mesh.triangles.astype(np.int64) + start for f, start in zip(features, starts, strict=True)]
+    feature_id = np.repeat(np.arange(len(features), dtype="<f4"), counts)
+    base = int(counts.sum())
     enu_min, enu_max = enu.min(axis=0), enu.max(axis=0)
     center = np.round((enu_min + enu_max) / 2.0, 3)
     local = enu - center
     yup = np.column_stack([local[:, 0], local[:, 2], -local[:, 1]]).astype("<f4")
-    n_enu = np.concatenate(normals)
     n_yup = np.column_stack([n_enu[:, 0], n_enu[:, 2], -n_enu[:, 1]])
     n_yup /= np.linalg.norm(n_yup, axis=1, keepdims=True)
     n_yup = n_yup.astype("<f4")
@@ -129,7 +126,7 @@ def build_glb(
     buffer = _BinaryBuffer()
     v_pos = buffer.add(yup.tobytes(), ARRAY_BUFFER)
     v_nrm = buffer.add(n_yup.tobytes(), ARRAY_BUFFER)
-    v_fid = buffer.add(np.concatenate(feature_ids).astype("<f4").tobytes(), ARRAY_BUFFER)
+    v_fid = buffer.add(feature_id.tobytes(), ARRAY_BUFFER)
     v_idx = buffer.add(indices.tobytes(), ELEMENT_ARRAY_BUFFER)
     class_properties, table = _property_table(features, buffer)
 

@@ -5,7 +5,7 @@ const $ = (id) => document.getElementById(id);
 
 function formatValue(value) {
   if (value === null || value === undefined) return "—";
-  if (typeof value === "number") return Number.isInteger(value) ? String(value) : value.toFixed(2);
+  if (typeof value === "number") return String(Math.round(value * 100) / 100);
   if (typeof value === "object") return JSON.stringify(value);
   return String(value);
 }

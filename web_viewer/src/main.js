@@ -119,13 +119,15 @@ function settle(viewer, tilesets, timeoutMs = 120000) {
   });
 }
 
-/** Put the camera on all tilesets at once (no animation). */
-function viewAll(Cesium, viewer, tilesets) {
+/** Fly (or jump, with duration 0) to a view of all the given tilesets. */
+function frameTilesets(Cesium, viewer, tilesets, duration) {
   if (!tilesets.length) return;
   const sphere = Cesium.BoundingSphere.fromBoundingSpheres(tilesets.map((t) => t.boundingSphere));
   const range = Math.max(sphere.radius * 2.2, 150);
-  viewer.camera.viewBoundingSphere(sphere, new Cesium.HeadingPitchRange(0, -0.6, range));
-  viewer.camera.lookAtTransform(Cesium.Matrix4.IDENTITY); // free the camera again
+  viewer.camera.flyToBoundingSphere(sphere, {
+    offset: new Cesium.HeadingPitchRange(0, -0.6, range),
+    duration,
+  });
   viewer.scene.requestRender();
 }
 
@@ -214,10 +216,10 @@ async function start() {
       layer.tileset.show = visible;
       viewer.scene.requestRender();
     },
-    onZoom: (layer) => viewer.flyTo(layer.tileset, { duration: 1.5 }),
+    onZoom: (layer) => frameTilesets(Cesium, viewer, [layer.tileset], 1.5),
   });
 
-  viewAll(Cesium, viewer, citytwin.tilesets);
+  frameTilesets(Cesium, viewer, citytwin.tilesets, 0);
   setStatus("loading", "Loading tiles… (加载中)");
   citytwin.settle = (timeoutMs) => settle(viewer, citytwin.tilesets, timeoutMs);
   await citytwin.settle();

@@ -1,0 +1,5 @@
+"""Run the benchmarks: `python -m bench [-n N]`."""
+
+from bench.footprints import main
+
+main()
