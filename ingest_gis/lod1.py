@@ -7,6 +7,7 @@ with earcut on a local metric projection.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 
 import mapbox_earcut
@@ -103,7 +104,7 @@ def extrude_many(footprints: Sequence[Polygon | MultiPolygon], base: Sequence[fl
     corners, corner_ring = coords[~closing], coord_ring[~closing]
     corner_polygon = ring_polygon[corner_ring]
     bounds = np.flatnonzero(np.diff(corner_polygon, prepend=-1, append=-1))
-    for start, stop in zip(bounds[:-1], bounds[1:], strict=True):
+    for start, stop in itertools.pairwise(bounds):
         rings = corner_ring[start:stop]
         ends = (np.flatnonzero(np.diff(rings, append=-1)) + 1).astype(np.uint32)
         who = int(owner[corner_polygon[start]])
