@@ -148,12 +148,16 @@ def page(browser: Any) -> Iterator[Any]:
 
 
 def open_viewer(page: Any, log: PageLog) -> dict[str, Any]:
-    """Load the viewer and wait for `window.citytwin.ready`; returns how it settled."""
+    """Load the viewer and wait (bounded) until it is ready or has failed; returns how it settled."""
     page.goto(log.base_url + "/")
     try:
         page.wait_for_function("() => Boolean(window.citytwin && window.citytwin.ready)", timeout=30_000)
     except sync_api.TimeoutError:
         pytest.fail(f"viewer script never started; page errors: {log.page_errors}")
+    try:
+        page.wait_for_function("() => window.citytwin.state !== 'loading'", timeout=READY_TIMEOUT_MS)
+    except sync_api.TimeoutError:
+        pytest.fail(f"viewer still loading after {READY_TIMEOUT_MS} ms; page errors: {log.page_errors}")
     result: dict[str, Any] = page.evaluate(
         "() => window.citytwin.ready.then(r => ({ ok: true, ...r }), e => ({ ok: false, error: String(e) }))",
     )
@@ -162,9 +166,7 @@ def open_viewer(page: Any, log: PageLog) -> dict[str, Any]:
 
 def test_viewer_renders_city_and_inspects_clicked_building(page: Any, live_city: Any) -> None:
     log = PageLog(page, live_city.base_url)
-    page.set_default_timeout(READY_TIMEOUT_MS)
     state = open_viewer(page, log)
-    page.set_default_timeout(30_000)
     assert state["ok"], f"viewer failed to start: {state.get('error')}; page errors: {log.page_errors}"
     assert state["tilesets"] >= 1 and state["failed"] == 0, state
     assert page.is_hidden("#error-banner"), page.text_content("#error-text")
@@ -176,7 +178,7 @@ def test_viewer_renders_city_and_inspects_clicked_building(page: Any, live_city:
     checkbox = layer.locator("input[type=checkbox]")
     assert checkbox.is_checked()
 
-    # Not a blank canvas: globe, sky and coloured buildings give many colours.
+    # Not a blank canvas: shaded, height-coloured buildings over the ground give many colours.
     snapshot = page.evaluate(SNAPSHOT_JS, "shown")
     assert snapshot["width"] > 0 and snapshot["colours"] >= 30, f"canvas looks blank: {snapshot}"
 
@@ -239,9 +241,7 @@ def test_viewer_shows_error_banner_when_tilesets_fail(page: Any, live_city: Any)
         f"**{tilesets_url}",
         lambda route: route.fulfill(status=503, json={"detail": "database unavailable"}),
     )
-    page.set_default_timeout(READY_TIMEOUT_MS)
     state = open_viewer(page, log)
-    page.set_default_timeout(30_000)
     assert not state["ok"]
     banner = page.locator("#error-banner")
     banner.wait_for(state="visible")

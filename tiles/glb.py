@@ -10,19 +10,16 @@ import math
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import orjson
 from numpy.typing import NDArray
 
+from tiles.encoding import ENCODERS, BinaryBuffer, Compression, Geometry
 from tiles.geodesy import EnuFrame
 from tiles.model import Feature, PropertyValue
 
-ARRAY_BUFFER = 34962
-ELEMENT_ARRAY_BUFFER = 34963
-FLOAT = 5126
-UNSIGNED_SHORT = 5123
-UNSIGNED_INT = 5125
 DEFAULT_COLOR = (0.86, 0.86, 0.83, 1.0)
 
 
@@ -35,31 +32,6 @@ class GlbContent:
     enu_max: NDArray[np.float64]
 
 
-class _BinaryBuffer:
-    """Collects bufferViews into one 8-byte aligned binary chunk."""
-
-    def __init__(self) -> None:
-        self.parts: list[bytes] = []
-        self.views: list[dict[str, int]] = []
-        self.length = 0
-
-    def add(self, data: bytes, target: int | None = None) -> int:
-        view: dict[str, int] = {"buffer": 0, "byteOffset": self.length, "byteLength": len(data)}
-        if target is not None:
-            view["target"] = target
-        self.views.append(view)
-        self.parts.append(data)
-        self.length += len(data)
-        pad = (-self.length) % 8
-        if pad:
-            self.parts.append(b"\0" * pad)
-            self.length += pad
-        return len(self.views) - 1
-
-    def bytes(self) -> bytes:
-        return b"".join(self.parts)
-
-
 def _property_kind(values: Sequence[PropertyValue]) -> str:
     present = [v for v in values if v is not None]
     if present and all(isinstance(v, int | float) and not isinstance(v, bool) for v in present):
@@ -68,7 +40,7 @@ def _property_kind(values: Sequence[PropertyValue]) -> str:
 
 
 def _property_table(
-    features: Sequence[Feature], buffer: _BinaryBuffer
+    features: Sequence[Feature], buffer: BinaryBuffer
 ) -> tuple[dict[str, dict[str, str]], dict[str, dict[str, int | str]]]:
     keys = sorted({key for f in features for key in f.properties} | {"id"})
     class_properties: dict[str, dict[str, str]] = {}
@@ -100,6 +72,7 @@ def build_glb(
     *,
     class_name: str = "feature",
     color: tuple[float, float, float, float] = DEFAULT_COLOR,
+    compression: Compression = Compression.DRACO,
 ) -> GlbContent:
     """Batch `features` into one GLB whose vertices are in `frame`'s ENU axes, y-up."""
     if not features:
@@ -110,29 +83,42 @@ def build_glb(
     lon, lat, h = geodetic[:, 0], geodetic[:, 1], geodetic[:, 2]
     enu = frame.from_geodetic(lon, lat, h)
     n_enu = frame.normals_from_local(lon, lat, np.concatenate([f.mesh.normals for f in features]))
-    triangles = [f.mesh.triangles.astype(np.int64) + start for f, start in zip(features, starts, strict=True)]
-    feature_id = np.repeat(np.arange(len(features), dtype="<f4"), counts)
-    base = int(counts.sum())
     enu_min, enu_max = enu.min(axis=0), enu.max(axis=0)
     center = np.round((enu_min + enu_max) / 2.0, 3)
     local = enu - center
-    yup = np.column_stack([local[:, 0], local[:, 2], -local[:, 1]]).astype("<f4")
     n_yup = np.column_stack([n_enu[:, 0], n_enu[:, 2], -n_enu[:, 1]])
     n_yup /= np.linalg.norm(n_yup, axis=1, keepdims=True)
-    n_yup = n_yup.astype("<f4")
-    index_type = UNSIGNED_SHORT if base <= 65535 else UNSIGNED_INT
-    indices = np.concatenate(triangles).reshape(-1).astype("<u2" if index_type == UNSIGNED_SHORT else "<u4")
-
-    buffer = _BinaryBuffer()
-    v_pos = buffer.add(yup.tobytes(), ARRAY_BUFFER)
-    v_nrm = buffer.add(n_yup.tobytes(), ARRAY_BUFFER)
-    v_fid = buffer.add(feature_id.tobytes(), ARRAY_BUFFER)
-    v_idx = buffer.add(indices.tobytes(), ELEMENT_ARRAY_BUFFER)
+    geometry = Geometry(
+        positions=np.column_stack([local[:, 0], local[:, 2], -local[:, 1]]),
+        normals=n_yup.astype(np.float32),
+        feature_ids=np.repeat(np.arange(len(features), dtype=np.float32), counts),
+        triangles=np.concatenate([f.mesh.triangles.astype(np.int64) + start
+                                  for f, start in zip(features, starts, strict=True)]).astype(np.uint32),
+    )
+    buffer = BinaryBuffer()
+    encoded = ENCODERS[Compression(compression)](geometry, buffer)
     class_properties, table = _property_table(features, buffer)
 
-    gltf = {
+    node: dict[str, Any] = {"mesh": 0, "translation": [float(center[0]), float(center[2]), float(-center[1])]}
+    if encoded.scale is not None and encoded.offset is not None:
+        node["translation"] = [round(float(c + o), 6) for c, o in zip(node["translation"], encoded.offset,
+                                                                       strict=True)]
+        node["scale"] = [encoded.scale] * 3
+    primitive: dict[str, Any] = {
+        "attributes": encoded.attributes,
+        "indices": encoded.indices,
+        "material": 0,
+        "mode": 4,
+        "extensions": {
+            **encoded.extensions,
+            "EXT_mesh_features": {
+                "featureIds": [{"featureCount": len(features), "attribute": 0, "propertyTable": 0}]
+            },
+        },
+    }
+    gltf: dict[str, Any] = {
         "asset": {"version": "2.0", "generator": "CityTwin"},
-        "extensionsUsed": ["EXT_mesh_features", "EXT_structural_metadata"],
+        "extensionsUsed": ["EXT_mesh_features", "EXT_structural_metadata", *encoded.used],
         "extensions": {
             "EXT_structural_metadata": {
                 "schema": {"id": "citytwin", "classes": {class_name: {"properties": class_properties}}},
@@ -141,26 +127,8 @@ def build_glb(
         },
         "scene": 0,
         "scenes": [{"nodes": [0]}],
-        "nodes": [{"mesh": 0, "translation": [float(center[0]), float(center[2]), float(-center[1])]}],
-        "meshes": [
-            {
-                "primitives": [
-                    {
-                        "attributes": {"POSITION": 0, "NORMAL": 1, "_FEATURE_ID_0": 2},
-                        "indices": 3,
-                        "material": 0,
-                        "mode": 4,
-                        "extensions": {
-                            "EXT_mesh_features": {
-                                "featureIds": [
-                                    {"featureCount": len(features), "attribute": 0, "propertyTable": 0}
-                                ]
-                            }
-                        },
-                    }
-                ]
-            }
-        ],
+        "nodes": [node],
+        "meshes": [{"primitives": [primitive]}],
         "materials": [
             {
                 "pbrMetallicRoughness": {
@@ -171,22 +139,12 @@ def build_glb(
                 "doubleSided": False,
             }
         ],
-        "accessors": [
-            {
-                "bufferView": v_pos,
-                "componentType": FLOAT,
-                "count": int(yup.shape[0]),
-                "type": "VEC3",
-                "min": [float(v) for v in yup.min(axis=0)],
-                "max": [float(v) for v in yup.max(axis=0)],
-            },
-            {"bufferView": v_nrm, "componentType": FLOAT, "count": int(n_yup.shape[0]), "type": "VEC3"},
-            {"bufferView": v_fid, "componentType": FLOAT, "count": int(yup.shape[0]), "type": "SCALAR"},
-            {"bufferView": v_idx, "componentType": index_type, "count": int(indices.size), "type": "SCALAR"},
-        ],
+        "accessors": encoded.accessors,
         "bufferViews": buffer.views,
         "buffers": [{"byteLength": buffer.length}],
     }
+    if encoded.required:
+        gltf["extensionsRequired"] = encoded.required
     return GlbContent(pack_glb(gltf, buffer.bytes()), enu_min, enu_max)
 
 

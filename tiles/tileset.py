@@ -15,6 +15,7 @@ import numpy as np
 import orjson
 from numpy.typing import NDArray
 
+from tiles.encoding import Compression
 from tiles.geodesy import EnuFrame
 from tiles.glb import build_glb
 from tiles.model import BuiltTileset, Feature, TileBounds, TileEntry
@@ -33,6 +34,7 @@ class TilingOptions:
     max_depth: int = 12
     class_name: str = "feature"
     color: tuple[float, float, float, float] = (0.86, 0.86, 0.83, 1.0)
+    compression: Compression = Compression.DRACO
 
 
 @dataclass
@@ -114,7 +116,8 @@ def build_tileset(
     entries: list[TileEntry] = []
     for done, leaf in enumerate(leaves, start=1):
         members = [ordered[i] for i in leaf.members]
-        glb = build_glb(members, frame, class_name=options.class_name, color=options.color)
+        glb = build_glb(members, frame, class_name=options.class_name, color=options.color,
+                        compression=options.compression)
         leaf.box_min, leaf.box_max = glb.enu_min - BOX_MARGIN, glb.enu_max + BOX_MARGIN
         leaf.content_path = f"content/{leaf.level}-{leaf.x}-{leaf.y}.glb"
         entries.append(

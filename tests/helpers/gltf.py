@@ -10,6 +10,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+import DracoPy
 import numpy as np
 from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
@@ -58,23 +59,38 @@ def tileset_validator() -> Draft202012Validator:
 
 
 def decode_positions(glb: bytes) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
-    """Vertex positions (y-up, node translation applied) and feature ids of a tile's first primitive."""
+    """Vertex positions (y-up, node transform applied) and feature ids of a tile's first primitive.
+
+    Reads plain, `KHR_mesh_quantization` and `KHR_draco_mesh_compression` content.
+    """
     gltf, binary = unpack_glb(glb)
+    primitive = gltf["meshes"][0]["primitives"][0]  # type: ignore[index]
+    node = gltf["nodes"][0]  # type: ignore[index]
+    translation = np.array(node.get("translation", [0, 0, 0]))
+    scale = np.array(node.get("scale", [1, 1, 1]))
+    draco = primitive.get("extensions", {}).get("KHR_draco_mesh_compression")
+    if draco:
+        view = gltf["bufferViews"][draco["bufferView"]]  # type: ignore[index]
+        start = view.get("byteOffset", 0)
+        mesh = DracoPy.decode(binary[start : start + view["byteLength"]])
+        by_id = {a["unique_id"]: a["data"] for a in mesh.attributes}
+        positions = np.asarray(by_id[draco["attributes"]["POSITION"]], dtype=np.float64)
+        feature_ids = np.asarray(by_id[draco["attributes"]["_FEATURE_ID_0"]]).reshape(-1)
+        return positions * scale + translation, feature_ids, gltf
 
     def accessor(index: int) -> np.ndarray:
         acc = gltf["accessors"][index]  # type: ignore[index]
         view = gltf["bufferViews"][acc["bufferView"]]  # type: ignore[index]
-        dtype = {5126: "<f4", 5123: "<u2", 5125: "<u4"}[acc["componentType"]]
+        dtype = np.dtype({5126: "<f4", 5123: "<u2", 5125: "<u4", 5120: "<i1"}[acc["componentType"]])
         width = {"SCALAR": 1, "VEC3": 3}[acc["type"]]
+        stride = view.get("byteStride", dtype.itemsize * width)
         start = view.get("byteOffset", 0) + acc.get("byteOffset", 0)
-        data = np.frombuffer(binary, dtype=dtype, count=acc["count"] * width, offset=start)
-        return data.reshape(acc["count"], width) if width > 1 else data
+        raw = np.frombuffer(binary, dtype=np.uint8, count=stride * acc["count"], offset=start)
+        data = raw.reshape(acc["count"], stride)[:, : dtype.itemsize * width].copy().view(dtype)
+        return data.reshape(acc["count"], width) if width > 1 else data.reshape(-1)
 
-    primitive = gltf["meshes"][0]["primitives"][0]  # type: ignore[index]
-    translation = np.array(gltf["nodes"][0].get("translation", [0, 0, 0]))  # type: ignore[index]
-    positions = accessor(primitive["attributes"]["POSITION"]).astype(np.float64) + translation
-    feature_ids = accessor(primitive["attributes"]["_FEATURE_ID_0"])
-    return positions, feature_ids, gltf
+    positions = accessor(primitive["attributes"]["POSITION"]).astype(np.float64) * scale + translation
+    return positions, accessor(primitive["attributes"]["_FEATURE_ID_0"]), gltf
 
 
 def property_strings(glb: bytes, name: str) -> list[str]:

@@ -17,6 +17,7 @@ const ready = new Promise((res, rej) => {
 ready.catch(() => {}); // failures are shown in the banner, not as unhandled rejections
 const citytwin = (window.citytwin = {
   ready,
+  state: "loading", // then "ready", "empty" (no tilesets) or "error"
   viewer: null,
   Cesium: null,
   config: null,
@@ -33,9 +34,27 @@ function showError(message) {
 }
 
 function setStatus(state, text) {
+  citytwin.state = state;
   const el = $("status");
   el.dataset.state = state;
   el.textContent = text;
+}
+
+/**
+ * A light that follows the camera, from over the viewer's left shoulder: roofs
+ * and each wall side get a distinct shade, whatever the time of day.
+ */
+function useCameraLight(Cesium, scene) {
+  const light = new Cesium.DirectionalLight({ direction: new Cesium.Cartesian3(0, 0, -1) });
+  const scratch = new Cesium.Cartesian3();
+  scene.light = light;
+  scene.preRender.addEventListener(() => {
+    const { directionWC, rightWC, upWC } = scene.camera;
+    const dir = Cesium.Cartesian3.clone(directionWC, light.direction);
+    Cesium.Cartesian3.add(dir, Cesium.Cartesian3.multiplyByScalar(rightWC, 0.5, scratch), dir);
+    Cesium.Cartesian3.add(dir, Cesium.Cartesian3.multiplyByScalar(upWC, -0.9, scratch), dir);
+    Cesium.Cartesian3.normalize(dir, dir);
+  });
 }
 
 function createViewer(Cesium, config) {
@@ -60,19 +79,7 @@ function createViewer(Cesium, config) {
   const events = viewer.screenSpaceEventHandler;
   events.removeInputAction(Cesium.ScreenSpaceEventType.LEFT_CLICK);
   events.removeInputAction(Cesium.ScreenSpaceEventType.LEFT_DOUBLE_CLICK);
-  // A light that follows the camera keeps every side of the city readable,
-  // whatever the time of day.
-  const light = new Cesium.DirectionalLight({ direction: new Cesium.Cartesian3(0, 0, -1) });
-  viewer.scene.light = light;
-  const scratch = new Cesium.Cartesian3();
-  viewer.scene.preRender.addEventListener((scene) => {
-    // From over the viewer's left shoulder: roofs, and each wall side, get a distinct shade.
-    const { directionWC, rightWC, upWC } = scene.camera;
-    const dir = Cesium.Cartesian3.clone(directionWC, light.direction);
-    Cesium.Cartesian3.add(dir, Cesium.Cartesian3.multiplyByScalar(rightWC, 0.5, scratch), dir);
-    Cesium.Cartesian3.add(dir, Cesium.Cartesian3.multiplyByScalar(upWC, -0.9, scratch), dir);
-    Cesium.Cartesian3.normalize(dir, dir);
-  });
+  useCameraLight(Cesium, viewer.scene);
   viewer.scene.renderError.addEventListener((_scene, error) => showError(`Render error: ${error}`));
   return viewer;
 }
