@@ -57,6 +57,10 @@ def test_content_files_have_glb_type_strong_etag_and_cors(client: httpx.Client, 
     assert "max-age=86400" in response.headers["cache-control"]
     cached = client.get(f"/tilesets/{live_city.tileset_id}/{uri}", headers={"If-None-Match": response.headers["etag"]})
     assert cached.status_code == 304
+    head = client.head(f"/tilesets/{live_city.tileset_id}/{uri}")
+    assert head.status_code == 200 and head.content == b""
+    assert head.headers["etag"] == response.headers["etag"]
+    assert int(head.headers["content-length"]) == len(response.content)
 
 
 def _first_content(tile: dict) -> str:  # type: ignore[type-arg]
@@ -98,4 +102,5 @@ def test_viewer_config_names_every_url(client: httpx.Client) -> None:
 def test_the_viewer_page_and_cesium_are_served(client: httpx.Client) -> None:
     page = client.get("/")
     assert page.status_code == 200 and "text/html" in page.headers["content-type"]
+    assert client.head("/").status_code == 200
     assert client.get("/openapi.json").json()["info"]["title"] == "CityTwin"

@@ -41,7 +41,7 @@ def _matches(header: str | None, etags: set[str]) -> bool:
     return any(tag.strip().removeprefix("W/") in etags for tag in header.split(","))
 
 
-@router.get("/tilesets/{tileset_id}/{path:path}", tags=["tiles"])
+@router.api_route("/tilesets/{tileset_id}/{path:path}", methods=["GET", "HEAD"], tags=["tiles"])
 def tile(tileset_id: str, path: str, request: Request, engine: EngineDep) -> Response:
     """`tileset.json` or a content file; `If-None-Match` → 304, JSON gzipped when the client accepts it."""
     if not SAFE_PATH.match(path):

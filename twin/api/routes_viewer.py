@@ -26,7 +26,7 @@ def viewer_config() -> OrjsonResponse:
     })
 
 
-@router.get("/", include_in_schema=False)
+@router.api_route("/", methods=["GET", "HEAD"], include_in_schema=False)
 def index(settings: SettingsDep) -> FileResponse:
     page = settings.web_viewer_dir / "index.html"
     if not page.exists():
