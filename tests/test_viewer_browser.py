@@ -248,3 +248,43 @@ def test_viewer_shows_error_banner_when_tilesets_fail(page: Any, live_city: Any)
     assert "database unavailable" in (page.text_content("#error-text") or "")
     assert page.get_attribute("#status", "data-state") == "error"
     assert not log.page_errors, f"uncaught page errors: {log.page_errors}"
+
+
+@pytest.fixture(scope="module")
+def implicit_city(server_url: str, template_database: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A live server whose only layer is Berlin as a Draco-compressed, implicitly tiled quadtree."""
+    from ingest_gis.footprints import FootprintOptions
+    from tests.conftest import _drop_database, _fresh_database, serving
+    from tests.helpers.data import shared_data
+    from tiles.encoding import Compression
+    from twin.db import Database, create_db_engine
+    from twin.ingest import ingest_footprints
+    from twin.settings import Settings
+
+    url = _fresh_database(server_url, template_database)
+    engine = create_db_engine(url)
+    ingest_footprints(engine, shared_data("gis/osm_berlin_prenzlauerberg_buildings.geojson"),
+                      FootprintOptions(name="implicit"), max_features_per_tile=60,
+                      compression=Compression.DRACO, implicit=True)
+    try:
+        with serving(Settings(database_url=url, data_dir=tmp_path_factory.mktemp("implicit")),
+                     Database(engine)) as base_url:
+            yield base_url
+    finally:
+        engine.dispose()
+        _drop_database(server_url, url)
+
+
+def test_a_compressed_implicitly_tiled_layer_renders_and_picks(page: Any, implicit_city: str) -> None:
+    log = PageLog(page, implicit_city)
+    state = open_viewer(page, log)
+    assert state["ok"] and state["tilesets"] == 1 and state["failed"] == 0, state
+    assert page.evaluate("window.citytwin.tilesets[0].root.hasImplicitContent === true || "
+                         "window.citytwin.tilesets[0].root.implicitTileset !== undefined")
+    page.evaluate("window.citytwin.settle()")
+    snapshot = page.evaluate(SNAPSHOT_JS, "implicit")
+    assert snapshot["colours"] >= 30, f"canvas looks blank: {snapshot}"
+    hit = page.evaluate(FIND_FEATURE_JS)
+    assert hit["x"] is not None and hit["id"].startswith("implicit."), hit
+    page.screenshot(path=str(ARTIFACTS / "viewer-implicit.png"))
+    assert not log.page_errors and not log.console_errors, (log.page_errors, log.console_errors)

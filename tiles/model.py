@@ -78,4 +78,5 @@ class BuiltTileset:
 
     @property
     def content_count(self) -> int:
-        return len(self.entries) - 1
+        """Entries that carry features (not `tileset.json` or implicit-tiling subtrees)."""
+        return sum(1 for e in self.entries if e.feature_ids)

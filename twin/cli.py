@@ -15,6 +15,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from ingest_gis.footprints import DEFAULT_STOREY_HEIGHT, FootprintOptions
 from ingest_gis.records import IngestError, ProgressCallback
+from tiles.encoding import Compression
 from twin.db import Database, embedded_cluster, open_database
 from twin.embedded import EmbeddedDatabaseError
 from twin.settings import Settings
@@ -73,6 +74,7 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
         with progress_bars(not args.json) as on_progress:
             summary = ingest_footprints(database.engine, args.path, options,
                                         max_features_per_tile=settings.max_features_per_tile,
+                                        compression=Compression(args.compression), implicit=args.implicit,
                                         on_progress=on_progress)
     finally:
         database.close()
@@ -151,6 +153,9 @@ def build_parser() -> argparse.ArgumentParser:
     fp.add_argument("--storey-height", type=float, default=DEFAULT_STOREY_HEIGHT, help="metres per storey")
     fp.add_argument("--crs", help="CRS of the layer (EPSG code) when it has none or declares a wrong one")
     fp.add_argument("--layer", help="layer name in a multi-layer source such as a GeoPackage")
+    fp.add_argument("--compression", choices=[c.value for c in Compression], default=Compression.DRACO.value,
+                    help="tile vertex encoding (default: draco)")
+    fp.add_argument("--implicit", action="store_true", help="write an implicitly tiled quadtree (large layers)")
     fp.add_argument("--json", action="store_true", help="print a machine-readable summary")
     fp.set_defaults(handler=cmd_ingest)
 

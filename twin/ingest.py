@@ -10,6 +10,8 @@ from sqlalchemy import Engine
 
 from ingest_gis.footprints import FootprintOptions, read_footprints
 from ingest_gis.records import ProgressCallback, no_progress
+from tiles.encoding import Compression
+from tiles.implicit import build_implicit_tileset
 from tiles.tileset import TilingOptions, build_tileset
 from twin.repository import check_dataset_name, write_dataset
 
@@ -20,6 +22,8 @@ def ingest_footprints(
     options: FootprintOptions,
     *,
     max_features_per_tile: int = 400,
+    compression: Compression = Compression.DRACO,
+    implicit: bool = False,
     on_progress: ProgressCallback = no_progress,
 ) -> dict[str, Any]:
     """Footprints → twin objects + LoD1 tileset in PostGIS; returns a summary with per-stage seconds."""
@@ -30,8 +34,10 @@ def ingest_footprints(
     timings["read_and_extrude"] = time.perf_counter() - start
 
     start = time.perf_counter()
-    tiling = TilingOptions(max_features_per_tile=max_features_per_tile, class_name=result.tile_class)
-    tileset = build_tileset(result.features, tiling, lambda done, total: on_progress("tiles", done, total))
+    tiling = TilingOptions(max_features_per_tile=max_features_per_tile, class_name=result.tile_class,
+                           compression=compression)
+    build = build_implicit_tileset if implicit else build_tileset
+    tileset = build(result.features, tiling, lambda done, total: on_progress("tiles", done, total))
     timings["tile"] = time.perf_counter() - start
 
     start = time.perf_counter()

@@ -41,21 +41,26 @@ def assert_valid_glbs(glbs: dict[str, bytes]) -> None:
     assert not bad, bad[:3]
 
 
-@cache
 def tileset_validator() -> Draft202012Validator:
     """A validator for tileset.json built from the official 3D Tiles 1.1 schemas."""
+    return schema_validator("tileset.schema.json")
+
+
+@cache
+def schema_validator(schema: str) -> Draft202012Validator:
+    """A validator for any official 3D Tiles 1.1 schema, e.g. `Subtree/subtree.schema.json`."""
     if not SCHEMAS.exists():
         raise FileNotFoundError(SCHEMAS)
     resources = []
     for path in SCHEMAS.rglob("*.schema.json"):
-        schema = json.loads(path.read_text())
-        resource = Resource.from_contents(schema)
+        contents = json.loads(path.read_text())
+        resource = Resource.from_contents(contents)
         resources.append((path.relative_to(SCHEMAS).as_posix(), resource))
         resources.append((path.name, resource))
-        if "$id" in schema:
-            resources.append((schema["$id"], resource))
+        if "$id" in contents:
+            resources.append((contents["$id"], resource))
     registry = Registry().with_resources(resources)
-    return Draft202012Validator({"$ref": "tileset.schema.json"}, registry=registry)
+    return Draft202012Validator({"$ref": schema}, registry=registry)
 
 
 def decode_positions(glb: bytes) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
