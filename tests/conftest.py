@@ -147,3 +147,30 @@ def live_city(server_url: str, template_database: str, tmp_path_factory: pytest.
     finally:
         engine.dispose()
         _drop_database(server_url, url)
+
+
+@dataclass
+class QueryCity:
+    base_url: str
+    engine: Engine
+
+
+@pytest.fixture(scope="session")
+def query_city(server_url: str, template_database: str, tmp_path_factory: pytest.TempPathFactory
+               ) -> Iterator[QueryCity]:
+    """A running server with Berlin and NYC footprints plus a hand-made house with storeys and rooms."""
+    from tests.helpers.city import add_house_and_street
+
+    url = _fresh_database(server_url, template_database)
+    settings = Settings(database_url=url, data_dir=tmp_path_factory.mktemp("query"))
+    engine = create_db_engine(url)
+    for name, path in (("berlin", "gis/osm_berlin_prenzlauerberg_buildings.geojson"),
+                       ("nyc", "gis/osm_nyc_ridgewood_buildings.geojson")):
+        ingest_footprints(engine, shared_data(path), FootprintOptions(name=name))
+    add_house_and_street(engine)
+    try:
+        with serving(settings, Database(engine)) as base_url:
+            yield QueryCity(base_url, engine)
+    finally:
+        engine.dispose()
+        _drop_database(server_url, url)

@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from twin import __version__
-from twin.api import errors, routes_objects, routes_tiles, routes_viewer
+from twin.api import errors, routes_objects, routes_ogc, routes_queries, routes_tiles, routes_viewer
 from twin.db import Database, open_database
 from twin.settings import Settings
 
@@ -35,6 +35,8 @@ def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
     errors.add_exception_handlers(app)
     app.include_router(routes_tiles.router)
     app.include_router(routes_objects.router)
+    app.include_router(routes_ogc.router)
+    app.include_router(routes_queries.router)
     app.include_router(routes_viewer.router)
     routes_viewer.mount_static(app, settings)
     return app

@@ -1,0 +1,123 @@
+"""OGC API – Features under `/ogc`: landing page, conformance, API definition, collections, items."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query, Request
+
+from twin.api.deps import EngineDep
+from twin.api.responses import OrjsonResponse
+from twin.ogc import documents
+from twin.ogc.catalog import collection_queryables, get_collection, list_collections, queryables_document
+from twin.ogc.crs import CRS84, Crs, parse_crs
+from twin.ogc.documents import GEOJSON, JSON, OPENAPI_30, SCHEMA_JSON, link
+from twin.ogc.errors import QueryError
+from twin.ogc.items import MAX_LIMIT, items_statement, needs_queryables, parse_items_request
+from twin.ogc.openapi import to_openapi30
+from twin.ogc.sql import OBJECTS, feature, feature_collection, feature_select, fetch_features
+from twin.repository import NotFound
+
+PREFIX = "/ogc"
+router = APIRouter(prefix=PREFIX, tags=["OGC API – Features"])
+
+CollectionId = Annotated[str, Path(description="`objects` for every object, else a dataset id")]
+CrsParam = Annotated[str | None, Query(description="CRS of the returned geometries (URI); default CRS84")]
+
+
+def _root(request: Request) -> str:
+    return str(request.base_url).rstrip("/") + PREFIX
+
+
+def _geojson(body: dict[str, Any], crs: Crs) -> OrjsonResponse:
+    return OrjsonResponse(body, media_type=GEOJSON, headers={"Content-Crs": f"<{crs.uri}>"})
+
+
+@router.get("", summary="Landing page")
+def landing(request: Request) -> OrjsonResponse:
+    return OrjsonResponse(documents.landing_page(_root(request), str(request.base_url).rstrip("/")))
+
+
+@router.get("/conformance", summary="Conformance classes")
+def conformance() -> OrjsonResponse:
+    return OrjsonResponse(documents.conformance())
+
+
+@router.get("/api", summary="API definition (OpenAPI 3.0)")
+def api_definition(request: Request) -> OrjsonResponse:
+    return OrjsonResponse(to_openapi30(request.app.openapi()), media_type=OPENAPI_30)
+
+
+@router.get("/collections", summary="Feature collections")
+def collections(request: Request, engine: EngineDep) -> OrjsonResponse:
+    return OrjsonResponse(documents.collections_document(list_collections(engine), _root(request)))
+
+
+@router.get("/collections/{collection_id}", summary="One feature collection")
+def collection(collection_id: CollectionId, request: Request, engine: EngineDep) -> OrjsonResponse:
+    return OrjsonResponse(documents.collection_document(get_collection(engine, collection_id), _root(request)))
+
+
+@router.get("/collections/{collection_id}/queryables", summary="Properties that filters may name")
+def queryables(collection_id: CollectionId, request: Request, engine: EngineDep) -> OrjsonResponse:
+    found = get_collection(engine, collection_id)
+    body = queryables_document(found, collection_queryables(engine, found), str(request.url.remove_query_params(
+        list(request.query_params))))
+    return OrjsonResponse(body, media_type=SCHEMA_JSON)
+
+
+@router.get("/collections/{collection_id}/items", summary="Objects of a collection",
+            response_description="a GeoJSON FeatureCollection, ordered by id; `next` link while more remain")
+def items(
+    collection_id: CollectionId,
+    request: Request,
+    engine: EngineDep,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="objects per page")] = 10,
+    bbox: Annotated[str | None, Query(description="minx,miny,maxx,maxy or minx,miny,minz,maxx,maxy,maxz (heights "
+                                                  "in metres on zmin/zmax), axis order of bbox-crs")] = None,
+    bbox_crs: Annotated[str | None, Query(alias="bbox-crs", description="CRS of bbox (URI); default CRS84")] = None,
+    datetime_: Annotated[str | None, Query(alias="datetime", description="instant or interval (RFC 3339, `..` for "
+                                           "open); matches the time the object's dataset was ingested")] = None,
+    crs: CrsParam = None,
+    filter_: Annotated[str | None, Query(alias="filter", description="CQL2 filter; see /queryables")] = None,
+    filter_lang: Annotated[str | None, Query(alias="filter-lang", description="cql2-text (default) or "
+                                             "cql2-json")] = None,
+    filter_crs: Annotated[str | None, Query(alias="filter-crs", description="CRS of filter geometries")] = None,
+    after: Annotated[str | None, Query(description="page after this object id (from the `next` link)")] = None,
+) -> OrjsonResponse:
+    """Every query parameter that is not one of the above must name a queryable: `?kind=building&type=school`."""
+    found = get_collection(engine, collection_id)
+    params: dict[str, list[str]] = defaultdict(list)
+    for name, value in request.query_params.multi_items():
+        params[name].append(value)
+    known = collection_queryables(engine, found) if needs_queryables(params) else None
+    parsed = parse_items_request(params, found, known)
+    rows = fetch_features(engine, items_statement(parsed))
+    page, more = rows[:parsed.limit], len(rows) > parsed.limit
+    url = f"{_root(request)}/collections/{found.id}"
+    links = [link(str(request.url), "self", GEOJSON, "this page"), link(url, "collection", JSON, found.title)]
+    if more:
+        links.append(link(str(request.url.include_query_params(after=page[-1].id)), "next", GEOJSON, "next page"))
+    stamp = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    return _geojson(feature_collection(page, links=links, timeStamp=stamp), parsed.crs)
+
+
+@router.get("/collections/{collection_id}/items/{feature_id}", summary="One object as a GeoJSON Feature")
+def item(collection_id: CollectionId, feature_id: str, request: Request, engine: EngineDep,
+         crs: CrsParam = None) -> OrjsonResponse:
+    found = get_collection(engine, collection_id)
+    output = parse_crs(crs) if crs else CRS84
+    unknown = set(request.query_params) - {"crs", "f"}
+    if unknown:
+        raise QueryError(f"unknown query parameter {sorted(unknown)[0]!r}")
+    statement = feature_select(output).where(OBJECTS.c.id == feature_id)
+    if found.dataset_id is not None:
+        statement = statement.where(OBJECTS.c.dataset_id == found.dataset_id)
+    rows = fetch_features(engine, statement)
+    if not rows:
+        raise NotFound(f"no object {feature_id!r} in collection {found.id!r}")
+    url = f"{_root(request)}/collections/{found.id}"
+    links = [link(str(request.url), "self", GEOJSON, "this object"), link(url, "collection", JSON, found.title)]
+    return _geojson(feature(rows[0], links), output)

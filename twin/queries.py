@@ -1,0 +1,196 @@
+"""Twin queries by location: near a point, containing a 3D point, nearest k, within a polygon, an object's family.
+
+Each builds SQL over the twin object table that the footprint GiST index answers; distances are geodesic metres
+on the WGS84 spheroid (geography), computed after the index has cut the candidates.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+import shapely
+from shapely.errors import ShapelyError
+from sqlalchemy import ColumnElement, Engine, Numeric, Select, Text, cast, func, literal, select, union_all
+
+from twin.ogc.crs import CRS84, Crs, to_storage
+from twin.ogc.errors import QueryError
+from twin.ogc.sql import (
+    METRES_PER_DEGREE_LAT,
+    METRES_PER_DEGREE_LON,
+    OBJECTS,
+    FeatureRow,
+    distance_metres,
+    feature_columns,
+    feature_select,
+    fetch_features,
+    point_sql,
+    within_metres,
+)
+from twin.repository import NotFound
+
+MAX_RADIUS = 50_000.0
+MAX_K = 1_000
+KNN_SAFETY = 0.99
+"""The lower bound of metres per degree is shrunk by 1 % for the spheroid and great-circle edges."""
+
+
+def check_point(lon: float, lat: float) -> None:
+    if not (math.isfinite(lon) and math.isfinite(lat) and -180 <= lon <= 180 and -90 <= lat <= 90):
+        raise QueryError(f"({lon}, {lat}) is not a longitude/latitude in degrees")
+
+
+def _metres_property(point: ColumnElement[Any]) -> ColumnElement[Any]:
+    """Geodesic distance rounded to millimetres, for the `distance_m` property."""
+    return func.round(cast(distance_metres(point), Numeric), 3)
+
+
+def near_statement(lon: float, lat: float, radius: float, kind: str | None, limit: int,
+                   crs: Crs = CRS84) -> Select[Any]:
+    """Objects within `radius` metres of a point, nearest first; one more than `limit` to tell of more."""
+    check_point(lon, lat)
+    if not (math.isfinite(radius) and 0 <= radius <= MAX_RADIUS):
+        raise QueryError(f"radius={radius} must be from 0 to {MAX_RADIUS:.0f} metres")
+    point = point_sql(lon, lat)
+    distance = distance_metres(point)
+    statement = feature_select(crs, {"distance_m": _metres_property(point)}).where(within_metres(point, radius))
+    if kind:
+        statement = statement.where(OBJECTS.c.kind == kind)
+    return statement.order_by(distance, OBJECTS.c.id).limit(limit + 1)
+
+
+def containing_statement(lon: float, lat: float, height: float | None, kind: str | None,
+                         crs: Crs = CRS84) -> Select[Any]:
+    """Objects whose footprint holds the point and whose height range holds `height`: innermost (thinnest) first."""
+    check_point(lon, lat)
+    if height is not None and not math.isfinite(height):
+        raise QueryError("h must be a finite height in metres")
+    statement = feature_select(crs).where(func.ST_Intersects(OBJECTS.c.footprint, point_sql(lon, lat)))
+    if height is not None:
+        statement = statement.where(OBJECTS.c.zmin <= height, OBJECTS.c.zmax >= height)
+    if kind:
+        statement = statement.where(OBJECTS.c.kind == kind)
+    return statement.order_by(OBJECTS.c.zmax - OBJECTS.c.zmin, func.ST_Area(OBJECTS.c.footprint), OBJECTS.c.id)
+
+
+def knn_candidates_statement(lon: float, lat: float, kind: str | None, candidates: int,
+                             crs: Crs = CRS84) -> Select[Any]:
+    """The `candidates` nearest objects by the GiST index (`<->`, degrees), with exact metres and index distance."""
+    point = point_sql(lon, lat)
+    order = OBJECTS.c.footprint.op("<->")(point)
+    statement = select(*feature_columns(crs, {"distance_m": _metres_property(point)}),
+                       distance_metres(point).label("metres"), order.label("degrees")).select_from(OBJECTS)
+    if kind:
+        statement = statement.where(OBJECTS.c.kind == kind)
+    return statement.order_by(order).limit(candidates)
+
+
+def _metres_per_degree_floor(lat: float, degrees: float) -> float:
+    """Fewest metres a degree of lon/lat distance can span within `degrees` of latitude `lat`."""
+    reach = min(abs(lat) + degrees, 90.0)
+    return KNN_SAFETY * min(METRES_PER_DEGREE_LAT, METRES_PER_DEGREE_LON * math.cos(math.radians(reach)))
+
+
+@dataclass(frozen=True)
+class Nearest:
+    rows: list[FeatureRow]
+    rounds: int
+
+
+def nearest(engine: Engine, lon: float, lat: float, k: int, kind: str | None, crs: Crs = CRS84) -> Nearest:
+    """The `k` nearest objects in geodesic metres, exactly.
+
+    The index orders by distance in degrees, which differs from metres. So take m ≥ k candidates by the index;
+    every object outside them is at least as far in degrees as the m-th, hence at least that far times the
+    fewest metres per degree nearby. If the k-th best candidate in metres is no further than that bound, no
+    outsider can beat it; otherwise widen m fourfold and ask again.
+    """
+    check_point(lon, lat)
+    if not 1 <= k <= MAX_K:
+        raise QueryError(f"k={k} must be from 1 to {MAX_K}")
+    candidates = max(2 * k, k + 16)
+    rounds = 0
+    with engine.connect() as conn:
+        while True:
+            rounds += 1
+            rows = conn.execute(knn_candidates_statement(lon, lat, kind, candidates, crs)).all()
+            ranked = sorted(rows, key=lambda r: (r.metres, r.id))
+            if len(rows) < candidates:
+                break
+            bound = rows[-1].degrees * _metres_per_degree_floor(lat, rows[-1].degrees)
+            if ranked[k - 1].metres <= bound:
+                break
+            candidates *= 4
+    return Nearest([FeatureRow(r[0], r[1], r[2]) for r in ranked[:k]], rounds)
+
+
+def parse_geometry(value: str | dict[str, Any]) -> shapely.Geometry:
+    """A polygon or multipolygon from WKT, GeoJSON text or a GeoJSON geometry/Feature object."""
+    try:
+        if isinstance(value, dict):
+            data = value.get("geometry", value) if value.get("type") == "Feature" else value
+            geometry = shapely.from_geojson(orjson.dumps(data))
+        elif value.lstrip().startswith("{"):
+            return parse_geometry(orjson.loads(value))
+        else:
+            geometry = shapely.from_wkt(value)
+    except (ShapelyError, orjson.JSONDecodeError, ValueError, TypeError) as exc:
+        raise QueryError(f"geometry is neither WKT nor GeoJSON: {' '.join(str(exc).split())[:200]}") from None
+    if geometry is None or geometry.geom_type not in ("Polygon", "MultiPolygon") or geometry.is_empty:
+        raise QueryError("geometry must be a non-empty Polygon or MultiPolygon")
+    if not geometry.is_valid:
+        raise QueryError(f"geometry is not valid: {shapely.is_valid_reason(geometry)}")
+    return geometry
+
+
+def within_statement(geometry: shapely.Geometry, relation: str, kind: str | None, limit: int, after: str | None,
+                     geometry_crs: Crs = CRS84, crs: Crs = CRS84) -> Select[Any]:
+    """Objects within (or intersecting) a polygon, by id with keyset paging."""
+    if relation not in ("within", "intersects"):
+        raise QueryError(f"relation={relation!r} must be within or intersects")
+    area = to_storage(func.ST_GeomFromText(literal(shapely.to_wkt(shapely.force_2d(geometry)), Text)), geometry_crs)
+    test = func.ST_Within if relation == "within" else func.ST_Intersects
+    statement = feature_select(crs).where(test(OBJECTS.c.footprint, area))
+    if kind:
+        statement = statement.where(OBJECTS.c.kind == kind)
+    if after is not None:
+        statement = statement.where(OBJECTS.c.id > after)
+    return statement.order_by(OBJECTS.c.id).limit(limit + 1)
+
+
+def children_statement(object_id: str, kind: str | None, limit: int, after: str | None,
+                       crs: Crs = CRS84) -> Select[Any]:
+    """Objects whose parent is `object_id` (a building's storeys, a storey's spaces), by id with keyset paging."""
+    statement = feature_select(crs).where(OBJECTS.c.parent_id == object_id)
+    if kind:
+        statement = statement.where(OBJECTS.c.kind == kind)
+    if after is not None:
+        statement = statement.where(OBJECTS.c.id > after)
+    return statement.order_by(OBJECTS.c.id).limit(limit + 1)
+
+
+def family(engine: Engine, object_id: str, children: int, crs: Crs = CRS84) -> dict[str, Any]:
+    """An object, its parent and its first `children` children, in one query."""
+    me = OBJECTS.alias("me")
+    role = literal("object", Text).label("role")
+    own = feature_select(crs).add_columns(role).where(OBJECTS.c.id == object_id)
+    parent = (feature_select(crs).add_columns(literal("parent", Text).label("role"))
+              .where(OBJECTS.c.id == select(me.c.parent_id).where(me.c.id == object_id).scalar_subquery()))
+    kids = (feature_select(crs).add_columns(literal("child", Text).label("role"))
+            .where(OBJECTS.c.parent_id == object_id).order_by(OBJECTS.c.id).limit(children + 1))
+    statement = union_all(own, parent, select(kids.subquery()))
+    with engine.connect() as conn:
+        rows = conn.execute(statement).all()
+    found: dict[str, list[FeatureRow]] = {"object": [], "parent": [], "child": []}
+    for row in rows:
+        found[row.role].append(FeatureRow(row[0], row[1], row[2]))
+    if not found["object"]:
+        raise NotFound(f"no object {object_id!r}")
+    return {"object": found["object"][0], "parent": found["parent"][0] if found["parent"] else None,
+            "children": found["child"][:children], "more_children": len(found["child"]) > children}
+
+
+def run(engine: Engine, statement: Select[Any]) -> list[FeatureRow]:
+    return fetch_features(engine, statement)
