@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import orjson
 import pytest
@@ -25,7 +27,7 @@ def berlin() -> IngestResult:
 
 @pytest.fixture(scope="module")
 def implicit(berlin: IngestResult) -> BuiltTileset:
-    return build_implicit_tileset(berlin.features, OPTIONS, subtree_levels=2)
+    return build_implicit_tileset(berlin.features, replace(OPTIONS, subtree_levels=2))
 
 
 def decode_available(built: BuiltTileset) -> tuple[set[tuple[int, int, int]], set[tuple[int, int, int]]]:

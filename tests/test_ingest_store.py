@@ -11,7 +11,7 @@ from ingest_gis.footprints import FootprintOptions
 from ingest_gis.records import IngestError
 from tests.helpers.data import shared_data
 from tests.helpers.gltf import assert_valid_glbs
-from twin import repository
+from twin import repository, tilestore
 from twin.ingest import ingest_footprints
 
 BERLIN = "gis/osm_berlin_prenzlauerberg_buildings.geojson"
@@ -55,7 +55,7 @@ def test_reingesting_the_same_name_replaces_the_dataset(engine: Engine) -> None:
 def test_a_failure_while_storing_leaves_nothing_behind(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
     ingest_footprints(engine, shared_data("gis/osm_nyc_ridgewood_buildings.geojson"), FootprintOptions("keep"))
     before = _counts(engine)
-    original = repository.content_etag
+    original = tilestore.content_etag
     calls = {"n": 0}
 
     def failing_etag(content: bytes) -> str:
@@ -64,7 +64,7 @@ def test_a_failure_while_storing_leaves_nothing_behind(engine: Engine, monkeypat
             raise RuntimeError("disk full")
         return original(content)
 
-    monkeypatch.setattr(repository, "content_etag", failing_etag)
+    monkeypatch.setattr(tilestore, "content_etag", failing_etag)
     with pytest.raises(RuntimeError, match="disk full"):
         ingest_footprints(engine, shared_data(BERLIN), FootprintOptions("broken"), max_features_per_tile=100)
     assert _counts(engine) == before

@@ -10,7 +10,8 @@ first, one level after another.
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -21,12 +22,13 @@ from tiles.tileset import (
     BOX_MARGIN,
     ERROR_PER_DIAGONAL,
     TILESET_TYPE,
-    Layout,
+    Key,
+    Placement,
     TilingOptions,
     box_json,
-    build_contents,
+    build_tileset,
     enu_bounds,
-    plan,
+    with_ancestors,
 )
 
 SUBTREE_TYPE = "application/octet-stream"
@@ -117,20 +119,15 @@ def build_implicit_tileset(
     features: Sequence[Feature],
     options: TilingOptions | None = None,
     on_progress: Callable[[int, int], None] | None = None,
-    *,
-    subtree_levels: int = 4,
 ) -> BuiltTileset:
     """Cut `features` into an implicitly tiled quadtree: `tileset.json`, subtrees and GLB contents."""
-    options = options or TilingOptions()
-    layout = plan(features, options)
-    contents = build_contents(layout, options, on_progress)
-    return implicit_tileset(layout, contents, subtree_levels)
+    return build_tileset(features, replace(options or TilingOptions(), implicit=True), on_progress)
 
 
-def implicit_tileset(layout: Layout, contents: dict[tuple[int, int, int], TileEntry],
-                     subtree_levels: int) -> BuiltTileset:
-    """Describe an already built layout and its contents with implicit tiling."""
-    available = {cell.key for cell in layout.root.walk()}
+def implicit_documents(placement: Placement, contents: Mapping[Key, TileEntry],
+                       subtree_levels: int) -> list[TileEntry]:
+    """`tileset.json` with `implicitTiling` and the subtrees describing the given contents."""
+    available = with_ancestors(contents.keys())
     available_levels = max(level for level, _, _ in available) + 1
     levels = max(1, min(subtree_levels, available_levels))
     subtrees = []
@@ -139,15 +136,16 @@ def implicit_tileset(layout: Layout, contents: dict[tuple[int, int, int], TileEn
                               _child_bits(available, key, levels))
         subtrees.append(TileEntry(SUBTREE_TEMPLATE.format(level=key[0], x=key[1], y=key[2]), data, SUBTREE_TYPE,
                                   key[0]))
-    square = layout.square
-    box_min = np.array([square.x0, square.y0, layout.lo[:, 2].min() - BOX_MARGIN])
-    box_max = np.array([square.x0 + square.size, square.y0 + square.size, layout.hi[:, 2].max() + BOX_MARGIN])
+    square = placement.square
+    boxes = np.array([entry.enu_box for entry in contents.values()])
+    box_min = np.array([square.x0, square.y0, boxes[:, 2].min() - BOX_MARGIN])
+    box_max = np.array([square.x0 + square.size, square.y0 + square.size, boxes[:, 5].max() + BOX_MARGIN])
     root_error = round(float(square.size * np.sqrt(2) * ERROR_PER_DIAGONAL), 3)
     tileset = {
         "asset": {"version": "1.1", "generator": "CityTwin"},
         "geometricError": root_error * 2,
         "root": {
-            "transform": [round(v, 6) for v in layout.frame.transform_matrix()],
+            "transform": [round(v, 6) for v in placement.frame.transform_matrix()],
             "boundingVolume": {"box": box_json(box_min, box_max)},
             "geometricError": root_error,
             "refine": "ADD",
@@ -161,5 +159,5 @@ def implicit_tileset(layout: Layout, contents: dict[tuple[int, int, int], TileEn
         },
     }
     root_entry = TileEntry("tileset.json", orjson.dumps(tileset), TILESET_TYPE, 0, root_error,
-                           enu_bounds(layout.frame, box_min, box_max))
-    return BuiltTileset([root_entry, *subtrees, *(contents[k] for k in sorted(contents))])
+                           enu_bounds(placement.frame, box_min, box_max))
+    return [root_entry, *subtrees]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -64,13 +65,18 @@ class TileEntry:
     geometric_error: float | None = None
     bounds: TileBounds | None = None
     feature_ids: tuple[str, ...] = ()
+    enu_box: tuple[float, ...] = ()  # content extent in the tileset frame: (min x, y, z, max x, y, z)
 
 
 @dataclass(frozen=True)
 class BuiltTileset:
-    """Every entry of a tileset; `entries[0]` is the root `tileset.json`."""
+    """Every entry of a tileset; `entries[0]` is the root `tileset.json`.
+
+    `layout` records the placement and options, so that changes can later be tiled into the same tileset.
+    """
 
     entries: list[TileEntry]
+    layout: dict[str, Any] = field(default_factory=dict)
 
     @property
     def root(self) -> TileEntry:

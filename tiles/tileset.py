@@ -1,16 +1,19 @@
-"""Explicit quadtree tilesets: features → `tileset.json` + GLB contents, deterministic bytes.
+"""Tilesets from features: one loose-quadtree partition, GLB contents, and an explicit or implicit description.
 
-The whole tileset shares one east-north-up frame anchored at the centre of the data; the root `transform`
-maps it to ECEF. Features are placed by the loose quadtree of `tiles.partition` (large and straddling features
-high, the rest refining in, `refine: ADD`). A tile with children has a geometric error of a quarter of its
-horizontal diagonal, which makes Cesium refine into a city block when it is a few kilometres away; tiles
-without children have error 0.
+The whole tileset shares one east-north-up frame anchored at the centre of the data; the root `transform` maps
+it to ECEF. Features are placed by `tiles.partition` (large and straddling features high, the rest refining in,
+`refine: ADD`). Explicit tiles with children have a geometric error of a quarter of their horizontal diagonal,
+which makes Cesium refine into a city block when it is a few kilometres away; tiles without children have 0.
+Everything is keyed by cell `(level, x, y)`, so a tileset can be described again from its stored contents
+(incremental re-tiling) without the features of untouched tiles.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import hashlib
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import orjson
@@ -26,6 +29,7 @@ GLB_TYPE = "model/gltf-binary"
 TILESET_TYPE = "application/json"
 BOX_MARGIN = 0.01  # metres added per level so rounded parent boxes always contain their children
 ERROR_PER_DIAGONAL = 0.25
+Key = tuple[int, int, int]
 
 
 @dataclass(frozen=True)
@@ -37,6 +41,49 @@ class TilingOptions:
     class_name: str = "feature"
     color: tuple[float, float, float, float] = (0.86, 0.86, 0.83, 1.0)
     compression: Compression = Compression.DRACO
+    implicit: bool = False
+    subtree_levels: int = 4
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"max_features_per_tile": self.max_features_per_tile, "max_depth": self.max_depth,
+                "class_name": self.class_name, "color": list(self.color), "compression": str(self.compression),
+                "implicit": self.implicit, "subtree_levels": self.subtree_levels}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> TilingOptions:
+        return cls(**{**data, "color": tuple(data["color"]), "compression": Compression(data["compression"])})
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where a tileset sits: its ENU frame and the root square of its partition."""
+
+    frame: EnuFrame
+    square: Square
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"frame": [self.frame.lon, self.frame.lat, self.frame.height],
+                "square": [self.square.x0, self.square.y0, self.square.size]}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Placement:
+        return cls(EnuFrame(*data["frame"]), Square(*data["square"]))
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Features in tileset order with their ENU bounds, the placement and the partition."""
+
+    features: list[Feature]
+    placement: Placement
+    lo: NDArray[np.float64]  # (N, 3) ENU minimum per feature
+    hi: NDArray[np.float64]
+    root: Cell
+
+
+def content_path(key: Key) -> str:
+    level, x, y = key
+    return f"content/{level}/{x}/{y}.glb"
 
 
 def dataset_frame(features: Sequence[Feature]) -> EnuFrame:
@@ -46,51 +93,54 @@ def dataset_frame(features: Sequence[Feature]) -> EnuFrame:
     return EnuFrame(round(float(lo[0] + hi[0]) / 2, 9), round(float(lo[1] + hi[1]) / 2, 9), 0.0)
 
 
-@dataclass(frozen=True)
-class Layout:
-    """Features in tileset order, their frame, ENU bounds and the partition shared by every writer."""
-
-    features: list[Feature]
-    frame: EnuFrame
-    lo: NDArray[np.float64]  # (N, 3) ENU minimum per feature
-    hi: NDArray[np.float64]
-    square: Square
-    root: Cell
-
-    def content_path(self, cell: Cell) -> str:
-        return f"content/{cell.level}/{cell.x}/{cell.y}.glb"
+def feature_bounds(features: Sequence[Feature], frame: EnuFrame) -> tuple[NDArray, NDArray]:
+    """Each feature's ENU bounding box: (lo, hi), both (N, 3)."""
+    counts = np.array([f.mesh.vertex_count for f in features])
+    geodetic = np.concatenate([f.mesh.positions for f in features])
+    enu = frame.from_geodetic(geodetic[:, 0], geodetic[:, 1], geodetic[:, 2])
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    return np.minimum.reduceat(enu, starts), np.maximum.reduceat(enu, starts)
 
 
-def plan(features: Sequence[Feature], options: TilingOptions) -> Layout:
-    """Order features by id, anchor the frame and partition them; raises on empty input or duplicate ids."""
+def ordered_features(features: Sequence[Feature]) -> list[Feature]:
+    """Features sorted by id; raises on empty input or duplicate ids."""
     if not features:
         raise ValueError("a tileset needs at least one feature")
     ordered = sorted(features, key=lambda f: f.id)
     if len({f.id for f in ordered}) != len(ordered):
         raise ValueError("feature ids must be unique within a tileset")
+    return ordered
+
+
+def plan(features: Sequence[Feature], options: TilingOptions) -> Layout:
+    """Order features by id, anchor the frame and partition them."""
+    ordered = ordered_features(features)
     frame = dataset_frame(ordered)
-    counts = np.array([f.mesh.vertex_count for f in ordered])
-    geodetic = np.concatenate([f.mesh.positions for f in ordered])
-    enu = frame.from_geodetic(geodetic[:, 0], geodetic[:, 1], geodetic[:, 2])
-    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    lo, hi = np.minimum.reduceat(enu, starts), np.maximum.reduceat(enu, starts)
+    lo, hi = feature_bounds(ordered, frame)
     square = root_square(lo, hi)
     root = partition(lo, hi, square, budget=options.max_features_per_tile, max_level=options.max_depth)
-    return Layout(ordered, frame, lo, hi, square, root)
+    return Layout(ordered, Placement(frame, square), lo, hi, root)
+
+
+def build_content(key: Key, features: Sequence[Feature], lo: NDArray, hi: NDArray, frame: EnuFrame,
+                  options: TilingOptions) -> TileEntry:
+    """The GLB of one cell; `lo`/`hi` are the features' ENU bounds."""
+    glb = build_glb(features, frame, class_name=options.class_name, color=options.color,
+                    compression=options.compression)
+    box_min, box_max = lo.min(axis=0), hi.max(axis=0)
+    return TileEntry(content_path(key), glb.data, GLB_TYPE, key[0], None, enu_bounds(frame, box_min, box_max),
+                     tuple(f.id for f in features), (*map(float, box_min), *map(float, box_max)))
 
 
 def build_contents(layout: Layout, options: TilingOptions,
-                   on_progress: Callable[[int, int], None] | None = None) -> dict[tuple[int, int, int], TileEntry]:
+                   on_progress: Callable[[int, int], None] | None = None) -> dict[Key, TileEntry]:
     """One GLB per cell that holds features, keyed by cell."""
     cells = [c for c in layout.root.walk() if len(c.members)]
     entries = {}
     for done, cell in enumerate(cells, start=1):
         members = [layout.features[i] for i in cell.members]
-        glb = build_glb(members, layout.frame, class_name=options.class_name, color=options.color,
-                        compression=options.compression)
-        box_min, box_max = layout.lo[cell.members].min(axis=0), layout.hi[cell.members].max(axis=0)
-        entries[cell.key] = TileEntry(layout.content_path(cell), glb.data, GLB_TYPE, cell.level, None,
-                                      enu_bounds(layout.frame, box_min, box_max), tuple(f.id for f in members))
+        entries[cell.key] = build_content(cell.key, members, layout.lo[cell.members], layout.hi[cell.members],
+                                          layout.placement.frame, options)
         if on_progress:
             on_progress(done, len(cells))
     return entries
@@ -115,41 +165,72 @@ def geometric_error(box_min: NDArray[np.float64], box_max: NDArray[np.float64]) 
     return round(max(float(np.hypot(*(box_max[:2] - box_min[:2]))) * ERROR_PER_DIAGONAL, 1.0), 3)
 
 
+def with_ancestors(keys: Iterable[Key]) -> set[Key]:
+    """The keys and every cell above them up to the root."""
+    found: set[Key] = set()
+    for level, x, y in keys:
+        while (level, x, y) not in found:
+            found.add((level, x, y))
+            if level == 0:
+                break
+            level, x, y = level - 1, x // 2, y // 2
+    return found
+
+
+def explicit_document(frame: EnuFrame, contents: Mapping[Key, TileEntry]) -> TileEntry:
+    """`tileset.json` for contents keyed by cell; inner cells without content become empty tiles."""
+    tree = with_ancestors(contents.keys())
+    children: dict[Key, list[Key]] = {}
+    for key in sorted(tree):
+        if key[0]:
+            children.setdefault((key[0] - 1, key[1] // 2, key[2] // 2), []).append(key)
+
+    def tile(key: Key) -> tuple[dict[str, object], NDArray[np.float64], NDArray[np.float64]]:
+        below = [tile(child) for child in children.get(key, [])]
+        boxes = [(b_min, b_max) for _, b_min, b_max in below]
+        if key in contents:
+            box = np.array(contents[key].enu_box)
+            boxes.append((box[:3], box[3:]))
+        margin = BOX_MARGIN * (1 + bool(below))
+        box_min = np.min([b[0] for b in boxes], axis=0) - margin
+        box_max = np.max([b[1] for b in boxes], axis=0) + margin
+        node: dict[str, object] = {"boundingVolume": {"box": box_json(box_min, box_max)},
+                                   "geometricError": geometric_error(box_min, box_max) if below else 0.0,
+                                   "refine": "ADD"}
+        if key in contents:  # the URL names its content, so clients may cache it for good
+            entry = contents[key]
+            node["content"] = {"uri": f"{entry.path}?v={hashlib.sha256(entry.content).hexdigest()[:8]}"}
+        if below:
+            node["children"] = [b[0] for b in below]
+        return node, box_min, box_max
+
+    root, root_min, root_max = tile((0, 0, 0))
+    root["transform"] = [round(v, 6) for v in frame.transform_matrix()]
+    document = {"asset": {"version": "1.1", "generator": "CityTwin"},
+                "geometricError": geometric_error(root_min, root_max) * 2, "root": root}
+    return TileEntry("tileset.json", orjson.dumps(document), TILESET_TYPE, 0,
+                     float(root["geometricError"]),  # type: ignore[arg-type]
+                     enu_bounds(frame, root_min, root_max))
+
+
+def describe(placement: Placement, contents: Mapping[Key, TileEntry], options: TilingOptions) -> list[TileEntry]:
+    """The description entries of a tileset: `tileset.json`, plus subtrees when implicit."""
+    if options.implicit:
+        from tiles.implicit import implicit_documents
+
+        return implicit_documents(placement, contents, options.subtree_levels)
+    return [explicit_document(placement.frame, contents)]
+
+
 def build_tileset(
     features: Sequence[Feature],
     options: TilingOptions | None = None,
     on_progress: Callable[[int, int], None] | None = None,
 ) -> BuiltTileset:
-    """Cut `features` into an explicit quadtree of GLB tiles; the same input always gives the same bytes."""
+    """Cut `features` into GLB tiles described explicitly or implicitly; the same input gives the same bytes."""
     options = options or TilingOptions()
     layout = plan(features, options)
     contents = build_contents(layout, options, on_progress)
-
-    def tile_json(cell: Cell) -> tuple[dict[str, object], NDArray[np.float64], NDArray[np.float64]]:
-        children = [tile_json(child) for child in cell.children]
-        boxes = [(b_min, b_max) for _, b_min, b_max in children]
-        if len(cell.members):
-            boxes.append((layout.lo[cell.members].min(axis=0), layout.hi[cell.members].max(axis=0)))
-        margin = BOX_MARGIN * (1 + bool(children))
-        box_min = np.min([b[0] for b in boxes], axis=0) - margin
-        box_max = np.max([b[1] for b in boxes], axis=0) + margin
-        tile: dict[str, object] = {"boundingVolume": {"box": box_json(box_min, box_max)},
-                                   "geometricError": geometric_error(box_min, box_max) if children else 0.0,
-                                   "refine": "ADD"}
-        if cell.key in contents:
-            tile["content"] = {"uri": contents[cell.key].path}
-        if children:
-            tile["children"] = [c for c, _, _ in children]
-        return tile, box_min, box_max
-
-    root_json, root_min, root_max = tile_json(layout.root)
-    root_json["transform"] = [round(v, 6) for v in layout.frame.transform_matrix()]
-    tileset = {
-        "asset": {"version": "1.1", "generator": "CityTwin"},
-        "geometricError": geometric_error(root_min, root_max) * 2,
-        "root": root_json,
-    }
-    root_entry = TileEntry("tileset.json", orjson.dumps(tileset), TILESET_TYPE, 0,
-                           float(root_json["geometricError"]),  # type: ignore[arg-type]
-                           enu_bounds(layout.frame, root_min, root_max))
-    return BuiltTileset([root_entry, *(contents[c.key] for c in layout.root.walk() if c.key in contents)])
+    entries = describe(layout.placement, contents, options)
+    return BuiltTileset([*entries, *(contents[k] for k in sorted(contents))],
+                        {"placement": layout.placement.to_dict(), "options": options.to_dict()})

@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     port: int = 8000
     web_viewer_dir: Path = PROJECT_ROOT / "web_viewer"
     max_features_per_tile: int = Field(default=400, ge=1, le=65535)
+    tile_store: str = Field(default="postgis", description="Where tile content lives: 'postgis' or 'files'.")
+    tile_dir: Path | None = Field(default=None, description="Folder of the 'files' tile store.")
+    tile_cache_mb: int = Field(default=256, ge=0, description="Per-worker cache of served tile entries.")
     cors_origins: list[str] = ["*"]
 
     @property

@@ -10,8 +10,10 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from twin import __version__
 from twin.api import errors, routes_objects, routes_ogc, routes_queries, routes_tiles, routes_viewer
+from twin.api.tile_server import TileFastPath, TileServer
 from twin.db import Database, open_database
 from twin.settings import Settings
+from twin.tilestore import FileTileStore
 
 
 def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
@@ -21,6 +23,9 @@ def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = database is None
         app.state.db = database or open_database(settings)
+        files = FileTileStore(settings.tile_dir) if settings.tile_dir else None
+        app.state.tiles = TileServer(app.state.db.engine, files, settings.tile_cache_mb * 2**20,
+                                     settings.cors_origins[0] if len(settings.cors_origins) == 1 else "*")
         try:
             yield
         finally:
@@ -32,6 +37,7 @@ def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
     app.state.settings = settings
     app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "HEAD"],
                        allow_headers=["*"], expose_headers=["ETag", "Content-Length"])
+    app.add_middleware(TileFastPath, server=lambda: getattr(app.state, "tiles", None))
     errors.add_exception_handlers(app)
     app.include_router(routes_tiles.router)
     app.include_router(routes_objects.router)

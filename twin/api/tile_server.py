@@ -1,0 +1,200 @@
+"""Serving tileset entries: a sans-I/O core, a bare-ASGI fast path in front of FastAPI, and a small cache.
+
+`TileServer.respond` turns (tileset, path, request headers) into (status, headers, body): strong ETags from the
+content hash, 304 on `If-None-Match`, gzip for JSON, single byte ranges, CORS, and caching rules — a URL that
+names its content (`?v=<etag prefix>`, as explicit tilesets write them) is immutable for a year, `tileset.json`
+must revalidate, other entries are fresh for a minute. Entries are cached per worker after one primary-key
+lookup; a "tileset changed" notice (PostgreSQL NOTIFY, see `twin.notices`) drops a tileset's cached entries.
+"""
+
+from __future__ import annotations
+
+import gzip
+import re
+import threading
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qs, unquote
+
+import anyio.to_thread
+from sqlalchemy import Engine
+
+from twin.tilestore import FileTileStore, NotFound, TileBlob, read_tile
+
+SAFE_PATH = re.compile(r"^(?!/)(?!.*(?:^|/)\.\.?(?:/|$))[A-Za-z0-9._/-]{1,512}$")
+SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")
+IMMUTABLE = "public, max-age=31536000, immutable"
+REVALIDATE = "public, max-age=0, must-revalidate"
+SHORT = "public, max-age=60"
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Reply:
+    status: int
+    headers: list[tuple[bytes, bytes]]
+    body: bytes
+
+
+@dataclass(frozen=True)
+class _Cached:
+    blob: TileBlob
+    gzipped: bytes | None
+
+
+class TileCache:
+    """A byte-bounded LRU of tileset entries, safe across threads."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self.bytes = 0
+        self.entries: OrderedDict[tuple[str, str], _Cached] = OrderedDict()
+        self.lock = threading.Lock()
+
+    def get(self, key: tuple[str, str]) -> _Cached | None:
+        with self.lock:
+            found = self.entries.get(key)
+            if found is not None:
+                self.entries.move_to_end(key)
+            return found
+
+    def put(self, key: tuple[str, str], value: _Cached) -> None:
+        size = len(value.blob.content) + len(value.gzipped or b"")
+        if size > self.max_bytes // 4:
+            return
+        with self.lock:
+            old = self.entries.pop(key, None)
+            if old is not None:
+                self.bytes -= len(old.blob.content) + len(old.gzipped or b"")
+            self.entries[key] = value
+            self.bytes += size
+            while self.bytes > self.max_bytes:
+                _, dropped = self.entries.popitem(last=False)
+                self.bytes -= len(dropped.blob.content) + len(dropped.gzipped or b"")
+
+    def drop_tileset(self, tileset_id: str) -> None:
+        with self.lock:
+            for key in [k for k in self.entries if k[0] == tileset_id]:
+                dropped = self.entries.pop(key)
+                self.bytes -= len(dropped.blob.content) + len(dropped.gzipped or b"")
+
+
+def _matches(header: str | None, etags: set[str]) -> bool:
+    if not header:
+        return False
+    if header.strip() == "*":
+        return True
+    return any(tag.strip().removeprefix("W/") in etags for tag in header.split(","))
+
+
+def _range(header: str, size: int) -> tuple[int, int] | None:
+    """The single byte range `bytes=a-b` / `a-` / `-n` within `size`, or None when unsatisfiable/unsupported."""
+    match = re.fullmatch(r"bytes=(\d*)-(\d*)", header.strip())
+    if not match or (not match.group(1) and not match.group(2)):
+        return None
+    first, last = match.group(1), match.group(2)
+    if not first:
+        start, end = max(size - int(last), 0), size - 1
+    else:
+        start, end = int(first), min(int(last), size - 1) if last else size - 1
+    return (start, end) if start <= end < size else None
+
+
+class TileServer:
+    """Answers tile requests from the cache or one indexed lookup."""
+
+    def __init__(self, engine: Engine, files: FileTileStore | None, cache_bytes: int = 256 * 2**20,
+                 cors_origin: str = "*") -> None:
+        self.engine = engine
+        self.files = files
+        self.cache = TileCache(cache_bytes)
+        self.cors = [(b"access-control-allow-origin", cors_origin.encode()),
+                     (b"access-control-expose-headers", b"ETag, Content-Length, Content-Range")]
+
+    def load(self, tileset_id: str, path: str) -> _Cached:
+        key = (tileset_id, path)
+        found = self.cache.get(key)
+        if found is None:
+            blob = read_tile(self.engine, self.files, tileset_id, path)
+            is_json = blob.content_type == "application/json"
+            found = _Cached(blob, gzip.compress(blob.content, 6, mtime=0) if is_json else None)
+            self.cache.put(key, found)
+        return found
+
+    def respond(self, tileset_id: str, path: str, query: str, headers: dict[str, str], head: bool = False) -> Reply:
+        if not SAFE_ID.match(tileset_id) or not SAFE_PATH.match(path):
+            return self._error(400, f"invalid tile path {path!r}")
+        try:
+            cached = self.load(tileset_id, path)
+        except NotFound as exc:
+            return self._error(404, str(exc))
+        blob = cached.blob
+        gzip_ok = cached.gzipped is not None and "gzip" in headers.get("accept-encoding", "")
+        etag = blob.etag[:-1] + '-gz"' if gzip_ok else blob.etag
+        version = parse_qs(query).get("v", [""])[0]
+        if path.endswith("tileset.json"):
+            cache_control = REVALIDATE
+        elif version and blob.etag.strip('"').startswith(version):
+            cache_control = IMMUTABLE
+        else:
+            cache_control = SHORT
+        out = [(b"etag", etag.encode()), (b"cache-control", cache_control.encode()), *self.cors,
+               (b"vary", b"Accept-Encoding"), (b"accept-ranges", b"bytes")]
+        if _matches(headers.get("if-none-match"), {etag, blob.etag}):
+            return Reply(304, out, b"")
+        body = cached.gzipped if gzip_ok and cached.gzipped is not None else blob.content
+        out.append((b"content-type", blob.content_type.encode()))
+        status = 200
+        wanted = headers.get("range")
+        if wanted and not gzip_ok:
+            span = _range(wanted, len(body))
+            if span is None:
+                return Reply(416, [*out, (b"content-range", f"bytes */{len(body)}".encode()),
+                                   (b"content-length", b"0")], b"")
+            start, end = span
+            out.append((b"content-range", f"bytes {start}-{end}/{len(body)}".encode()))
+            body, status = body[start : end + 1], 206
+        if gzip_ok:
+            out.append((b"content-encoding", b"gzip"))
+        out.append((b"content-length", str(len(body)).encode()))
+        return Reply(status, out, b"" if head else body)
+
+    def _error(self, status: int, detail: str) -> Reply:
+        import orjson
+
+        body = orjson.dumps({"detail": detail})
+        return Reply(status, [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                              *self.cors], body)
+
+
+class TileFastPath:
+    """Bare ASGI in front of the app: GET/HEAD `/tilesets/{id}/{path}` never reach FastAPI's routing."""
+
+    def __init__(self, app: ASGIApp, server: Callable[[], TileServer | None]) -> None:
+        self.app = app
+        self.server = server
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        server = self.server() if scope["type"] == "http" else None
+        path: str = scope.get("path", "")
+        if (server is None or scope["method"] not in ("GET", "HEAD") or not path.startswith("/tilesets/")
+                or path.count("/") < 3):
+            await self.app(scope, receive, send)
+            return
+        _, _, tileset_id, entry = path.split("/", 3)
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        query = scope.get("query_string", b"").decode("latin-1")
+        cached = server.cache.get((tileset_id, unquote(entry)))
+        respond = server.respond
+        if cached is not None:  # warm: answer on the event loop, no thread hop
+            reply = respond(tileset_id, unquote(entry), query, headers, scope["method"] == "HEAD")
+        else:
+            reply = await anyio.to_thread.run_sync(respond, tileset_id, unquote(entry), query, headers,
+                                                   scope["method"] == "HEAD")
+        await send({"type": "http.response.start", "status": reply.status, "headers": reply.headers})
+        await send({"type": "http.response.body", "body": reply.body})
