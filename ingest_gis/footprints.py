@@ -124,6 +124,13 @@ def _object_key(value: Any, fallback: int) -> str:
     return key or f"f{fallback}"
 
 
+def lod1_features(objects: list[ObjectRecord]) -> list[Feature]:
+    """The LoD1 tile feature of each footprint object: its prism, with name and height to style by."""
+    meshes = extrude_many([o.footprint for o in objects], [o.zmin for o in objects], [o.zmax for o in objects])
+    return [Feature(o.id, mesh, {"name": o.name, "height": round(o.zmax - o.zmin, 3)})
+            for o, mesh in zip(objects, meshes, strict=True)]
+
+
 def read_footprints(
     path: str | Path, options: FootprintOptions, on_progress: ProgressCallback = no_progress
 ) -> IngestResult:
@@ -198,11 +205,7 @@ def read_footprints(
 
     if not objects:
         raise IngestError(f"{path.name} has no usable polygon footprints ({skipped} empty or invalid)")
-    meshes = extrude_many([o.footprint for o in objects], [o.zmin for o in objects], [o.zmax for o in objects])
-    features = [
-        Feature(o.id, mesh, {"name": o.name, "height": round(o.zmax - o.zmin, 3)})
-        for o, mesh in zip(objects, meshes, strict=True)
-    ]
+    features = lod1_features(objects)
     if defaulted:
         warnings.append(
             f"{defaulted} buildings had no usable height or levels and were given {DEFAULT_HEIGHT} m"

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import orjson
 
-from tiles.model import BuiltTileset, Feature, TileEntry
+from tiles.model import BuiltTileset, ContentRef, Feature, TileEntry
 from tiles.tileset import (
     BOX_MARGIN,
     ERROR_PER_DIAGONAL,
@@ -124,7 +124,7 @@ def build_implicit_tileset(
     return build_tileset(features, replace(options or TilingOptions(), implicit=True), on_progress)
 
 
-def implicit_documents(placement: Placement, contents: Mapping[Key, TileEntry],
+def implicit_documents(placement: Placement, contents: Mapping[Key, ContentRef],
                        subtree_levels: int) -> list[TileEntry]:
     """`tileset.json` with `implicitTiling` and the subtrees describing the given contents."""
     available = with_ancestors(contents.keys())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -66,6 +67,19 @@ class TileEntry:
     bounds: TileBounds | None = None
     feature_ids: tuple[str, ...] = ()
     enu_box: tuple[float, ...] = ()  # content extent in the tileset frame: (min x, y, z, max x, y, z)
+
+
+@dataclass(frozen=True)
+class ContentRef:
+    """What a tileset description needs of a content file: where it is, its extent, its SHA-256."""
+
+    path: str
+    enu_box: tuple[float, ...]
+    digest: str
+
+
+def content_ref(entry: TileEntry) -> ContentRef:
+    return ContentRef(entry.path, entry.enu_box, hashlib.sha256(entry.content).hexdigest())
 
 
 @dataclass(frozen=True)

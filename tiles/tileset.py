@@ -10,7 +10,6 @@ Everything is keyed by cell `(level, x, y)`, so a tileset can be described again
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -22,7 +21,7 @@ from numpy.typing import NDArray
 from tiles.encoding import Compression
 from tiles.geodesy import EnuFrame
 from tiles.glb import build_glb
-from tiles.model import BuiltTileset, Feature, TileBounds, TileEntry
+from tiles.model import BuiltTileset, ContentRef, Feature, TileBounds, TileEntry, content_ref
 from tiles.partition import Cell, Square, partition, root_square
 
 GLB_TYPE = "model/gltf-binary"
@@ -177,7 +176,7 @@ def with_ancestors(keys: Iterable[Key]) -> set[Key]:
     return found
 
 
-def explicit_document(frame: EnuFrame, contents: Mapping[Key, TileEntry]) -> TileEntry:
+def explicit_document(frame: EnuFrame, contents: Mapping[Key, ContentRef]) -> TileEntry:
     """`tileset.json` for contents keyed by cell; inner cells without content become empty tiles."""
     tree = with_ancestors(contents.keys())
     children: dict[Key, list[Key]] = {}
@@ -198,8 +197,8 @@ def explicit_document(frame: EnuFrame, contents: Mapping[Key, TileEntry]) -> Til
                                    "geometricError": geometric_error(box_min, box_max) if below else 0.0,
                                    "refine": "ADD"}
         if key in contents:  # the URL names its content, so clients may cache it for good
-            entry = contents[key]
-            node["content"] = {"uri": f"{entry.path}?v={hashlib.sha256(entry.content).hexdigest()[:8]}"}
+            ref = contents[key]
+            node["content"] = {"uri": f"{ref.path}?v={ref.digest[:8]}"}
         if below:
             node["children"] = [b[0] for b in below]
         return node, box_min, box_max
@@ -213,7 +212,7 @@ def explicit_document(frame: EnuFrame, contents: Mapping[Key, TileEntry]) -> Til
                      enu_bounds(frame, root_min, root_max))
 
 
-def describe(placement: Placement, contents: Mapping[Key, TileEntry], options: TilingOptions) -> list[TileEntry]:
+def describe(placement: Placement, contents: Mapping[Key, ContentRef], options: TilingOptions) -> list[TileEntry]:
     """The description entries of a tileset: `tileset.json`, plus subtrees when implicit."""
     if options.implicit:
         from tiles.implicit import implicit_documents
@@ -231,6 +230,6 @@ def build_tileset(
     options = options or TilingOptions()
     layout = plan(features, options)
     contents = build_contents(layout, options, on_progress)
-    entries = describe(layout.placement, contents, options)
+    entries = describe(layout.placement, {k: content_ref(e) for k, e in contents.items()}, options)
     return BuiltTileset([*entries, *(contents[k] for k in sorted(contents))],
                         {"placement": layout.placement.to_dict(), "options": options.to_dict()})

@@ -12,6 +12,7 @@ from twin import __version__
 from twin.api import errors, routes_objects, routes_ogc, routes_queries, routes_tiles, routes_viewer
 from twin.api.tile_server import TileFastPath, TileServer
 from twin.db import Database, open_database
+from twin.notices import NoticeListener
 from twin.settings import Settings
 from twin.tilestore import FileTileStore
 
@@ -26,9 +27,13 @@ def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
         files = FileTileStore(settings.tile_dir) if settings.tile_dir else None
         app.state.tiles = TileServer(app.state.db.engine, files, settings.tile_cache_mb * 2**20,
                                      settings.cors_origins[0] if len(settings.cors_origins) == 1 else "*")
+        url = app.state.db.engine.url.render_as_string(hide_password=False)
+        listener = NoticeListener(url, [lambda notice: app.state.tiles.cache.drop_tileset(notice["tileset"])])
+        listener.start()
         try:
             yield
         finally:
+            listener.stop()
             if owned:
                 app.state.db.close()
 
