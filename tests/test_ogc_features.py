@@ -61,6 +61,19 @@ def test_collections_are_one_per_dataset_plus_all_objects_with_extents(client: h
     assert client.get("/collections/nowhere").status_code == 404
 
 
+def test_queryables_and_feature_schema_describe_columns_and_attribute_types(client: httpx.Client) -> None:
+    queryables = client.get("/collections/berlin/queryables")
+    assert queryables.headers["content-type"] == "application/schema+json"
+    properties = queryables.json()["properties"]
+    assert properties["geometry"]["x-ogc-role"] == "primary-geometry" and properties["id"]["x-ogc-role"] == "id"
+    assert properties["zmax"]["type"] == "number" and properties["type"]["type"] == "string"
+    assert properties["levels"]["type"] == "number" and "attributes.id" in properties
+    schema = client.get("/collections/nyc/schema").json()
+    assert schema["properties"]["properties"]["properties"]["height"]["type"] == "string"  # "11.3" in the source
+    described = client.get("/collections/nyc").json()["links"]
+    assert _rel(described, "describedby")["href"].endswith("/ogc/collections/nyc/schema")
+
+
 def test_items_are_geojson_with_flattened_attributes_and_a_feature_by_id(client: httpx.Client) -> None:
     response = client.get("/collections/berlin/items", params={"limit": 5})
     assert response.headers["content-type"] == "application/geo+json"
@@ -71,8 +84,10 @@ def test_items_are_geojson_with_flattened_attributes_and_a_feature_by_id(client:
     assert ids == sorted(ids)
     one = client.get(f"/collections/berlin/items/{BERLIN_OBJECT}").json()
     assert one["type"] == "Feature" and one["geometry"]["type"] == "Polygon"
-    assert one["properties"] == {"id": "23077868", "type": "commercial", "dataset_id": "berlin", "kind": "building",
-                                 "name": None, "parent_id": None, "zmin": 0.0, "zmax": 9.0}
+    assert one["id"] == BERLIN_OBJECT
+    assert one["properties"] == {"attributes.id": "23077868", "type": "commercial",
+                                 "dataset_id": "berlin", "kind": "building", "name": None, "parent_id": None,
+                                 "zmin": 0.0, "zmax": 9.0}  # the source's own `id` attribute keeps its value
     assert client.get(f"/collections/nyc/items/{BERLIN_OBJECT}").status_code == 404
     assert client.get(f"/collections/objects/items/{BERLIN_OBJECT}").status_code == 200
 

@@ -11,7 +11,13 @@ from fastapi import APIRouter, Path, Query, Request
 from twin.api.deps import EngineDep
 from twin.api.responses import OrjsonResponse
 from twin.ogc import documents
-from twin.ogc.catalog import collection_queryables, get_collection, list_collections, queryables_document
+from twin.ogc.catalog import (
+    collection_queryables,
+    feature_schema_document,
+    get_collection,
+    list_collections,
+    queryables_document,
+)
 from twin.ogc.crs import CRS84, Crs, parse_crs
 from twin.ogc.documents import GEOJSON, JSON, OPENAPI_30, SCHEMA_JSON, link
 from twin.ogc.errors import QueryError
@@ -64,6 +70,14 @@ def collection(collection_id: CollectionId, request: Request, engine: EngineDep)
 def queryables(collection_id: CollectionId, request: Request, engine: EngineDep) -> OrjsonResponse:
     found = get_collection(engine, collection_id)
     body = queryables_document(found, collection_queryables(engine, found), str(request.url.remove_query_params(
+        list(request.query_params))))
+    return OrjsonResponse(body, media_type=SCHEMA_JSON)
+
+
+@router.get("/collections/{collection_id}/schema", summary="JSON Schema of the collection's features")
+def schema(collection_id: CollectionId, request: Request, engine: EngineDep) -> OrjsonResponse:
+    found = get_collection(engine, collection_id)
+    body = feature_schema_document(found, collection_queryables(engine, found), str(request.url.remove_query_params(
         list(request.query_params))))
     return OrjsonResponse(body, media_type=SCHEMA_JSON)
 

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import Engine, text
 
 from twin.ogc.filters import Queryables
+from twin.ogc.sql import RESERVED
 from twin.repository import NotFound
 
 ALL_OBJECTS = "objects"
@@ -112,12 +113,12 @@ JSON_SCHEMA_TYPES = {"string": "string", "number": "number", "boolean": "boolean
                      "object": "object"}
 
 
-def queryables_document(collection: Collection, queryables: Queryables, url: str) -> dict[str, Any]:
-    """The collection's queryables as a JSON Schema (OGC API – Features Part 3)."""
+ID_SCHEMA = {"type": "string", "description": "stable object id <dataset>.<source id>", "x-ogc-role": "id"}
+
+
+def property_schemas(queryables: Queryables) -> dict[str, Any]:
+    """JSON Schemas of a feature's properties: the object columns, then attributes (renamed if they clash)."""
     properties: dict[str, Any] = {
-        "geometry": {"format": "geometry-any", "description": "the object's footprint (EPSG:4326)",
-                     "x-ogc-role": "primary-geometry"},
-        "id": {"type": "string", "description": "stable object id <dataset>.<source id>", "x-ogc-role": "id"},
         "dataset_id": {"type": "string", "description": "dataset the object was ingested with"},
         "kind": {"type": "string", "description": "building, storey, space, hydrant, camera, …",
                  "x-ogc-role": "type"},
@@ -127,11 +128,34 @@ def queryables_document(collection: Collection, queryables: Queryables, url: str
         "zmax": {"type": "number", "description": "highest height, metres above the WGS84 ellipsoid"},
     }
     for name, kind in sorted(queryables.attributes.items()):
-        if name in properties:
+        if name in RESERVED:
             name = f"attributes.{name}"
         schema: dict[str, Any] = {"description": "attribute from the source data"}
         if kind in JSON_SCHEMA_TYPES:
             schema["type"] = JSON_SCHEMA_TYPES[kind]
         properties[name] = schema
+    return properties
+
+
+def queryables_document(collection: Collection, queryables: Queryables, url: str) -> dict[str, Any]:
+    """The collection's queryables as a JSON Schema (OGC API – Features Part 3)."""
+    geometry = {"format": "geometry-any", "description": "the object's footprint (EPSG:4326)",
+                "x-ogc-role": "primary-geometry"}
     return {"$schema": "https://json-schema.org/draft/2019-09/schema", "$id": url, "type": "object",
-            "title": collection.title, "properties": properties, "additionalProperties": False}
+            "title": collection.title,
+            "properties": {"geometry": geometry, "id": ID_SCHEMA, **property_schemas(queryables)},
+            "additionalProperties": False}
+
+
+def feature_schema_document(collection: Collection, queryables: Queryables, url: str) -> dict[str, Any]:
+    """A JSON Schema of the collection's GeoJSON features, so clients know property types before reading."""
+    return {
+        "$schema": "https://json-schema.org/draft/2019-09/schema", "$id": url, "type": "object",
+        "title": collection.title, "required": ["type", "geometry", "properties"],
+        "properties": {
+            "type": {"type": "string", "enum": ["Feature"]},
+            "id": ID_SCHEMA,
+            "geometry": {"type": "object", "description": "GeoJSON geometry of the footprint"},
+            "properties": {"type": "object", "properties": property_schemas(queryables)},
+        },
+    }

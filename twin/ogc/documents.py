@@ -79,8 +79,12 @@ def collection_document(collection: Collection, root: str) -> dict[str, Any]:
         "links": [
             link(url, "self", JSON, "this collection"),
             link(f"{url}/items", "items", GEOJSON, "its objects"),
+            link(f"{url}/schema", "describedby", SCHEMA_JSON, "JSON Schema of its features"),
             link(f"{url}/queryables", "http://www.opengis.net/def/rel/ogc/1.0/queryables", SCHEMA_JSON,
                  "properties that filters may name"),
+            # the same two links under the relation names GDAL's OAPIF driver looks for
+            link(f"{url}/schema", "describedBy", SCHEMA_JSON, "JSON Schema of its features"),
+            link(f"{url}/queryables", "queryables", SCHEMA_JSON, "properties that filters may name"),
         ],
     }
 

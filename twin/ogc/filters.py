@@ -168,6 +168,9 @@ class _Compiler:
         kinds = {a.kind, b.kind}
         if "geometry" in kinds:
             raise QueryError("geometries are compared with spatial functions such as S_EQUALS or S_INTERSECTS")
+        if kinds == {"text", "number"} or kinds == {"bool", "number"} or kinds == {"bool", "text"}:
+            first, second = sorted(kinds)
+            raise QueryError(f"cannot compare a {first} value with a {second} value")
         if "number" in kinds:
             return COMPARISONS[op](self.number(a), self.number(b))
         if kinds == {"bool"} or kinds == {"bool", "attr"}:

@@ -11,8 +11,22 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from sqlalchemy import ColumnElement, Engine, Float, Select, Text, and_, cast, column, func, literal, select, table
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy import (
+    ColumnElement,
+    Engine,
+    Float,
+    Select,
+    Text,
+    and_,
+    case,
+    cast,
+    column,
+    func,
+    literal,
+    select,
+    table,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
 from twin.ogc.crs import CRS84, Crs, geojson_sql
 
@@ -40,14 +54,31 @@ class FeatureRow:
     properties: str
 
 
+PROPERTY_COLUMNS = ("dataset_id", "kind", "name", "parent_id", "zmin", "zmax")
+"""Object columns every feature carries as properties (the id is the feature's own `id`)."""
+RESERVED = ("id", *PROPERTY_COLUMNS)
+"""Names an attribute cannot keep in a feature's properties: such an attribute is named `attributes.<name>`."""
+
+
 def properties_sql(extra: Mapping[str, ColumnElement[Any]] | None = None) -> ColumnElement[str]:
-    """All attributes plus the object's own columns (which win over attributes of the same name), as JSON text."""
+    """All attributes plus the object's own columns, as JSON text.
+
+    Attributes named like a column (OpenStreetMap's `id`, say) are renamed `attributes.<name>`, the name filters
+    use for them; the check for such names is cheap, the renaming runs only on objects that have one.
+    """
     pairs: list[Any] = []
-    for name in ("dataset_id", "kind", "name", "parent_id", "zmin", "zmax"):
+    for name in PROPERTY_COLUMNS:
         pairs += [literal(name), OBJECTS.c[name]]
     for name, value in (extra or {}).items():
         pairs += [literal(name), value]
-    return cast(OBJECTS.c.attributes.op("||")(func.jsonb_build_object(*pairs)), Text)
+    attributes = OBJECTS.c.attributes
+    entry = func.jsonb_each(attributes).table_valued("key", "value")
+    renamed = (select(func.jsonb_object_agg(
+        case((entry.c.key.in_(RESERVED), literal("attributes.") + entry.c.key), else_=entry.c.key),
+        entry.c.value)).select_from(entry).scalar_subquery())
+    clashing = attributes.op("?|")(literal(list(RESERVED), ARRAY(Text)))
+    own = case((clashing, renamed), else_=attributes)
+    return cast(own.op("||")(func.jsonb_build_object(*pairs)), Text)
 
 
 def feature_columns(crs: Crs = CRS84, extra: Mapping[str, ColumnElement[Any]] | None = None
