@@ -88,6 +88,31 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_ingest_ifc(args: argparse.Namespace, settings: Settings) -> int:
+    from ingest_bim.georef import GeorefOptions, parse_origin
+    from twin.ingest import ingest_ifc
+
+    georef = GeorefOptions(crs=args.crs, origin=parse_origin(args.origin) if args.origin else None,
+                           rotation=args.rotation)
+    database = open_database(settings)
+    try:
+        with progress_bars(not args.json) as on_progress:
+            summary = ingest_ifc(database.engine, args.path, args.name, georef,
+                                 max_features_per_tile=settings.max_features_per_tile, on_progress=on_progress)
+    finally:
+        database.close()
+    if args.json:
+        _print_json(summary)
+    else:
+        where = summary["georef"]
+        console.print(f"dataset [bold]{summary['dataset_id']}[/] ({summary['schema']}): {summary['objects']} objects, "
+                      f"{summary['elements_in_tiles']} elements in {summary['tiles']} tiles, "
+                      f"{summary['floors']} walkable floors; placed by {where['source']} at {where['origin']}")
+        for warning in summary["warnings"]:
+            console.print(f"[yellow]warning:[/] {warning}")
+    return 0
+
+
 def _serve(settings: Settings, database: Database | None = None) -> None:
     import uvicorn
 
@@ -158,6 +183,14 @@ def build_parser() -> argparse.ArgumentParser:
     fp.add_argument("--implicit", action="store_true", help="write an implicitly tiled quadtree (large layers)")
     fp.add_argument("--json", action="store_true", help="print a machine-readable summary")
     fp.set_defaults(handler=cmd_ingest)
+    ifc = kinds.add_parser("ifc", help="an IFC building model (IFC2X3, IFC4, IFC4X3)")
+    ifc.add_argument("path")
+    ifc.add_argument("--name", required=True, help="dataset name; re-ingesting a name replaces that dataset")
+    ifc.add_argument("--crs", help="EPSG code of the map: replaces the model's CRS, or says its coordinates are in it")
+    ifc.add_argument("--origin", help="LON,LAT,H of the model origin (E,N,H in --crs when given too)")
+    ifc.add_argument("--rotation", type=float, help="degrees counter-clockwise from east to the model's x axis")
+    ifc.add_argument("--json", action="store_true", help="print a machine-readable summary")
+    ifc.set_defaults(handler=cmd_ingest_ifc)
 
     for name, handler, help_text in (("serve", cmd_serve, "serve the API, tiles and viewer"),
                                      ("demo", cmd_demo, "generate, ingest and serve a demo district")):

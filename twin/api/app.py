@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from twin import __version__
-from twin.api import errors, routes_objects, routes_ogc, routes_queries, routes_tiles, routes_viewer
+from twin.api import errors, routes_buildings, routes_objects, routes_ogc, routes_queries, routes_tiles, routes_viewer
 from twin.api.tile_server import TileFastPath, TileServer
 from twin.db import Database, open_database
 from twin.notices import NoticeListener
@@ -46,6 +46,7 @@ def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
     errors.add_exception_handlers(app)
     app.include_router(routes_tiles.router)
     app.include_router(routes_objects.router)
+    app.include_router(routes_buildings.router)
     app.include_router(routes_ogc.router)
     app.include_router(routes_queries.router)
     app.include_router(routes_viewer.router)
