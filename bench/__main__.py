@@ -1,5 +1,17 @@
-"""Run the benchmarks: `python -m bench [-n N]`."""
+"""Run the benchmarks: `python -m bench` runs all; `python -m bench footprints|queries [-n N] …` runs one."""
 
-from bench.footprints import main
+import sys
 
-main()
+from bench import footprints, queries
+
+BENCHMARKS = {"footprints": footprints.main, "queries": queries.main}
+
+if len(sys.argv) > 1 and sys.argv[1] in BENCHMARKS:
+    BENCHMARKS[sys.argv[1]](sys.argv[2:])
+elif len(sys.argv) > 1 and sys.argv[1] not in ("-h", "--help"):
+    sys.exit(f"usage: python -m bench [{'|'.join(BENCHMARKS)} [options]]  (no name runs every benchmark)")
+elif len(sys.argv) > 1:
+    print(__doc__)
+else:
+    for run in BENCHMARKS.values():
+        run([])

@@ -72,9 +72,10 @@ def test_nearest_is_exact_in_metres_where_degrees_would_rank_wrongly(query_city:
             "INSERT INTO twin_objects (id, dataset_id, kind, footprint, zmin, zmax) VALUES "
             f"{north}, ('north.east', 'north', 'beacon', ST_SetSRID(ST_MakePoint(10.0015, 60.0), 4326), 0, 1)"))
     try:
-        found = nearest(query_city.engine, 10.0, 60.0, 1, "beacon")
+        with query_city.engine.connect() as conn:
+            found = nearest(conn, 10.0, 60.0, 1, "beacon")
+            three = nearest(conn, 10.0, 60.0, 3, "beacon")
         assert [r.id for r in found.rows] == ["north.east"] and found.rounds == 2
-        three = nearest(query_city.engine, 10.0, 60.0, 3, "beacon")
         assert [r.id for r in three.rows] == ["north.east", "north.n00", "north.n01"]
     finally:
         with query_city.engine.begin() as conn:

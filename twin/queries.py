@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 import shapely
 from shapely.errors import ShapelyError
-from sqlalchemy import ColumnElement, Engine, Numeric, Select, Text, cast, func, literal, select, union_all
+from sqlalchemy import ColumnElement, Connection, Numeric, Select, Text, cast, func, literal, select, union_all
 
 from twin.ogc.crs import CRS84, Crs, to_storage
 from twin.ogc.errors import QueryError
@@ -99,7 +99,7 @@ class Nearest:
     rounds: int
 
 
-def nearest(engine: Engine, lon: float, lat: float, k: int, kind: str | None, crs: Crs = CRS84) -> Nearest:
+def nearest(conn: Connection, lon: float, lat: float, k: int, kind: str | None, crs: Crs = CRS84) -> Nearest:
     """The `k` nearest objects in geodesic metres, exactly.
 
     The index orders by distance in degrees, which differs from metres. So take m ≥ k candidates by the index;
@@ -112,17 +112,16 @@ def nearest(engine: Engine, lon: float, lat: float, k: int, kind: str | None, cr
         raise QueryError(f"k={k} must be from 1 to {MAX_K}")
     candidates = max(2 * k, k + 16)
     rounds = 0
-    with engine.connect() as conn:
-        while True:
-            rounds += 1
-            rows = conn.execute(knn_candidates_statement(lon, lat, kind, candidates, crs)).all()
-            ranked = sorted(rows, key=lambda r: (r.metres, r.id))
-            if len(rows) < candidates:
-                break
-            bound = rows[-1].degrees * _metres_per_degree_floor(lat, rows[-1].degrees)
-            if ranked[k - 1].metres <= bound:
-                break
-            candidates *= 4
+    while True:
+        rounds += 1
+        rows = conn.execute(knn_candidates_statement(lon, lat, kind, candidates, crs)).all()
+        ranked = sorted(rows, key=lambda r: (r.metres, r.id))
+        if len(rows) < candidates:
+            break
+        bound = rows[-1].degrees * _metres_per_degree_floor(lat, rows[-1].degrees)
+        if ranked[k - 1].metres <= bound:
+            break
+        candidates *= 4
     return Nearest([FeatureRow(r[0], r[1], r[2]) for r in ranked[:k]], rounds)
 
 
@@ -171,7 +170,7 @@ def children_statement(object_id: str, kind: str | None, limit: int, after: str 
     return statement.order_by(OBJECTS.c.id).limit(limit + 1)
 
 
-def family(engine: Engine, object_id: str, children: int, crs: Crs = CRS84) -> dict[str, Any]:
+def family(conn: Connection, object_id: str, children: int, crs: Crs = CRS84) -> dict[str, Any]:
     """An object, its parent and its first `children` children, in one query."""
     me = OBJECTS.alias("me")
     role = literal("object", Text).label("role")
@@ -181,8 +180,7 @@ def family(engine: Engine, object_id: str, children: int, crs: Crs = CRS84) -> d
     kids = (feature_select(crs).add_columns(literal("child", Text).label("role"))
             .where(OBJECTS.c.parent_id == object_id).order_by(OBJECTS.c.id).limit(children + 1))
     statement = union_all(own, parent, select(kids.subquery()))
-    with engine.connect() as conn:
-        rows = conn.execute(statement).all()
+    rows = conn.execute(statement).all()
     found: dict[str, list[FeatureRow]] = {"object": [], "parent": [], "child": []}
     for row in rows:
         found[row.role].append(FeatureRow(row[0], row[1], row[2]))
@@ -192,5 +190,5 @@ def family(engine: Engine, object_id: str, children: int, crs: Crs = CRS84) -> d
             "children": found["child"][:children], "more_children": len(found["child"]) > children}
 
 
-def run(engine: Engine, statement: Select[Any]) -> list[FeatureRow]:
-    return fetch_features(engine, statement)
+def run(conn: Connection, statement: Select[Any]) -> list[FeatureRow]:
+    return fetch_features(conn, statement)

@@ -19,10 +19,16 @@ def _engine(request: Request) -> Engine:
     return request.app.state.db.engine
 
 
+async def _engine_inline(request: Request) -> Engine:
+    """The same engine, handed out on the event loop: a sync dependency would cost a thread-pool hop."""
+    return request.app.state.db.engine
+
+
 def _settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
 DatabaseDep = Annotated[Database, Depends(_database)]
 EngineDep = Annotated[Engine, Depends(_engine)]
+InlineEngineDep = Annotated[Engine, Depends(_engine_inline)]
 SettingsDep = Annotated[Settings, Depends(_settings)]

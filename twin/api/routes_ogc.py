@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
 
-from twin.api.deps import EngineDep
+from twin.api.deps import InlineEngineDep as EngineDep
 from twin.api.responses import OrjsonResponse
 from twin.ogc import documents
 from twin.ogc.catalog import (
@@ -23,7 +23,7 @@ from twin.ogc.documents import GEOJSON, JSON, OPENAPI_30, SCHEMA_JSON, link
 from twin.ogc.errors import QueryError
 from twin.ogc.items import MAX_LIMIT, items_statement, needs_queryables, parse_items_request
 from twin.ogc.openapi import to_openapi30
-from twin.ogc.sql import OBJECTS, feature, feature_collection, feature_select, fetch_features
+from twin.ogc.sql import OBJECTS, feature, feature_collection, feature_select, fetch_features, read_connection
 from twin.repository import NotFound
 
 PREFIX = "/ogc"
@@ -58,27 +58,33 @@ def api_definition(request: Request) -> OrjsonResponse:
 
 @router.get("/collections", summary="Feature collections")
 def collections(request: Request, engine: EngineDep) -> OrjsonResponse:
-    return OrjsonResponse(documents.collections_document(list_collections(engine), _root(request)))
+    with read_connection(engine) as conn:
+        found = list_collections(conn)
+    return OrjsonResponse(documents.collections_document(found, _root(request)))
 
 
 @router.get("/collections/{collection_id}", summary="One feature collection")
 def collection(collection_id: CollectionId, request: Request, engine: EngineDep) -> OrjsonResponse:
-    return OrjsonResponse(documents.collection_document(get_collection(engine, collection_id), _root(request)))
+    with read_connection(engine) as conn:
+        found = get_collection(conn, collection_id)
+    return OrjsonResponse(documents.collection_document(found, _root(request)))
 
 
 @router.get("/collections/{collection_id}/queryables", summary="Properties that filters may name")
 def queryables(collection_id: CollectionId, request: Request, engine: EngineDep) -> OrjsonResponse:
-    found = get_collection(engine, collection_id)
-    body = queryables_document(found, collection_queryables(engine, found), str(request.url.remove_query_params(
-        list(request.query_params))))
+    with read_connection(engine) as conn:
+        found = get_collection(conn, collection_id)
+        known = collection_queryables(conn, found)
+    body = queryables_document(found, known, str(request.url.remove_query_params(list(request.query_params))))
     return OrjsonResponse(body, media_type=SCHEMA_JSON)
 
 
 @router.get("/collections/{collection_id}/schema", summary="JSON Schema of the collection's features")
 def schema(collection_id: CollectionId, request: Request, engine: EngineDep) -> OrjsonResponse:
-    found = get_collection(engine, collection_id)
-    body = feature_schema_document(found, collection_queryables(engine, found), str(request.url.remove_query_params(
-        list(request.query_params))))
+    with read_connection(engine) as conn:
+        found = get_collection(conn, collection_id)
+        known = collection_queryables(conn, found)
+    body = feature_schema_document(found, known, str(request.url.remove_query_params(list(request.query_params))))
     return OrjsonResponse(body, media_type=SCHEMA_JSON)
 
 
@@ -102,13 +108,14 @@ def items(
     after: Annotated[str | None, Query(description="page after this object id (from the `next` link)")] = None,
 ) -> OrjsonResponse:
     """Every query parameter that is not one of the above must name a queryable: `?kind=building&type=school`."""
-    found = get_collection(engine, collection_id)
     params: dict[str, list[str]] = defaultdict(list)
     for name, value in request.query_params.multi_items():
         params[name].append(value)
-    known = collection_queryables(engine, found) if needs_queryables(params) else None
-    parsed = parse_items_request(params, found, known)
-    rows = fetch_features(engine, items_statement(parsed))
+    with read_connection(engine) as conn:
+        found = get_collection(conn, collection_id)
+        known = collection_queryables(conn, found) if needs_queryables(params) else None
+        parsed = parse_items_request(params, found, known)
+        rows = fetch_features(conn, items_statement(parsed))
     page, more = rows[:parsed.limit], len(rows) > parsed.limit
     url = f"{_root(request)}/collections/{found.id}"
     links = [link(str(request.url), "self", GEOJSON, "this page"), link(url, "collection", JSON, found.title)]
@@ -121,15 +128,16 @@ def items(
 @router.get("/collections/{collection_id}/items/{feature_id}", summary="One object as a GeoJSON Feature")
 def item(collection_id: CollectionId, feature_id: str, request: Request, engine: EngineDep,
          crs: CrsParam = None) -> OrjsonResponse:
-    found = get_collection(engine, collection_id)
     output = parse_crs(crs) if crs else CRS84
     unknown = set(request.query_params) - {"crs", "f"}
     if unknown:
         raise QueryError(f"unknown query parameter {sorted(unknown)[0]!r}")
     statement = feature_select(output).where(OBJECTS.c.id == feature_id)
-    if found.dataset_id is not None:
-        statement = statement.where(OBJECTS.c.dataset_id == found.dataset_id)
-    rows = fetch_features(engine, statement)
+    with read_connection(engine) as conn:
+        found = get_collection(conn, collection_id)
+        if found.dataset_id is not None:
+            statement = statement.where(OBJECTS.c.dataset_id == found.dataset_id)
+        rows = fetch_features(conn, statement)
     if not rows:
         raise NotFound(f"no object {feature_id!r} in collection {found.id!r}")
     url = f"{_root(request)}/collections/{found.id}"

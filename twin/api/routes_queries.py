@@ -10,12 +10,13 @@ from typing import Annotated, Any
 from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Body, Query, Request
+from sqlalchemy import Engine, Select
 
-from twin.api.deps import EngineDep
+from twin.api.deps import InlineEngineDep as EngineDep
 from twin.api.responses import OrjsonResponse
 from twin.ogc.crs import Crs, parse_crs
 from twin.ogc.documents import GEOJSON, link
-from twin.ogc.sql import FeatureRow, feature, feature_collection
+from twin.ogc.sql import FeatureRow, feature, feature_collection, read_connection
 from twin.queries import (
     MAX_K,
     MAX_RADIUS,
@@ -40,6 +41,11 @@ After = Annotated[str | None, Query(description="page after this object id (from
 CrsParam = Annotated[str | None, Query(description="CRS of the returned geometries (URI); default CRS84")]
 
 
+def _run(engine: Engine, statement: Select[Any]) -> list[FeatureRow]:
+    with read_connection(engine) as conn:
+        return run(conn, statement)
+
+
 def _respond(rows: list[FeatureRow], crs: Crs, links: list[dict[str, str]], **members: Any) -> OrjsonResponse:
     body = feature_collection(rows, links=links, **members)
     return OrjsonResponse(body, media_type=GEOJSON, headers={"Content-Crs": f"<{crs.uri}>"})
@@ -59,7 +65,7 @@ def query_near(request: Request, engine: EngineDep, lon: Lon, lat: Lat,
                radius: Annotated[float, Query(ge=0, le=MAX_RADIUS, description="metres")],
                kind: Kind = None, limit: Limit = 100, crs: CrsParam = None) -> OrjsonResponse:
     output = parse_crs(crs)
-    rows = run(engine, near_statement(lon, lat, radius, kind, limit, output))
+    rows = _run(engine, near_statement(lon, lat, radius, kind, limit, output))
     return _respond(rows[:limit], output, [link(str(request.url), "self", GEOJSON)],
                     moreAvailable=len(rows) > limit)
 
@@ -71,7 +77,7 @@ def query_at(request: Request, engine: EngineDep, lon: Lon, lat: Lat,
                                                           "every height")] = None,
              kind: Kind = None, crs: CrsParam = None) -> OrjsonResponse:
     output = parse_crs(crs)
-    rows = run(engine, containing_statement(lon, lat, h, kind, output))
+    rows = _run(engine, containing_statement(lon, lat, h, kind, output))
     return _respond(rows, output, [link(str(request.url), "self", GEOJSON)])
 
 
@@ -81,7 +87,8 @@ def query_nearest(request: Request, engine: EngineDep, lon: Lon, lat: Lat,
                   k: Annotated[int, Query(ge=1, le=MAX_K, description="how many")] = 1,
                   kind: Kind = None, crs: CrsParam = None) -> OrjsonResponse:
     output = parse_crs(crs)
-    found = nearest(engine, lon, lat, k, kind, output)
+    with read_connection(engine) as conn:
+        found = nearest(conn, lon, lat, k, kind, output)
     return _respond(found.rows, output, [link(str(request.url), "self", GEOJSON)])
 
 
@@ -92,7 +99,7 @@ def _within(request: Request, engine: EngineDep, geometry: str | dict[str, Any],
             relation: str, kind: str | None, limit: int, after: str | None, crs: str | None) -> OrjsonResponse:
     output = parse_crs(crs)
     area = parse_geometry(geometry)
-    rows = run(engine, within_statement(area, relation, kind, limit, after, parse_crs(geometry_crs, "geometry-crs"),
+    rows = _run(engine, within_statement(area, relation, kind, limit, after, parse_crs(geometry_crs, "geometry-crs"),
                                         output))
     return _paged(rows, limit, request, output)
 
@@ -122,7 +129,7 @@ def query_within_body(request: Request, engine: EngineDep,
 def object_children(object_id: str, request: Request, engine: EngineDep, kind: Kind = None,
                     limit: Limit = 100, after: After = None, crs: CrsParam = None) -> OrjsonResponse:
     output = parse_crs(crs)
-    return _paged(run(engine, children_statement(object_id, kind, limit, after, output)), limit, request, output)
+    return _paged(_run(engine, children_statement(object_id, kind, limit, after, output)), limit, request, output)
 
 
 @router.get("/objects/{object_id}/context", summary="An object as a Feature with its parent and children",
@@ -131,7 +138,8 @@ def object_context(object_id: str, request: Request, engine: EngineDep,
                    children: Annotated[int, Query(ge=0, le=MAX_LIMIT, description="most children inlined")] = 100,
                    crs: CrsParam = None) -> OrjsonResponse:
     output = parse_crs(crs)
-    found = family(engine, object_id, children, output)
+    with read_connection(engine) as conn:
+        found = family(conn, object_id, children, output)
     base = str(request.base_url).rstrip("/")
     kids_links = []
     if found["more_children"]:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Connection, text
 
 from twin.ogc.filters import Queryables
 from twin.ogc.sql import RESERVED
@@ -59,17 +59,15 @@ def _all_collection(datasets: list[Collection]) -> Collection:
     )
 
 
-def list_collections(engine: Engine) -> list[Collection]:
-    with engine.connect() as conn:
-        datasets = [_dataset_collection(r) for r in conn.execute(text(_DATASETS_SQL + " ORDER BY name"))]
+def list_collections(conn: Connection) -> list[Collection]:
+    datasets = [_dataset_collection(r) for r in conn.execute(text(_DATASETS_SQL + " ORDER BY name"))]
     return [_all_collection(datasets), *datasets]
 
 
-def get_collection(engine: Engine, collection_id: str) -> Collection:
+def get_collection(conn: Connection, collection_id: str) -> Collection:
     if collection_id == ALL_OBJECTS:
-        return list_collections(engine)[0]
-    with engine.connect() as conn:
-        row = conn.execute(text(_DATASETS_SQL + " WHERE id = :id"), {"id": collection_id}).first()
+        return list_collections(conn)[0]
+    row = conn.execute(text(_DATASETS_SQL + " WHERE id = :id"), {"id": collection_id}).first()
     if row is None:
         raise NotFound(f"no collection {collection_id!r}")
     return _dataset_collection(row)
@@ -79,17 +77,16 @@ _cache: dict[tuple[str, str, datetime], dict[str, str | None]] = {}
 _cache_lock = threading.Lock()
 
 
-def _attribute_types(engine: Engine, dataset_id: str, created: datetime) -> dict[str, str | None]:
-    key = (engine.url.render_as_string(hide_password=True), dataset_id, created)
+def _attribute_types(conn: Connection, dataset_id: str, created: datetime) -> dict[str, str | None]:
+    key = (conn.engine.url.render_as_string(hide_password=True), dataset_id, created)
     with _cache_lock:
         cached = _cache.get(key)
     if cached is not None:
         return cached
-    with engine.connect() as conn:
-        rows = conn.execute(text(
-            "SELECT e.key, array_agg(DISTINCT jsonb_typeof(e.value)) AS types "
-            "FROM twin_objects o, jsonb_each(o.attributes) e WHERE o.dataset_id = :d GROUP BY e.key"
-        ), {"d": dataset_id}).all()
+    rows = conn.execute(text(
+        "SELECT e.key, array_agg(DISTINCT jsonb_typeof(e.value)) AS types "
+        "FROM twin_objects o, jsonb_each(o.attributes) e WHERE o.dataset_id = :d GROUP BY e.key"
+    ), {"d": dataset_id}).all()
     types: dict[str, str | None] = {}
     for row in rows:
         found = {str(k) for k in row.types} - {"null"}
@@ -101,10 +98,10 @@ def _attribute_types(engine: Engine, dataset_id: str, created: datetime) -> dict
     return types
 
 
-def collection_queryables(engine: Engine, collection: Collection) -> Queryables:
+def collection_queryables(conn: Connection, collection: Collection) -> Queryables:
     merged: dict[str, str | None] = {}
     for dataset_id, created in collection.versions:
-        for name, kind in _attribute_types(engine, dataset_id, created).items():
+        for name, kind in _attribute_types(conn, dataset_id, created).items():
             merged[name] = kind if merged.get(name, kind) == kind else None
     return Queryables(merged)
 

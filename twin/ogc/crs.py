@@ -11,7 +11,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, and_, func, literal, or_
+from sqlalchemy import ColumnElement, and_, func, literal, literal_column, or_
 
 from twin.ogc.errors import QueryError
 
@@ -62,12 +62,15 @@ def parse_crs(value: str | None, parameter: str = "crs") -> Crs:
 
 
 def geojson_sql(geometry: ColumnElement, crs: Crs) -> ColumnElement:
-    """GeoJSON text of storage geometry in `crs` (axis order and precision of that CRS, no `crs` member)."""
+    """GeoJSON text of storage geometry in `crs` (axis order and precision of that CRS, no `crs` member).
+
+    The SRID and precision are this module's own integers, written into the SQL rather than bound.
+    """
     if crs.lat_first:
         geometry = func.ST_FlipCoordinates(geometry)
     elif not crs.geographic:
-        geometry = func.ST_Transform(geometry, crs.srid)
-    return func.ST_AsGeoJSON(geometry, crs.decimals, 0)
+        geometry = func.ST_Transform(geometry, literal_column(str(int(crs.srid))))
+    return func.ST_AsGeoJSON(geometry, literal_column(str(int(crs.decimals))), literal_column("0"))
 
 
 def to_storage(geometry: ColumnElement, crs: Crs) -> ColumnElement:

@@ -8,25 +8,27 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import orjson
 from sqlalchemy import (
     ColumnElement,
+    Connection,
     Engine,
     Float,
     Select,
     Text,
     and_,
-    case,
     cast,
     column,
     func,
     literal,
+    literal_column,
     select,
     table,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+from sqlalchemy.dialects.postgresql import JSONB
 
 from twin.ogc.crs import CRS84, Crs, geojson_sql
 
@@ -60,29 +62,50 @@ RESERVED = ("id", *PROPERTY_COLUMNS)
 """Names an attribute cannot keep in a feature's properties: such an attribute is named `attributes.<name>`."""
 
 
+def _sql_list(names: Iterable[str]) -> str:
+    return ", ".join(f"'{n}'" for n in names)
+
+
+_PROPERTIES = (
+    f"CASE WHEN twin_objects.attributes ?| ARRAY[{_sql_list(RESERVED)}] "
+    "THEN (SELECT jsonb_object_agg(CASE WHEN e.key IN ("
+    f"{_sql_list(RESERVED)}) THEN 'attributes.' || e.key ELSE e.key END, e.value) "
+    "FROM jsonb_each(twin_objects.attributes) AS e) ELSE twin_objects.attributes END "
+    "|| jsonb_build_object(" + ", ".join(f"'{n}', twin_objects.{n}" for n in PROPERTY_COLUMNS) + ")"
+)
+"""Constant SQL (only this module's own names in it): built once, so no request pays for building it."""
+
+
 def properties_sql(extra: Mapping[str, ColumnElement[Any]] | None = None) -> ColumnElement[str]:
     """All attributes plus the object's own columns, as JSON text.
 
     Attributes named like a column (OpenStreetMap's `id`, say) are renamed `attributes.<name>`, the name filters
     use for them; the check for such names is cheap, the renaming runs only on objects that have one.
     """
+    if not extra:
+        return literal_column(f"CAST({_PROPERTIES} AS text)", Text)
     pairs: list[Any] = []
-    for name in PROPERTY_COLUMNS:
-        pairs += [literal(name), OBJECTS.c[name]]
-    for name, value in (extra or {}).items():
-        pairs += [literal(name), value]
-    attributes = OBJECTS.c.attributes
-    entry = func.jsonb_each(attributes).table_valued("key", "value")
-    renamed = (select(func.jsonb_object_agg(
-        case((entry.c.key.in_(RESERVED), literal("attributes.") + entry.c.key), else_=entry.c.key),
-        entry.c.value)).select_from(entry).scalar_subquery())
-    clashing = attributes.op("?|")(literal(list(RESERVED), ARRAY(Text)))
-    own = case((clashing, renamed), else_=attributes)
-    return cast(own.op("||")(func.jsonb_build_object(*pairs)), Text)
+    for name, value in extra.items():
+        pairs += [literal_column(f"'{_checked_name(name)}'"), value]
+    return cast(literal_column(f"({_PROPERTIES})").op("||")(func.jsonb_build_object(*pairs)), Text)
+
+
+def _checked_name(name: str) -> str:
+    if not name.replace("_", "").isalnum():
+        raise ValueError(f"property name {name!r} must be letters, digits and _")
+    return name
+
+
+@lru_cache(maxsize=32)
+def _plain_columns(crs: Crs) -> tuple[ColumnElement[Any], ...]:
+    return (OBJECTS.c.id, geojson_sql(OBJECTS.c.footprint, crs).label("geometry"),
+            properties_sql().label("properties"))
 
 
 def feature_columns(crs: Crs = CRS84, extra: Mapping[str, ColumnElement[Any]] | None = None
                     ) -> list[ColumnElement[Any]]:
+    if not extra:
+        return list(_plain_columns(crs))
     return [OBJECTS.c.id, geojson_sql(OBJECTS.c.footprint, crs).label("geometry"),
             properties_sql(extra).label("properties")]
 
@@ -91,9 +114,13 @@ def feature_select(crs: Crs = CRS84, extra: Mapping[str, ColumnElement[Any]] | N
     return select(*feature_columns(crs, extra)).select_from(OBJECTS)
 
 
-def fetch_features(engine: Engine, statement: Select[Any]) -> list[FeatureRow]:
-    with engine.connect() as conn:
-        return [FeatureRow(r[0], r[1], r[2]) for r in conn.execute(statement)]
+def read_connection(engine: Engine) -> Connection:
+    """A pooled connection in autocommit mode: a read needs no BEGIN and no ROLLBACK round trip."""
+    return engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+
+
+def fetch_features(conn: Connection, statement: Select[Any]) -> list[FeatureRow]:
+    return [FeatureRow(r[0], r[1], r[2]) for r in conn.execute(statement)]
 
 
 def feature(row: FeatureRow, links: Sequence[Mapping[str, str]] | None = None) -> dict[str, Any]:

@@ -1,0 +1,193 @@
+"""Query latency: N generated objects; bbox, radius, nearest-k and containment through HTTP vs. the same SQL.
+
+The peer measured in the same run is the limit: the very SQL statement the API builds for each request, run with
+psycopg on one open autocommit connection. HTTP runs against a real uvicorn server in its own process (no access
+log), one keep-alive client connection, sequential requests; both sides read the whole answer.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import numpy as np
+import psycopg
+from fastapi import FastAPI
+from sqlalchemy import Engine, Select
+from sqlalchemy.engine import make_url
+
+from bench.synthetic import STEP_LAT, STEP_LON, Grid, create_synthetic
+from twin.db import open_database
+from twin.ogc.catalog import get_collection
+from twin.ogc.items import items_statement, parse_items_request
+from twin.queries import containing_statement, knn_candidates_statement, near_statement
+from twin.settings import Settings
+
+DATASET = "bench"
+LIMIT = 100
+RADIUS = 100.0
+K = 10
+
+
+def app_from_env() -> FastAPI:
+    """The app as `citytwin serve` builds it, for `uvicorn --factory` (settings from CITYTWIN_* variables)."""
+    from twin.api import create_app
+
+    return create_app(Settings())
+
+
+@dataclass
+class Case:
+    name: str
+    path: Callable[[float, float], str]
+    statement: Callable[[float, float], Select[Any]]
+
+
+def cases(engine: Engine) -> list[Case]:
+    collection = get_collection(engine, DATASET)
+    half_lon, half_lat = 5 * STEP_LON, 5 * STEP_LAT  # a ≈200 m × 200 m box, about 100 objects
+
+    def box(lon: float, lat: float) -> str:
+        return f"{lon - half_lon:.7f},{lat - half_lat:.7f},{lon + half_lon:.7f},{lat + half_lat:.7f}"
+
+    def bbox_statement(lon: float, lat: float) -> Select[Any]:
+        request = parse_items_request({"bbox": [box(lon, lat)], "limit": [str(LIMIT)]}, collection, None)
+        return items_statement(request)
+
+    return [
+        Case("bbox (≈200 m box, limit 100)",
+             lambda lon, lat: f"/ogc/collections/{DATASET}/items?" + urlencode({"bbox": box(lon, lat),
+                                                                                "limit": LIMIT}),
+             bbox_statement),
+        Case(f"radius ({RADIUS:.0f} m, limit {LIMIT})",
+             lambda lon, lat: "/query/near?" + urlencode({"lon": lon, "lat": lat, "radius": RADIUS, "limit": LIMIT}),
+             lambda lon, lat: near_statement(lon, lat, RADIUS, None, LIMIT)),
+        Case(f"nearest {K} hydrants",
+             lambda lon, lat: "/query/nearest?" + urlencode({"lon": lon, "lat": lat, "k": K, "kind": "hydrant"}),
+             lambda lon, lat: knn_candidates_statement(lon, lat, "hydrant", max(2 * K, K + 16))),
+        Case("containment (point at 5 m)",
+             lambda lon, lat: "/query/at?" + urlencode({"lon": lon, "lat": lat, "h": 5}),
+             lambda lon, lat: containing_statement(lon, lat, 5.0, None)),
+    ]
+
+
+def sample_points(grid: Grid, count: int, seed: int = 7) -> list[tuple[float, float]]:
+    """Points at the centres of random cells (inside a building for most of them), away from the edge."""
+    rng = np.random.default_rng(seed)
+    points = []
+    rows = grid.n // grid.side
+    for _ in range(count):
+        i = int(rng.integers(6, rows - 6)) * grid.side + int(rng.integers(6, grid.side - 6))
+        x, y = grid.cell(i)
+        points.append((round(x + STEP_LON * 0.2, 7), round(y + STEP_LAT * 0.2, 7)))
+    return points
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_server(database_url: str, data_dir: Path) -> tuple[subprocess.Popen[bytes], int]:
+    port = _free_port()
+    env = {**os.environ, "CITYTWIN_DATABASE_URL": database_url, "CITYTWIN_DATA_DIR": str(data_dir)}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "bench.queries:app_from_env", "--factory", "--host", "127.0.0.1",
+         "--port", str(port), "--log-level", "warning", "--no-access-log"],
+        env=env, cwd=Path(__file__).resolve().parent.parent)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            connection.request("GET", "/health")
+            if connection.getresponse().status == 200:
+                return process, port
+        except OSError:
+            time.sleep(0.2)
+    process.terminate()
+    raise RuntimeError("the benchmark server did not start")
+
+
+def time_http(port: int, paths: list[str]) -> np.ndarray:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    seconds = []
+    for path in paths:
+        start = time.perf_counter()
+        connection.request("GET", path)
+        response = connection.getresponse()
+        body = response.read()
+        seconds.append(time.perf_counter() - start)
+        if response.status != 200:
+            raise RuntimeError(f"{path} answered {response.status}: {body[:300]!r}")
+    connection.close()
+    return np.array(seconds)
+
+
+def time_sql(conninfo: str, engine: Engine, statements: list[Select[Any]]) -> np.ndarray:
+    compiled = [s.compile(dialect=engine.dialect, compile_kwargs={"render_postcompile": True}) for s in statements]
+    seconds = []
+    with psycopg.connect(conninfo, autocommit=True) as conn, conn.cursor() as cur:
+        for c in compiled:
+            start = time.perf_counter()
+            cur.execute(str(c), c.params)
+            cur.fetchall()
+            seconds.append(time.perf_counter() - start)
+    return np.array(seconds)
+
+
+def _conninfo(url: str) -> str:
+    u = make_url(url)
+    return psycopg.conninfo.make_conninfo(host=u.host, port=u.port, user=u.username, password=u.password,
+                                          dbname=u.database)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("-n", type=int, default=1_000_000, help="number of objects (default 1,000,000)")
+    parser.add_argument("--samples", type=int, default=400, help="measured queries per kind and side")
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="citytwin-bench-") as tmp:
+        settings = Settings(data_dir=Path(tmp) / "data")  # embedded cluster unless CITYTWIN_DATABASE_URL is set
+        database = open_database(settings)
+        server = None
+        try:
+            engine = database.engine
+            url = settings.database_url or (database.embedded.url() if database.embedded else "")
+            start = time.perf_counter()
+            grid = create_synthetic(engine, args.n, DATASET)
+            load_s = time.perf_counter() - start
+            server, port = start_server(url, Path(tmp) / "server")
+            conninfo = _conninfo(url)
+            points = sample_points(grid, args.samples)
+            warm = sample_points(grid, 50, seed=11)
+            results = []
+            for case in cases(engine):
+                time_http(port, [case.path(*p) for p in warm])
+                time_sql(conninfo, engine, [case.statement(*p) for p in warm])
+                http_s = time_http(port, [case.path(*p) for p in points])
+                sql_s = time_sql(conninfo, engine, [case.statement(*p) for p in points])
+                results.append((case.name, http_s, sql_s))
+        finally:
+            if server is not None:
+                server.terminate()
+                server.wait(timeout=30)
+            database.close()
+    print(f"query latency: {args.n:,} generated objects loaded in {load_s:.1f} s; {args.samples} queries per kind "
+          f"and side, sequential, one connection each")
+    print(f"{'query':<30}{'HTTP p50':>10}{'SQL p50':>10}{'ratio':>8}{'HTTP p99':>10}{'SQL p99':>10}{'ratio':>8}  ms")
+    for name, http_s, sql_s in results:
+        h50, h99 = np.percentile(http_s, [50, 99]) * 1000
+        s50, s99 = np.percentile(sql_s, [50, 99]) * 1000
+        print(f"{name:<30}{h50:>10.2f}{s50:>10.2f}{h50 / s50:>7.2f}×{h99:>10.2f}{s99:>10.2f}{h99 / s99:>7.2f}×")
