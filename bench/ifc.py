@@ -1,0 +1,215 @@
+"""IFC ingest against its limit and a peer, on each shared IFC and a generated tower, in one run.
+
+Per model, each in its own process (wall-clock from start to exit, peak memory = the largest summed RSS of the
+process tree, sampled every 20 ms):
+
+  (a) the bare ifcopenshell geometry iterator over the file, all cores, our settings: the limit;
+  (b) py3dtiles' IFC conversion (`py3dtiles convert FILE`), the peer;
+  (c) our full ingest: twin objects, walkable floors and tiles written to PostGIS.
+
+The tower is generated with `ifcopenshell.api` (default 24 storeys × 850 products = 20,400 products plus the
+spatial structure): slab, columns, walls, doors, rooms and furniture per storey, in four surface styles.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import psutil
+
+SHARED = Path(os.environ.get("CITYTWIN_SHARED_DIR", Path(__file__).resolve().parents[2] / "shared"))
+SHARED_IFC = SHARED / "data" / "ifc"
+
+
+def generate_tower(path: Path, storeys: int = 24, per_storey: int = 850) -> int:
+    """Write a georeferenced IFC4 tower of `storeys` × `per_storey` products; returns the product count."""
+    import ifcopenshell.api as api
+
+    f = api.run("project.create_file", version="IFC4")
+    project = api.run("root.create_entity", f, ifc_class="IfcProject", name="Bench tower")
+    api.run("unit.assign_unit", f)
+    model = api.run("context.add_context", f, context_type="Model")
+    body = api.run("context.add_context", f, context_type="Model", context_identifier="Body",
+                   target_view="MODEL_VIEW", parent=model)
+    site = api.run("root.create_entity", f, ifc_class="IfcSite", name="Site")
+    site.RefLatitude, site.RefLongitude, site.RefElevation = (52, 31, 12, 0), (13, 24, 36, 0), 34.0
+    api.run("aggregate.assign_object", f, relating_object=project, products=[site])
+    building = api.run("root.create_entity", f, ifc_class="IfcBuilding", name="Tower")
+    api.run("aggregate.assign_object", f, relating_object=site, products=[building])
+    styles = {}
+    for key, rgb in (("concrete", (0.75, 0.75, 0.72)), ("plaster", (0.93, 0.91, 0.86)),
+                     ("wood", (0.6, 0.42, 0.25)), ("steel", (0.45, 0.5, 0.55))):
+        style = api.run("style.add_style", f, name=key)
+        api.run("style.add_surface_style", f, style=style, ifc_class="IfcSurfaceStyleShading",
+                attributes={"SurfaceColour": {"Name": None, "Red": rgb[0], "Green": rgb[1], "Blue": rgb[2]}})
+        styles[key] = style
+    rng = np.random.default_rng(7)
+    count = 0
+
+    def add(ifc_class: str, storey: Any, size: tuple[float, float, float], at: tuple[float, float, float],
+            style: str) -> None:
+        nonlocal count
+        product = api.run("root.create_entity", f, ifc_class=ifc_class)
+        rep = api.run("geometry.add_wall_representation", f, context=body, length=size[0], height=size[2],
+                      thickness=size[1])
+        api.run("geometry.assign_representation", f, product=product, representation=rep)
+        api.run("style.assign_representation_styles", f, shape_representation=rep, styles=[styles[style]])
+        matrix = np.eye(4)
+        matrix[:3, 3] = at
+        api.run("geometry.edit_object_placement", f, product=product, matrix=matrix)
+        if ifc_class == "IfcSpace":
+            api.run("aggregate.assign_object", f, relating_object=storey, products=[product])
+        else:
+            api.run("spatial.assign_container", f, relating_structure=storey, products=[product])
+        count += 1
+
+    side = 40.0
+    for level in range(storeys):
+        z = level * 3.5
+        storey = api.run("root.create_entity", f, ifc_class="IfcBuildingStorey", name=f"Level {level}")
+        storey.Elevation = z
+        api.run("aggregate.assign_object", f, relating_object=building, products=[storey])
+        placed = 0
+        add("IfcSlab", storey, (side, side, 0.3), (0, 0, z - 0.3), "concrete")
+        placed += 1
+        for i in range(16):  # rooms on a 4 × 4 grid
+            add("IfcSpace", storey, (9.6, 9.6, 3.0), ((i % 4) * 10 + 0.2, (i // 4) * 10 + 0.2, z), "plaster")
+            placed += 1
+        for i in range(25):  # columns
+            add("IfcColumn", storey, (0.4, 0.4, 3.2), ((i % 5) * 10 - 0.2, (i // 5) * 10 - 0.2, z), "concrete")
+            placed += 1
+        for i in range(40):  # walls along the grid lines
+            x, y = (i % 4) * 10, (i // 8) * 10
+            vertical = (i // 4) % 2
+            at = (x + 0.1, y + 0.1, z) if not vertical else (x, y + 0.1, z)
+            add("IfcWall", storey, (9.8, 0.2, 3.2) if not vertical else (0.2, 9.8, 3.2), at, "plaster")
+            placed += 1
+        for i in range(24):  # doors
+            add("IfcDoor", storey, (0.9, 0.1, 2.1), ((i % 4) * 10 + 4.5, (i // 4) * 6 + 0.15, z), "wood")
+            placed += 1
+        while placed < per_storey:  # furniture
+            x, y = rng.uniform(0.5, side - 1.5, 2)
+            add("IfcFurniture", storey, (float(rng.uniform(0.4, 1.6)), float(rng.uniform(0.4, 0.9)),
+                                         float(rng.uniform(0.4, 1.2))), (float(x), float(y), z), "steel")
+            placed += 1
+    f.write(str(path))
+    return count + 2 + storeys
+
+
+def _child_iterator(path: str) -> None:
+    import ifcopenshell
+
+    from ingest_bim.geometry import make_iterator
+
+    model = ifcopenshell.open(path)
+    iterator = make_iterator(model, multiprocessing.cpu_count())
+    shapes = vertices = 0
+    while iterator is not None:
+        geometry = iterator.get().geometry
+        vertices += len(geometry.verts_buffer) // 24
+        shapes += 1
+        if not iterator.next():
+            break
+    print(json.dumps({"shapes": shapes, "vertices": vertices}))
+
+
+def _child_ingest(path: str, name: str) -> None:
+    from twin.db import create_db_engine
+    from twin.ingest import ingest_ifc
+
+    engine = create_db_engine(os.environ["CITYTWIN_DATABASE_URL"])
+    summary = ingest_ifc(engine, path, name)
+    engine.dispose()
+    print(json.dumps({"objects": summary["objects"], "elements": summary["elements_in_tiles"],
+                      "tiles": summary["tiles"], "seconds": summary["seconds"]}))
+
+
+def measure(command: list[str], env: dict[str, str] | None = None) -> dict[str, Any]:
+    """Run `command`; wall seconds, peak summed RSS of its process tree (MB), exit code and last output line."""
+    start = time.perf_counter()
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env={**os.environ, **(env or {})})
+    root = psutil.Process(process.pid)
+    peak = 0
+    while process.poll() is None:
+        try:
+            tree = [root, *root.children(recursive=True)]
+            peak = max(peak, sum(p.memory_info().rss for p in tree if p.is_running()))
+        except psutil.Error:
+            pass
+        time.sleep(0.02)
+    out, err = process.communicate()
+    seconds = time.perf_counter() - start
+    lines = [line for line in out.splitlines() if line.strip()]
+    error = (err.strip().splitlines() or ["failed"])[-1] if process.returncode else None
+    return {"seconds": seconds, "peak_mb": peak / 2**20, "ok": process.returncode == 0, "error": error,
+            "output": lines[-1] if lines else ""}
+
+
+def _row(label: str, result: dict[str, Any], limit: dict[str, Any], peer: dict[str, Any]) -> str:
+    if not result["ok"]:
+        return f"  {label:<28}{'failed':>10}{'':>10}{'':>10}{result['peak_mb']:>10.0f}   {result['error'][:70]}"
+    vs_a = f"{result['seconds'] / limit['seconds']:.2f}×" if limit["ok"] else "–"
+    vs_b = f"{result['seconds'] / peer['seconds']:.2f}×" if peer["ok"] else "–"
+    return f"  {label:<28}{result['seconds']:>9.2f}s{vs_a:>10}{vs_b:>10}{result['peak_mb']:>10.0f}"
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--storeys", type=int, default=24, help="storeys of the generated tower (default 24)")
+    parser.add_argument("--per-storey", type=int, default=850, help="products per storey (default 850)")
+    parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        _child_iterator(args.child[1]) if args.child[0] == "iterator" else _child_ingest(*args.child[1:3])
+        return
+
+    from twin.db import open_database
+    from twin.settings import Settings
+
+    with tempfile.TemporaryDirectory(prefix="citytwin-bench-ifc-") as tmp:
+        models = sorted(SHARED_IFC.glob("*.ifc")) if SHARED_IFC.exists() else []
+        tower = Path(tmp) / "tower.ifc"
+        start = time.perf_counter()
+        products = generate_tower(tower, args.storeys, args.per_storey)
+        print(f"generated tower: {args.storeys} storeys, {products:,} products, "
+              f"{tower.stat().st_size / 1e6:.1f} MB in {time.perf_counter() - start:.1f} s")
+        models.append(tower)
+        settings = Settings(data_dir=Path(tmp) / "data")
+        database = open_database(settings)
+        url = database.engine.url.render_as_string(hide_password=False)
+        python = [sys.executable, "-m", "bench.ifc", "--child"]
+        py3dtiles = str(Path(sys.executable).with_name("py3dtiles"))
+        try:
+            print(f"IFC ingest, {multiprocessing.cpu_count()} cores; wall seconds from process start to exit, "
+                  "ratios to (a) and (b), peak RSS of the process tree")
+            print(f"  {'':<28}{'time':>10}{'÷ (a)':>10}{'÷ (b)':>10}{'peak MB':>10}")
+            for i, path in enumerate(models):
+                limit = measure([*python, "iterator", str(path)])
+                peer = measure([py3dtiles, "convert", str(path), "--out", str(Path(tmp) / f"p3d-{i}"),
+                                "--overwrite", "--jobs", str(multiprocessing.cpu_count())])
+                ours = measure([*python, "ingest", str(path), f"bench{i}"], {"CITYTWIN_DATABASE_URL": url})
+                detail = json.loads(ours["output"]) if ours["ok"] else {}
+                shapes = json.loads(limit["output"])["shapes"] if limit["ok"] else "?"
+                print(f"{path.name}: {shapes} shapes; ours: {detail.get('objects', '?')} objects, "
+                      f"{detail.get('elements', '?')} elements in {detail.get('tiles', '?')} tiles, "
+                      f"stages {detail.get('seconds', {})}")
+                print(_row("(a) bare geometry iterator", limit, limit, peer))
+                print(_row("(b) py3dtiles convert", peer, limit, peer))
+                print(_row("(c) citytwin ingest ifc", ours, limit, peer))
+        finally:
+            database.close()
+
+
+if __name__ == "__main__":
+    main()
