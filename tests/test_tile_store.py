@@ -113,20 +113,20 @@ def test_the_tile_server_answers_ranges_revalidation_and_bad_paths(engine: Engin
                   store=store)
     server = TileServer(engine, _files(store), cache_bytes=2**20)
     entry = built.entries[1]
-    full = server.respond("nyc", entry.path, "", {})
+    full = server.respond("nyc", entry.path)
     assert full.status == 200 and full.body == entry.content
-    part = server.respond("nyc", entry.path, "", {"range": "bytes=4-11"})
+    part = server.respond("nyc", entry.path, range_header="bytes=4-11")
     assert part.status == 206 and part.body == entry.content[4:12]
     assert (b"content-range", f"bytes 4-11/{len(entry.content)}".encode()) in part.headers
-    assert server.respond("nyc", entry.path, "", {"range": "bytes=999999-"}).status == 416
+    assert server.respond("nyc", entry.path, range_header="bytes=999999-").status == 416
     etag = dict(full.headers)[b"etag"].decode()
-    assert server.respond("nyc", entry.path, "", {"if-none-match": etag}).status == 304
-    assert server.respond("nyc", "../secret", "", {}).status == 400
-    assert server.respond("bad id!", "tileset.json", "", {}).status == 400
-    assert server.respond("nyc", "content/none.glb", "", {}).status == 404
+    assert server.respond("nyc", entry.path, if_none_match=etag).status == 304
+    assert server.respond("nyc", "../secret").status == 400
+    assert server.respond("bad id!", "tileset.json").status == 400
+    assert server.respond("nyc", "content/none.glb").status == 404
     # the cache serves later requests without the database, until the tileset changes
     server.engine = None  # type: ignore[assignment]
-    assert server.respond("nyc", entry.path, "", {}).body == entry.content
+    assert server.respond("nyc", entry.path).body == entry.content
     server.cache.drop_tileset("nyc")
     with pytest.raises(AttributeError):
-        server.respond("nyc", entry.path, "", {})
+        server.respond("nyc", entry.path)

@@ -123,7 +123,22 @@ def _serve(settings: Settings, database: Database | None = None) -> None:
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
-    _serve(settings.model_copy(update={"host": args.host, "port": args.port}))
+    settings = settings.model_copy(update={"host": args.host, "port": args.port})
+    if args.workers <= 1:
+        _serve(settings)
+        return 0
+    import os
+
+    import uvicorn
+
+    database = open_database(settings)  # start the embedded cluster and migrate once, before the workers
+    try:
+        os.environ["CITYTWIN_DATABASE_URL"] = database.engine.url.render_as_string(hide_password=False)
+        console.print(f"CityTwin serving on http://{settings.host}:{settings.port} with {args.workers} workers")
+        uvicorn.run("twin.api.asgi:app_from_environment", factory=True, host=settings.host, port=settings.port,
+                    workers=args.workers, log_level="warning")
+    finally:
+        database.close()
     return 0
 
 
@@ -199,6 +214,8 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--port", type=int, default=8000)
         if name == "demo":
             p.add_argument("--no-serve", action="store_true", help="ingest the demo city and exit")
+        else:
+            p.add_argument("--workers", type=int, default=1, help="worker processes (they share the database)")
         p.set_defaults(handler=handler)
 
     tiles = sub.add_parser("tiles", help="tilesets")

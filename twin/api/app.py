@@ -10,11 +10,21 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from twin import __version__
 from twin.api import errors, routes_buildings, routes_objects, routes_ogc, routes_queries, routes_tiles, routes_viewer
-from twin.api.tile_server import TileFastPath, TileServer
+from twin.api.tile_server import Receive, Scope, Send, TileServer, serve_tile
 from twin.db import Database, open_database
 from twin.notices import NoticeListener
 from twin.settings import Settings
 from twin.tilestore import FileTileStore
+
+
+class CityTwinApp(FastAPI):
+    """FastAPI with tile requests answered in bare ASGI before any middleware or routing."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        tiles = getattr(self.state, "tiles", None) if scope["type"] == "http" else None
+        if tiles is not None and await serve_tile(tiles, scope, send):
+            return
+        await super().__call__(scope, receive, send)
 
 
 def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
@@ -37,12 +47,11 @@ def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
             if owned:
                 app.state.db.close()
 
-    app = FastAPI(title="CityTwin", version=__version__, lifespan=lifespan,
+    app = CityTwinApp(title="CityTwin", version=__version__, lifespan=lifespan,
                   description="Digital-twin 3D city server: twin objects in PostGIS, OGC 3D Tiles, live state.")
     app.state.settings = settings
     app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "HEAD"],
                        allow_headers=["*"], expose_headers=["ETag", "Content-Length"])
-    app.add_middleware(TileFastPath, server=lambda: getattr(app.state, "tiles", None))
     errors.add_exception_handlers(app)
     app.include_router(routes_tiles.router)
     app.include_router(routes_objects.router)

@@ -25,13 +25,12 @@ from twin.tilestore import FileTileStore, NotFound, TileBlob, read_tile
 
 SAFE_PATH = re.compile(r"^(?!/)(?!.*(?:^|/)\.\.?(?:/|$))[A-Za-z0-9._/-]{1,512}$")
 SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")
-IMMUTABLE = "public, max-age=31536000, immutable"
-REVALIDATE = "public, max-age=0, must-revalidate"
-SHORT = "public, max-age=60"
+IMMUTABLE = b"public, max-age=31536000, immutable"
+REVALIDATE = b"public, max-age=0, must-revalidate"
+SHORT = b"public, max-age=60"
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -43,8 +42,19 @@ class Reply:
 
 @dataclass(frozen=True)
 class _Cached:
+    """A cached entry with the header values every response of it needs, encoded once."""
+
     blob: TileBlob
     gzipped: bytes | None
+    etag: bytes
+    gzip_etag: bytes
+    content_type: bytes
+
+    @classmethod
+    def of(cls, blob: TileBlob) -> _Cached:
+        is_json = blob.content_type == "application/json"
+        return cls(blob, gzip.compress(blob.content, 6, mtime=0) if is_json else None, blob.etag.encode(),
+                   (blob.etag[:-1] + '-gz"').encode(), blob.content_type.encode())
 
 
 class TileCache:
@@ -114,19 +124,20 @@ class TileServer:
         self.files = files
         self.cache = TileCache(cache_bytes)
         self.cors = [(b"access-control-allow-origin", cors_origin.encode()),
-                     (b"access-control-expose-headers", b"ETag, Content-Length, Content-Range")]
+                     (b"access-control-expose-headers", b"ETag, Content-Length, Content-Range"),
+                     (b"accept-ranges", b"bytes")]
 
     def load(self, tileset_id: str, path: str) -> _Cached:
         key = (tileset_id, path)
         found = self.cache.get(key)
         if found is None:
-            blob = read_tile(self.engine, self.files, tileset_id, path)
-            is_json = blob.content_type == "application/json"
-            found = _Cached(blob, gzip.compress(blob.content, 6, mtime=0) if is_json else None)
+            found = _Cached.of(read_tile(self.engine, self.files, tileset_id, path))
             self.cache.put(key, found)
         return found
 
-    def respond(self, tileset_id: str, path: str, query: str, headers: dict[str, str], head: bool = False) -> Reply:
+    def respond(self, tileset_id: str, path: str, query: str = "", *, if_none_match: str | None = None,
+                accept_encoding: str = "", range_header: str | None = None, head: bool = False) -> Reply:
+        """The whole answer to one GET or HEAD of a tileset entry."""
         if not SAFE_ID.match(tileset_id) or not SAFE_PATH.match(path):
             return self._error(400, f"invalid tile path {path!r}")
         try:
@@ -134,25 +145,24 @@ class TileServer:
         except NotFound as exc:
             return self._error(404, str(exc))
         blob = cached.blob
-        gzip_ok = cached.gzipped is not None and "gzip" in headers.get("accept-encoding", "")
-        etag = blob.etag[:-1] + '-gz"' if gzip_ok else blob.etag
-        version = parse_qs(query).get("v", [""])[0]
+        gzip_ok = cached.gzipped is not None and "gzip" in accept_encoding
+        etag = cached.gzip_etag if gzip_ok else cached.etag
         if path.endswith("tileset.json"):
             cache_control = REVALIDATE
-        elif version and blob.etag.strip('"').startswith(version):
+        elif query and (version := parse_qs(query).get("v", [""])[0]) and blob.etag[1:].startswith(version):
             cache_control = IMMUTABLE
         else:
             cache_control = SHORT
-        out = [(b"etag", etag.encode()), (b"cache-control", cache_control.encode()), *self.cors,
-               (b"vary", b"Accept-Encoding"), (b"accept-ranges", b"bytes")]
-        if _matches(headers.get("if-none-match"), {etag, blob.etag}):
+        out = [(b"etag", etag), (b"cache-control", cache_control), *self.cors]
+        if cached.gzipped is not None:
+            out.append((b"vary", b"Accept-Encoding"))
+        if if_none_match and _matches(if_none_match, {etag.decode(), blob.etag}):
             return Reply(304, out, b"")
         body = cached.gzipped if gzip_ok and cached.gzipped is not None else blob.content
-        out.append((b"content-type", blob.content_type.encode()))
+        out.append((b"content-type", cached.content_type))
         status = 200
-        wanted = headers.get("range")
-        if wanted and not gzip_ok:
-            span = _range(wanted, len(body))
+        if range_header and not gzip_ok:
+            span = _range(range_header, len(body))
             if span is None:
                 return Reply(416, [*out, (b"content-range", f"bytes */{len(body)}".encode()),
                                    (b"content-length", b"0")], b"")
@@ -172,29 +182,28 @@ class TileServer:
                               *self.cors], body)
 
 
-class TileFastPath:
-    """Bare ASGI in front of the app: GET/HEAD `/tilesets/{id}/{path}` never reach FastAPI's routing."""
-
-    def __init__(self, app: ASGIApp, server: Callable[[], TileServer | None]) -> None:
-        self.app = app
-        self.server = server
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        server = self.server() if scope["type"] == "http" else None
-        path: str = scope.get("path", "")
-        if (server is None or scope["method"] not in ("GET", "HEAD") or not path.startswith("/tilesets/")
-                or path.count("/") < 3):
-            await self.app(scope, receive, send)
-            return
-        _, _, tileset_id, entry = path.split("/", 3)
-        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
-        query = scope.get("query_string", b"").decode("latin-1")
-        cached = server.cache.get((tileset_id, unquote(entry)))
-        respond = server.respond
-        if cached is not None:  # warm: answer on the event loop, no thread hop
-            reply = respond(tileset_id, unquote(entry), query, headers, scope["method"] == "HEAD")
-        else:
-            reply = await anyio.to_thread.run_sync(respond, tileset_id, unquote(entry), query, headers,
-                                                   scope["method"] == "HEAD")
-        await send({"type": "http.response.start", "status": reply.status, "headers": reply.headers})
-        await send({"type": "http.response.body", "body": reply.body})
+async def serve_tile(server: TileServer, scope: Scope, send: Send) -> bool:
+    """Answer GET/HEAD `/tilesets/{id}/{path}` straight from ASGI; False when the request is not one."""
+    path: str = scope["path"]
+    if scope["method"] not in ("GET", "HEAD") or not path.startswith("/tilesets/") or path.count("/") < 3:
+        return False
+    _, _, tileset_id, entry = path.split("/", 3)
+    if_none_match = accept_encoding = range_header = None
+    for name, value in scope["headers"]:
+        if name == b"if-none-match":
+            if_none_match = value.decode("latin-1")
+        elif name == b"accept-encoding":
+            accept_encoding = value.decode("latin-1")
+        elif name == b"range":
+            range_header = value.decode("latin-1")
+    entry = unquote(entry)
+    arguments = (tileset_id, entry, scope["query_string"].decode("latin-1"))
+    options = {"if_none_match": if_none_match, "accept_encoding": accept_encoding or "",
+               "range_header": range_header, "head": scope["method"] == "HEAD"}
+    if server.cache.get((tileset_id, entry)) is not None:  # warm: answer on the event loop, no thread hop
+        reply = server.respond(*arguments, **options)
+    else:
+        reply = await anyio.to_thread.run_sync(lambda: server.respond(*arguments, **options))
+    await send({"type": "http.response.start", "status": reply.status, "headers": reply.headers})
+    await send({"type": "http.response.body", "body": reply.body})
+    return True
