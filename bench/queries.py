@@ -55,7 +55,8 @@ class Case:
 
 
 def cases(engine: Engine) -> list[Case]:
-    collection = get_collection(engine, DATASET)
+    with engine.connect() as conn:
+        collection = get_collection(conn, DATASET)
     half_lon, half_lat = 5 * STEP_LON, 5 * STEP_LAT  # a ≈200 m × 200 m box, about 100 objects
 
     def box(lon: float, lat: float) -> str:
@@ -184,7 +185,8 @@ def main(argv: list[str] | None = None) -> None:
                 server.terminate()
                 server.wait(timeout=30)
             database.close()
-    print(f"query latency: {args.n:,} generated objects loaded in {load_s:.1f} s; {args.samples} queries per kind "
+    print(f"query latency: {args.n:,} generated objects loaded in {load_s:.1f} s (load average "
+          f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores at the end); {args.samples} queries per kind "
           f"and side, sequential, one connection each")
     print(f"{'query':<30}{'HTTP p50':>10}{'SQL p50':>10}{'ratio':>8}{'HTTP p99':>10}{'SQL p99':>10}{'ratio':>8}  ms")
     for name, http_s, sql_s in results:
