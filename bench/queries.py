@@ -31,7 +31,7 @@ from bench.synthetic import STEP_LAT, STEP_LON, Grid, create_synthetic
 from twin.db import open_database
 from twin.ogc.catalog import get_collection
 from twin.ogc.items import items_statement, parse_items_request
-from twin.queries import containing_statement, knn_candidates_statement, near_statement
+from twin.queries import containing_statement, initial_candidates, knn_statement, near_statement
 from twin.settings import Settings
 
 DATASET = "bench"
@@ -76,7 +76,7 @@ def cases(engine: Engine) -> list[Case]:
              lambda lon, lat: near_statement(lon, lat, RADIUS, None, LIMIT)),
         Case(f"nearest {K} hydrants",
              lambda lon, lat: "/query/nearest?" + urlencode({"lon": lon, "lat": lat, "k": K, "kind": "hydrant"}),
-             lambda lon, lat: knn_candidates_statement(lon, lat, "hydrant", max(2 * K, K + 16))),
+             lambda lon, lat: knn_statement(lon, lat, "hydrant", K, initial_candidates(K))),
         Case("containment (point at 5 m)",
              lambda lon, lat: "/query/at?" + urlencode({"lon": lon, "lat": lat, "h": 5}),
              lambda lon, lat: containing_statement(lon, lat, 5.0, None)),

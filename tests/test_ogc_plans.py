@@ -3,11 +3,13 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from sqlalchemy import Engine, Select
+from sqlalchemy.engine import make_url
 
 from bench.synthetic import LAT0, LON0, STEP_LAT, STEP_LON, create_synthetic
 from twin.ogc.catalog import get_collection
@@ -17,7 +19,8 @@ from twin.ogc.sql import OBJECTS, feature_select
 from twin.queries import (
     children_statement,
     containing_statement,
-    knn_candidates_statement,
+    initial_candidates,
+    knn_statement,
     near_statement,
     parse_geometry,
     within_statement,
@@ -30,10 +33,13 @@ LON, LAT = LON0 + 150.2 * STEP_LON, LAT0 + 150.2 * STEP_LAT
 
 @pytest.fixture(scope="module")
 def big(tmp_path_factory: pytest.TempPathFactory, server_url: str, template_database: str) -> Iterator[Engine]:
-    from tests.conftest import _drop_database, _fresh_database
+    from tests.conftest import _admin, _drop_database
     from twin.db import create_db_engine
 
-    url = _fresh_database(server_url, template_database)
+    name = f"citytwin_plans_{os.getpid()}"
+    with _admin(server_url) as conn:
+        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_database}"')
+    url = make_url(server_url).set(database=name).render_as_string(False)
     engine = create_db_engine(url)
     create_synthetic(engine, N, "big")
     yield engine
@@ -80,7 +86,7 @@ def test_radius_containment_and_within_use_the_footprint_index(big: Engine) -> N
 
 
 def test_nearest_walks_the_footprint_index_in_distance_order(big: Engine) -> None:
-    plan = _plan(big, knn_candidates_statement(LON, LAT, "hydrant", 26))
+    plan = _plan(big, knn_statement(LON, LAT, "hydrant", 10, initial_candidates(10)))
     scans = [n for n in _nodes(plan) if n.get("Index Name") == GIST]
     assert scans and scans[0]["Node Type"] == "Index Scan" and "<->" in scans[0]["Order By"]
     assert _no_seq_scan_of_objects(plan)

@@ -75,16 +75,29 @@ def containing_statement(lon: float, lat: float, height: float | None, kind: str
     return statement.order_by(OBJECTS.c.zmax - OBJECTS.c.zmin, func.ST_Area(OBJECTS.c.footprint), OBJECTS.c.id)
 
 
-def knn_candidates_statement(lon: float, lat: float, kind: str | None, candidates: int,
-                             crs: Crs = CRS84) -> Select[Any]:
-    """The `candidates` nearest objects by the GiST index (`<->`, degrees), with exact metres and index distance."""
+def initial_candidates(k: int) -> int:
+    """Candidates of the first round: a metre circle is a 1/cos(latitude) wide ellipse in degrees (≈2.7× the area
+    at 52° N), so 4k plus a margin is usually enough for one round."""
+    return 4 * k + 16
+
+
+def knn_statement(lon: float, lat: float, kind: str | None, k: int, candidates: int,
+                  crs: Crs = CRS84) -> Select[Any]:
+    """One round of exact nearest-k: the `candidates` nearest by the GiST index (`<->`, degrees), re-ranked by
+    geodesic metres; features for the best `k` only, each row also telling how many candidates there were and
+    how far (degrees) the last one was."""
     point = point_sql(lon, lat)
     order = OBJECTS.c.footprint.op("<->")(point)
-    statement = select(*feature_columns(crs, {"distance_m": _metres_property(point)}),
-                       distance_metres(point).label("metres"), order.label("degrees")).select_from(OBJECTS)
+    inner = select(OBJECTS.c.id.label("cid"), order.label("degrees"), distance_metres(point).label("metres"))
     if kind:
-        statement = statement.where(OBJECTS.c.kind == kind)
-    return statement.order_by(order).limit(candidates)
+        inner = inner.where(OBJECTS.c.kind == kind)
+    found = inner.order_by(order).limit(candidates).cte("candidates")
+    reach = select(func.max(found.c.degrees), func.count()).select_from(found).subquery("reach")
+    metres = func.round(cast(found.c.metres, Numeric), 3)
+    return (select(*feature_columns(crs, {"distance_m": metres}), found.c.metres, reach.c[0].label("last_degrees"),
+                   reach.c[1].label("candidates"))
+            .select_from(found.join(OBJECTS, OBJECTS.c.id == found.c.cid)).join(reach, literal(True))
+            .order_by(found.c.metres, OBJECTS.c.id).limit(k))
 
 
 def _metres_per_degree_floor(lat: float, degrees: float) -> float:
@@ -110,19 +123,18 @@ def nearest(conn: Connection, lon: float, lat: float, k: int, kind: str | None, 
     check_point(lon, lat)
     if not 1 <= k <= MAX_K:
         raise QueryError(f"k={k} must be from 1 to {MAX_K}")
-    candidates = max(2 * k, k + 16)
+    candidates = initial_candidates(k)
     rounds = 0
     while True:
         rounds += 1
-        rows = conn.execute(knn_candidates_statement(lon, lat, kind, candidates, crs)).all()
-        ranked = sorted(rows, key=lambda r: (r.metres, r.id))
-        if len(rows) < candidates:
-            break
-        bound = rows[-1].degrees * _metres_per_degree_floor(lat, rows[-1].degrees)
-        if ranked[k - 1].metres <= bound:
+        rows = conn.execute(knn_statement(lon, lat, kind, k, candidates, crs)).all()
+        if not rows or rows[0].candidates < candidates:
+            break  # every object of the kind was a candidate
+        bound = rows[0].last_degrees * _metres_per_degree_floor(lat, rows[0].last_degrees)
+        if len(rows) == k and rows[-1].metres <= bound:
             break
         candidates *= 4
-    return Nearest([FeatureRow(r[0], r[1], r[2]) for r in ranked[:k]], rounds)
+    return Nearest([FeatureRow(r[0], r[1], r[2]) for r in rows], rounds)
 
 
 def parse_geometry(value: str | dict[str, Any]) -> shapely.Geometry:

@@ -12,7 +12,9 @@ from twin.api.deps import InlineEngineDep as EngineDep
 from twin.api.responses import OrjsonResponse
 from twin.ogc import documents
 from twin.ogc.catalog import (
+    ALL_OBJECTS,
     collection_queryables,
+    dataset_stub,
     feature_schema_document,
     get_collection,
     list_collections,
@@ -112,10 +114,14 @@ def items(
     for name, value in request.query_params.multi_items():
         params[name].append(value)
     with read_connection(engine) as conn:
-        found = get_collection(conn, collection_id)
+        # a plain page of a dataset needs no lookup first: its existence is checked only when the page is empty
+        plain = not needs_queryables(params) and collection_id != ALL_OBJECTS
+        found = dataset_stub(collection_id) if plain else get_collection(conn, collection_id)
         known = collection_queryables(conn, found) if needs_queryables(params) else None
         parsed = parse_items_request(params, found, known)
         rows = fetch_features(conn, items_statement(parsed))
+        if not rows and plain:
+            get_collection(conn, collection_id)
     page, more = rows[:parsed.limit], len(rows) > parsed.limit
     url = f"{_root(request)}/collections/{found.id}"
     links = [link(str(request.url), "self", GEOJSON, "this page"), link(url, "collection", JSON, found.title)]

@@ -64,6 +64,12 @@ def list_collections(conn: Connection) -> list[Collection]:
     return [_all_collection(datasets), *datasets]
 
 
+def dataset_stub(collection_id: str) -> Collection:
+    """What an items page needs of a dataset collection before knowing it exists (checked when a page is empty)."""
+    return Collection(id=collection_id, title=collection_id, description="", dataset_id=collection_id, bbox=None,
+                      created=None, versions=())
+
+
 def get_collection(conn: Connection, collection_id: str) -> Collection:
     if collection_id == ALL_OBJECTS:
         return list_collections(conn)[0]
