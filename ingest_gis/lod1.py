@@ -20,7 +20,6 @@ from tiles.model import Mesh
 
 METRES_PER_DEGREE = 6378137.0 * np.pi / 180.0
 WALL_TRIANGLES = np.array([[0, 1, 2], [0, 2, 3]], dtype=np.int64)
-UP = np.array([0.0, 0.0, 1.0], dtype=np.float32)
 
 
 def _clean_rings(footprints: Sequence[Polygon | MultiPolygon]) -> tuple[NDArray, NDArray, NDArray, NDArray]:
@@ -40,93 +39,97 @@ def _clean_rings(footprints: Sequence[Polygon | MultiPolygon]) -> tuple[NDArray,
     return coords[keep], coord_ring[keep], ring_polygon, owner
 
 
-def _metric(lonlat: NDArray[np.float64], lat0: float) -> NDArray[np.float64]:
-    return (lonlat - lonlat[0]) * np.array([METRES_PER_DEGREE * np.cos(np.radians(lat0)), METRES_PER_DEGREE])
-
-
-def _walls(coords: NDArray, coord_ring: NDArray, building: NDArray, base: NDArray, top: NDArray
-           ) -> tuple[NDArray[np.float64], NDArray[np.float32], NDArray[np.int64]]:
-    """Four vertices per ring edge for all buildings; returns positions, normals and the building of each edge."""
-    edge = np.flatnonzero(coord_ring[1:] == coord_ring[:-1])
-    a, b = coords[edge], coords[edge + 1]
-    d = (b - a) * np.column_stack([METRES_PER_DEGREE * np.cos(np.radians(a[:, 1])),
-                                   np.full(len(a), METRES_PER_DEGREE)])
-    length = np.hypot(d[:, 0], d[:, 1])
-    ok = length > 1e-6
-    edge, a, b, d, length = edge[ok], a[ok], b[ok], d[ok], length[ok]
-    owner = building[edge]
-    zb, zt = base[owner], top[owner]
-    positions = np.empty((len(edge), 4, 3))
-    positions[:, 0, :2], positions[:, 0, 2] = a, zb
-    positions[:, 1, :2], positions[:, 1, 2] = b, zb
-    positions[:, 2, :2], positions[:, 2, 2] = b, zt
-    positions[:, 3, :2], positions[:, 3, 2] = a, zt
-    normals = np.zeros((len(edge), 4, 3), dtype=np.float32)
-    normals[:, :, 0] = (d[:, 1] / length)[:, None]  # right of the direction of travel: outward
-    normals[:, :, 1] = (-d[:, 0] / length)[:, None]
-    return positions.reshape(-1, 3), normals.reshape(-1, 3), owner
-
-
-def _caps(lonlat: NDArray[np.float64], ring_ends: NDArray[np.uint32], base: float, top: float
-          ) -> tuple[NDArray[np.float64], NDArray[np.float32], NDArray[np.int64]]:
-    """Roof and floor of one polygon (rings without closing points, shell first)."""
-    flat = _metric(lonlat, float(lonlat[0, 1]))
-    tri = mapbox_earcut.triangulate_float64(flat, ring_ends).astype(np.int64).reshape(-1, 3)
-    p0, p1, p2 = flat[tri[:, 0]], flat[tri[:, 1]], flat[tri[:, 2]]
+def _earcut(corners: NDArray[np.float64], corner_ring: NDArray, corner_polygon: NDArray) -> NDArray[np.int64]:
+    """Roof triangles of every polygon as global corner indices, counter-clockwise seen from above."""
+    polygon_bounds = np.flatnonzero(np.diff(corner_polygon, prepend=-1, append=-1))
+    ring_starts = np.flatnonzero(np.diff(corner_ring, prepend=-1))
+    cos_lat = np.cos(np.radians(corners[:, 1]))
+    triangles = []
+    for start, stop in itertools.pairwise(polygon_bounds.tolist()):
+        first, last = np.searchsorted(ring_starts, [start, stop])
+        ends = np.append(ring_starts[first + 1 : last], stop).astype(np.uint32) - start
+        local = (corners[start:stop] - corners[start]) * np.column_stack([cos_lat[start:stop], np.ones(stop - start)])
+        triangles.append(mapbox_earcut.triangulate_float64(local, ends).astype(np.int64).reshape(-1, 3) + start)
+    tri = np.concatenate(triangles) if triangles else np.zeros((0, 3), np.int64)
+    p = corners * np.column_stack([cos_lat, np.ones(len(corners))])
+    p0, p1, p2 = p[tri[:, 0]], p[tri[:, 1]], p[tri[:, 2]]
     cross = (p1[:, 0] - p0[:, 0]) * (p2[:, 1] - p0[:, 1]) - (p1[:, 1] - p0[:, 1]) * (p2[:, 0] - p0[:, 0])
-    tri = np.where(cross[:, None] < 0, tri[:, ::-1], tri)
-    n = len(lonlat)
-    positions = np.empty((2 * n, 3))
-    positions[:n, :2], positions[:n, 2] = lonlat, top
-    positions[n:, :2], positions[n:, 2] = lonlat, base
-    normals = np.empty((2 * n, 3), dtype=np.float32)
-    normals[:n], normals[n:] = UP, -UP
-    return positions, normals, np.vstack([tri, tri[:, ::-1] + n])
+    return np.where(cross[:, None] < 0, tri[:, ::-1], tri)
+
+
+def _starts(owner: NDArray, count: int) -> NDArray[np.int64]:
+    """Where each owner's run begins in an array sorted by owner (length count + 1)."""
+    return np.searchsorted(owner, np.arange(count + 1)).astype(np.int64)
 
 
 def extrude_many(footprints: Sequence[Polygon | MultiPolygon], base: Sequence[float] | NDArray,
                  top: Sequence[float] | NDArray) -> list[Mesh]:
-    """Extrude every lon/lat footprint from its base to its top height (metres); one mesh per footprint."""
+    """Extrude every lon/lat footprint from its base to its top height (metres); one mesh per footprint.
+
+    All buildings share three arrays laid out building by building — roof corners, floor corners, then four
+    vertices per wall — and each mesh is a view into them.
+    """
     base, top = np.asarray(base, dtype=np.float64), np.asarray(top, dtype=np.float64)
-    if len(base) != len(footprints) or len(top) != len(footprints):
+    n = len(footprints)
+    if len(base) != n or len(top) != n:
         raise ValueError("one base and one top height per footprint")
     if np.any(top <= base):
         raise ValueError("an extruded solid needs top > base")
     coords, coord_ring, ring_polygon, owner = _clean_rings(footprints)
     building = owner[ring_polygon[coord_ring]]
-    wall_pos, wall_nrm, wall_owner = _walls(coords, coord_ring, building, base, top)
-    wall_start = np.searchsorted(wall_owner, np.arange(len(footprints) + 1)) * 4
 
-    caps: list[list[tuple[NDArray, NDArray, NDArray]]] = [[] for _ in footprints]
-    closing = np.zeros(len(coords), dtype=bool)
+    # walls: one quad per ring edge of non-zero length
+    edge = np.flatnonzero(coord_ring[1:] == coord_ring[:-1])
+    a, b = coords[edge], coords[edge + 1]
+    d = (b - a) * np.column_stack([METRES_PER_DEGREE * np.cos(np.radians(a[:, 1])),
+                                   np.full(len(a), METRES_PER_DEGREE)])
+    length = np.hypot(d[:, 0], d[:, 1])
+    keep = length > 1e-6
+    edge, a, b, d, length = edge[keep], a[keep], b[keep], d[keep], length[keep]
+    edge_owner = building[edge]
+
+    # corners: ring vertices without the closing point
+    closing = np.ones(len(coords), dtype=bool)
     closing[:-1] = coord_ring[1:] != coord_ring[:-1]
-    closing[-1:] = True
     corners, corner_ring = coords[~closing], coord_ring[~closing]
-    corner_polygon = ring_polygon[corner_ring]
-    bounds = np.flatnonzero(np.diff(corner_polygon, prepend=-1, append=-1))
-    for start, stop in itertools.pairwise(bounds):
-        rings = corner_ring[start:stop]
-        ends = (np.flatnonzero(np.diff(rings, append=-1)) + 1).astype(np.uint32)
-        who = int(owner[corner_polygon[start]])
-        caps[who].append(_caps(corners[start:stop], ends, float(base[who]), float(top[who])))
+    corner_owner = building[~closing]
+    roof = _earcut(corners, corner_ring, ring_polygon[corner_ring])
 
-    meshes = []
-    for i in range(len(footprints)):
-        lo, hi = wall_start[i], wall_start[i + 1]
-        parts = [*caps[i], (wall_pos[lo:hi], wall_nrm[lo:hi], None)]
-        positions, normals, triangles, offset = [], [], [], 0
-        for pos, nrm, tri in parts:
-            if tri is None:
-                tri = (np.arange(len(pos) // 4, dtype=np.int64)[:, None, None] * 4 + WALL_TRIANGLES).reshape(-1, 3)
-            positions.append(pos)
-            normals.append(nrm)
-            triangles.append(tri + offset)
-            offset += len(pos)
-        if not offset:
-            raise ValueError(f"footprint {i} has no usable ring")
-        meshes.append(Mesh(np.concatenate(positions), np.concatenate(normals),
-                           np.concatenate(triangles).astype(np.uint32)))
-    return meshes
+    corner_start, edge_start = _starts(corner_owner, n), _starts(edge_owner, n)
+    n_corners, n_edges = np.diff(corner_start), np.diff(edge_start)
+    if np.any(n_corners == 0):
+        raise ValueError(f"footprint {int(np.flatnonzero(n_corners == 0)[0])} has no usable ring")
+    vertex_start = np.concatenate([[0], np.cumsum(2 * n_corners + 4 * n_edges)])
+    positions = np.empty((int(vertex_start[-1]), 3))
+    normals = np.zeros((int(vertex_start[-1]), 3), dtype=np.float32)
+
+    local = np.arange(len(corners)) - corner_start[corner_owner]
+    roof_slot = vertex_start[corner_owner] + local
+    floor_slot = roof_slot + n_corners[corner_owner]
+    positions[roof_slot, :2], positions[roof_slot, 2] = corners, top[corner_owner]
+    positions[floor_slot, :2], positions[floor_slot, 2] = corners, base[corner_owner]
+    normals[roof_slot, 2], normals[floor_slot, 2] = 1.0, -1.0
+
+    wall_slot = (vertex_start[edge_owner] + 2 * n_corners[edge_owner]
+                 + 4 * (np.arange(len(edge)) - edge_start[edge_owner]))
+    quad = wall_slot[:, None] + np.arange(4)
+    zb, zt = base[edge_owner], top[edge_owner]
+    for corner, (xy, z) in enumerate(((a, zb), (b, zb), (b, zt), (a, zt))):
+        positions[quad[:, corner], :2], positions[quad[:, corner], 2] = xy, z
+    normals[quad, 0] = (d[:, 1] / length)[:, None]  # right of the direction of travel: outward
+    normals[quad, 1] = (-d[:, 0] / length)[:, None]
+
+    roof_owner = corner_owner[roof[:, 0]]
+    roof_local = roof - corner_start[roof_owner][:, None]
+    floor_local = roof_local[:, ::-1] + n_corners[roof_owner][:, None]
+    wall_local = ((wall_slot - vertex_start[edge_owner])[:, None, None] + WALL_TRIANGLES).reshape(-1, 3)
+    triangles = np.concatenate([roof_local, floor_local, wall_local]).astype(np.uint32)
+    order = np.argsort(np.concatenate([roof_owner, roof_owner, np.repeat(edge_owner, 2)]), kind="stable")
+    triangles = triangles[order]
+    triangle_start = _starts(np.concatenate([roof_owner, roof_owner, np.repeat(edge_owner, 2)])[order], n)
+
+    return [Mesh(positions[vertex_start[i] : vertex_start[i + 1]], normals[vertex_start[i] : vertex_start[i + 1]],
+                 triangles[triangle_start[i] : triangle_start[i + 1]]) for i in range(n)]
 
 
 def extrude(footprint: Polygon | MultiPolygon, base: float, top: float) -> Mesh:

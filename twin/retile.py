@@ -103,6 +103,30 @@ def update_objects(engine: Engine, dataset_id: str, upserts: Sequence[ObjectReco
     return notice
 
 
+def retile_dataset(engine: Engine, dataset_id: str, options: TilingOptions | None = None,
+                   store: TileStore | None = None) -> dict[str, Any]:
+    """Tile a footprint dataset again from its objects in PostGIS (optionally with new options)."""
+    store = store or PostgisTileStore()
+    with engine.begin() as conn:
+        row = conn.execute(text("SELECT kind, version, layout FROM tilesets WHERE id = :t FOR UPDATE"),
+                           {"t": dataset_id}).first()
+        if row is None:
+            raise NotFound(f"no tileset {dataset_id!r}")
+        if row.kind not in SUPPORTED_KINDS:
+            raise IngestError(f"dataset {dataset_id!r} ({row.kind}) cannot be re-tiled from its objects")
+        options = options or TilingOptions.from_dict(row.layout["options"])
+        written, removed = _full(conn, dataset_id, options, store, row.version + 1)
+        counts = conn.execute(text("SELECT count(*) FILTER (WHERE feature_ids IS NOT NULL), sum(size_bytes) "
+                                   "FROM tiles WHERE tileset_id = :t"), {"t": dataset_id}).one()
+        conn.execute(text("UPDATE tilesets SET version = :v, content_count = :c, total_bytes = :b WHERE id = :t"),
+                     {"v": row.version + 1, "c": counts[0], "b": counts[1], "t": dataset_id})
+        notice = {"type": "tileset_changed", "tileset": dataset_id, "version": row.version + 1, "written": written,
+                  "removed": removed, "full": True}
+        publish(conn, notice)
+    store.collect(engine, dataset_id)
+    return {**notice, "tiles": counts[0], "bytes": counts[1]}
+
+
 def _partial(conn: Connection, dataset_id: str, placement: Placement, options: TilingOptions,
              cells: dict[Key, list[str]], changed: list[Feature], tiles: Sequence[Any], store: TileStore,
              version: int) -> tuple[list[str], list[str]]:
