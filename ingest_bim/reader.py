@@ -107,7 +107,8 @@ def read_ifc(path: str | Path, name: str, options: GeorefOptions, spool: Feature
         feature_id = f"{name}.{shape.guid}"
         storey_name = info.attributes.get("storey")
         properties: dict[str, str | float | int | None] = {
-            "GlobalId": shape.guid, "class": shape.ifc_class, "storey": storey_name, "name": info.name}
+            "GlobalId": shape.guid, "class": shape.ifc_class, "storey": storey_name, "name": info.name,
+            "storey_elevation": info.attributes.get("storey_elevation")}
         layer = layer_of(shape.ifc_class)
         for part in shape.parts:
             spool.add(layer, feature_id, properties, part)

@@ -132,6 +132,8 @@ class Semantics:
         }
         if product.is_a("IfcBuildingStorey") and product.Elevation is not None:
             attributes["elevation"] = float(product.Elevation) * self.unit
+        if storey is not None:
+            attributes["storey_elevation"] = round(self.storey_elevation(storey), 4)
         for dimension in ("OverallWidth", "OverallHeight"):
             value = getattr(product, dimension, None)
             if isinstance(value, float):
@@ -140,6 +142,12 @@ class Semantics:
         return ProductInfo(product.GlobalId, product.is_a(), getattr(product, "Name", None) or None,
                            parent.GlobalId if parent is not None and parent.is_a("IfcProduct") else None,
                            storey.GlobalId if storey is not None else None, attributes)
+
+    def storey_elevation(self, storey: ifcopenshell.entity_instance) -> float:
+        """A storey's elevation in metres: its Elevation attribute, else the height of its placement."""
+        if storey.Elevation is not None:
+            return float(storey.Elevation) * self.unit
+        return self.placement_origin(storey)[2]
 
     def placement_origin(self, product: ifcopenshell.entity_instance) -> tuple[float, float, float]:
         """World position (model metres) of a product's placement origin; (0, 0, 0) without a placement."""

@@ -14,6 +14,19 @@ function formatMetres(value) {
   return typeof value === "number" ? `${formatValue(value)} m` : "—";
 }
 
+const isPlainObject = (v) => v !== null && typeof v === "object" && !Array.isArray(v);
+
+/** Attribute rows; nested groups (IFC property and quantity sets) become "group › set › name" rows. */
+function flatten(attributes, prefix = "", depth = 0) {
+  const rows = [];
+  for (const [key, value] of Object.entries(attributes)) {
+    const name = prefix ? `${prefix} › ${key}` : key;
+    if (isPlainObject(value) && depth < 2 && Object.keys(value).length) rows.push(...flatten(value, name, depth + 1));
+    else rows.push([name, value]);
+  }
+  return rows;
+}
+
 export class Inspector {
   constructor(config, { onClose } = {}) {
     this.config = config;
@@ -78,7 +91,7 @@ export class Inspector {
     const height = typeof zmin === "number" && typeof zmax === "number" ? zmax - zmin : undefined;
     $("inspector-height").textContent = formatMetres(height);
 
-    const rows = Object.entries(obj.attributes || {})
+    const rows = flatten(obj.attributes || {})
       .sort(([a], [b]) => a.localeCompare(b))
       .map(([key, value]) => {
         const tr = document.createElement("tr");

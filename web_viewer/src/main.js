@@ -4,6 +4,7 @@ import { loadCesium } from "./cesium-loader.js";
 import { createBuildingStyle, renderLegend } from "./building-style.js";
 import { renderLayers } from "./layers.js";
 import { Inspector } from "./inspector.js";
+import { createIfcStyle, renderStoreyOptions, trackStoreys } from "./ifc-style.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -92,7 +93,7 @@ async function loadTilesets(Cesium, viewer, config) {
     infos.map(async (info) => {
       try {
         const tileset = await Cesium.Cesium3DTileset.fromUrl(info.url);
-        tileset.style = style;
+        tileset.style = info.kind === "ifc" ? createIfcStyle(Cesium) : style;
         viewer.scene.primitives.add(tileset);
         return { info, tileset, error: null };
       } catch (error) {
@@ -197,6 +198,28 @@ function setUpPicking(Cesium, viewer, inspector) {
   return { pickAt, clearHighlight };
 }
 
+/** The storey filter of IFC layers: one storey, or everything up to it; `citytwin.storeys` lists them. */
+function setUpStoreyFilter(Cesium, viewer, ifcLayers) {
+  const box = $("storey-filter");
+  box.hidden = ifcLayers.length === 0;
+  const select = $("storey-select");
+  const all = new Map();
+  citytwin.storeys = [];
+  for (const layer of ifcLayers) {
+    trackStoreys(layer.tileset, (storeys) => {
+      for (const s of storeys) all.set(s.name, s.elevation);
+      citytwin.storeys = [...all].map(([name, elevation]) => ({ name, elevation }))
+        .sort((a, b) => a.elevation - b.elevation);
+      renderStoreyOptions(select, citytwin.storeys);
+    });
+  }
+  citytwin.filterStorey = (filter) => {
+    for (const layer of ifcLayers) layer.tileset.style = createIfcStyle(Cesium, { filter });
+    viewer.scene.requestRender();
+  };
+  select.addEventListener("change", () => citytwin.filterStorey(select.value ? JSON.parse(select.value) : null));
+}
+
 async function start() {
   const config = await loadConfig();
   citytwin.config = config;
@@ -225,6 +248,8 @@ async function start() {
     },
     onZoom: (layer) => frameTilesets(Cesium, viewer, [layer.tileset], 1.5),
   });
+
+  setUpStoreyFilter(Cesium, viewer, layers.filter((l) => l.tileset && l.info.kind === "ifc"));
 
   frameTilesets(Cesium, viewer, citytwin.tilesets, 0);
   setStatus("loading", "Loading tiles… (加载中)");
