@@ -1,10 +1,10 @@
-"""Run the benchmarks: `python -m bench` runs all; `python -m bench footprints|ifc [options]` runs one."""
+"""Run the benchmarks: `python -m bench` runs all; `python -m bench footprints|queries|ifc [options]` runs one."""
 
 import sys
 
-from bench import footprints, ifc
+from bench import footprints, ifc, queries
 
-BENCHMARKS = {"footprints": footprints.main, "ifc": ifc.main}
+BENCHMARKS = {"footprints": footprints.main, "queries": queries.main, "ifc": ifc.main}
 
 if len(sys.argv) > 1 and sys.argv[1] in BENCHMARKS:
     BENCHMARKS[sys.argv[1]](sys.argv[2:])
