@@ -54,7 +54,7 @@ def test_content_files_have_glb_type_strong_etag_and_cors(client: httpx.Client, 
     assert response.headers["content-type"] == "model/gltf-binary"
     assert response.content[:4] == b"glTF"
     assert response.headers["access-control-allow-origin"] == "*"
-    assert "immutable" in response.headers["cache-control"]  # the URI carries ?v=<content hash>
+    assert "immutable" in response.headers["cache-control"]  # the file name carries its content hash
     cached = client.get(f"/tilesets/{live_city.tileset_id}/{uri}", headers={"If-None-Match": response.headers["etag"]})
     assert cached.status_code == 304
     head = client.head(f"/tilesets/{live_city.tileset_id}/{uri}")
@@ -65,7 +65,7 @@ def test_content_files_have_glb_type_strong_etag_and_cors(client: httpx.Client, 
 
 def _first_content(tile: dict) -> str:  # type: ignore[type-arg]
     if "content" in tile:
-        return str(tile["content"]["uri"])  # includes ?v=<content hash>
+        return str(tile["content"]["uri"])  # content/{level}/{x}/{y}-{sha256 prefix}.glb
     return _first_content(tile["children"][0])
 
 

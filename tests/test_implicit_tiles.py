@@ -15,7 +15,7 @@ from tests.helpers.gltf import assert_valid_glbs, decode_positions, schema_valid
 from tiles.encoding import Compression
 from tiles.implicit import availability_bits, build_implicit_tileset, decode_subtree, encode_subtree, morton
 from tiles.model import BuiltTileset
-from tiles.tileset import TilingOptions, build_tileset
+from tiles.tileset import TilingOptions, build_tileset, content_key
 
 OPTIONS = TilingOptions(max_features_per_tile=60, class_name="building", compression=Compression.DRACO)
 
@@ -82,12 +82,14 @@ def test_implicit_subtrees_decode_to_the_same_tiles_as_the_explicit_form(berlin:
                                                                        implicit: BuiltTileset) -> None:
     explicit = build_tileset(berlin.features, OPTIONS)
     available, with_content = decode_available(implicit)
-    explicit_paths = {e.path for e in explicit.entries[1:]}
-    assert {f"content/{lvl}/{x}/{y}.glb" for lvl, x, y in with_content} == explicit_paths
+    explicit_contents = {content_key(e.path): e.content for e in explicit.entries[1:]}
+    assert with_content == set(explicit_contents)
     assert with_content <= available and (0, 0, 0) in available
     assert max(level for level, _, _ in available) >= 2  # deep enough to need child subtrees
-    same = {e.path: e.content for e in explicit.entries[1:]}
-    assert all(same[e.path] == e.content for e in implicit.entries if e.path.endswith(".glb"))
+    implicit_contents = {content_key(e.path): e.content for e in implicit.entries if e.path.endswith(".glb")}
+    assert implicit_contents == explicit_contents  # the same bytes under both descriptions
+    assert all(e.path == "content/{}/{}/{}.glb".format(*content_key(e.path))
+               for e in implicit.entries if e.path.endswith(".glb"))
     document = orjson.loads(implicit.root.content)
     assert not [e.message for e in tileset_validator().iter_errors(document)]
     assert document["root"]["implicitTiling"]["availableLevels"] == max(lvl for lvl, _, _ in available) + 1

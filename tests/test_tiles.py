@@ -72,9 +72,7 @@ def test_hierarchy_parents_contain_children_and_errors_shrink_with_depth(berlin_
             assert child["geometricError"] < tile["geometricError"]
             check(child)
         if "content" in tile:
-            path, _, version = tile["content"]["uri"].partition("?v=")
-            uris.add(path)
-            assert len(version) == 8
+            uris.add(tile["content"]["uri"])
 
     check(document["root"])
     assert document["geometricError"] > document["root"]["geometricError"] > 0
@@ -133,7 +131,7 @@ def test_the_same_input_gives_the_same_bytes(berlin: IngestResult, berlin_tiles:
 def test_one_small_layer_is_a_single_root_tile(berlin: IngestResult) -> None:
     built = build_tileset(berlin.features[:10])
     document = orjson.loads(built.root.content)
-    assert document["root"]["content"]["uri"].split("?")[0] == built.entries[1].path
+    assert document["root"]["content"]["uri"] == built.entries[1].path
     assert document["root"]["geometricError"] == 0
     assert document["geometricError"] > 0
 
@@ -170,3 +168,31 @@ def test_compressed_tiles_decode_to_the_plain_geometry_within_the_quantization_e
                 assert len(ours) == len(theirs)
                 dist = np.abs(np.sort(ours, axis=0) - np.sort(theirs, axis=0)).max()
                 assert dist <= tolerance, (compression, fid, dist, tolerance)
+
+
+def test_b3dm_output_serves_old_clients_with_a_batch_table(berlin: IngestResult) -> None:
+    import struct
+
+    features = berlin.features[:120]
+    built = build_tileset(features, TilingOptions(max_features_per_tile=50, b3dm=True, class_name="building"))
+    document = orjson.loads(built.root.content)
+    assert document["asset"]["version"] == "1.0"
+    assert not [e.message for e in tileset_validator().iter_errors(document)]
+    glbs = {}
+    for entry in built.entries[1:]:
+        magic, version, length, ft_json, ft_bin, bt_json, bt_bin = struct.unpack_from("<4sIIIIII", entry.content)
+        assert (magic, version, length, ft_bin, bt_bin) == (b"b3dm", 1, len(entry.content), 0, 0)
+        assert length % 8 == 0 and (28 + ft_json) % 8 == 0 and (28 + ft_json + bt_json) % 8 == 0
+        feature_table = orjson.loads(entry.content[28 : 28 + ft_json])
+        batch_table = orjson.loads(entry.content[28 + ft_json : 28 + ft_json + bt_json])
+        assert feature_table["BATCH_LENGTH"] == len(entry.feature_ids) == len(batch_table["id"])
+        assert batch_table["id"] == list(entry.feature_ids) and "height" in batch_table
+        glb = entry.content[28 + ft_json + bt_json :]
+        glb = glb[: struct.unpack_from("<I", glb, 8)[0]]
+        gltf, _ = unpack_glb(glb)
+        assert "_BATCHID" in gltf["meshes"][0]["primitives"][0]["attributes"]
+        assert "EXT_structural_metadata" not in gltf.get("extensionsUsed", [])
+        glbs[entry.path] = glb
+    assert_valid_glbs(glbs)
+    with pytest.raises(ValueError, match="implicit"):
+        TilingOptions(b3dm=True, implicit=True)

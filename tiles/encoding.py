@@ -86,6 +86,13 @@ class EncodedPrimitive:
     used: list[str] = field(default_factory=list)
     required: list[str] = field(default_factory=list)
 
+    def rename_attribute(self, old: str, new: str) -> None:
+        """Give a vertex attribute another semantic (in the primitive and in a Draco attribute map)."""
+        self.attributes = {new if k == old else k: v for k, v in self.attributes.items()}
+        draco = self.extensions.get("KHR_draco_mesh_compression")
+        if draco:
+            draco["attributes"] = {new if k == old else k: v for k, v in draco["attributes"].items()}
+
 
 def _bounds(values: NDArray) -> tuple[list[float], list[float]]:
     return [float(v) for v in values.min(axis=0)], [float(v) for v in values.max(axis=0)]
@@ -158,7 +165,7 @@ def encode_draco(geometry: Geometry, buffer: BinaryBuffer) -> EncodedPrimitive:
         {**_index_accessor(geometry, None), "count": int(len(decoded.faces) * 3),
          "componentType": UNSIGNED_SHORT if count <= 65535 else UNSIGNED_INT},
     ]
-    extension = {"bufferView": buffer.add(data), "attributes": DRACO_IDS}
+    extension = {"bufferView": buffer.add(data), "attributes": dict(DRACO_IDS)}
     return EncodedPrimitive(accessors, {"POSITION": 0, "NORMAL": 1, "_FEATURE_ID_0": 2}, 3,
                             extensions={"KHR_draco_mesh_compression": extension},
                             used=["KHR_draco_mesh_compression"], required=["KHR_draco_mesh_compression"])

@@ -73,8 +73,13 @@ def build_glb(
     class_name: str = "feature",
     color: tuple[float, float, float, float] = DEFAULT_COLOR,
     compression: Compression = Compression.DRACO,
+    batch_ids: bool = False,
 ) -> GlbContent:
-    """Batch `features` into one GLB whose vertices are in `frame`'s ENU axes, y-up."""
+    """Batch `features` into one GLB whose vertices are in `frame`'s ENU axes, y-up.
+
+    With `batch_ids` the GLB is for 3D Tiles 1.0 b3dm: a `_BATCHID` attribute instead of the 1.1 extensions
+    (the properties then go to the b3dm batch table).
+    """
     if not features:
         raise ValueError("a tile needs at least one feature")
     counts = np.array([f.mesh.vertex_count for f in features])
@@ -97,7 +102,10 @@ def build_glb(
     )
     buffer = BinaryBuffer()
     encoded = ENCODERS[Compression(compression)](geometry, buffer)
-    class_properties, table = _property_table(features, buffer)
+    if batch_ids:
+        encoded.rename_attribute("_FEATURE_ID_0", "_BATCHID")
+    else:
+        class_properties, table = _property_table(features, buffer)
 
     node: dict[str, Any] = {"mesh": 0, "translation": [float(center[0]), float(center[2]), float(-center[1])]}
     if encoded.scale is not None and encoded.offset is not None:
@@ -109,22 +117,11 @@ def build_glb(
         "indices": encoded.indices,
         "material": 0,
         "mode": 4,
-        "extensions": {
-            **encoded.extensions,
-            "EXT_mesh_features": {
-                "featureIds": [{"featureCount": len(features), "attribute": 0, "propertyTable": 0}]
-            },
-        },
+        "extensions": dict(encoded.extensions),
     }
     gltf: dict[str, Any] = {
         "asset": {"version": "2.0", "generator": "CityTwin"},
-        "extensionsUsed": ["EXT_mesh_features", "EXT_structural_metadata", *encoded.used],
-        "extensions": {
-            "EXT_structural_metadata": {
-                "schema": {"id": "citytwin", "classes": {class_name: {"properties": class_properties}}},
-                "propertyTables": [{"class": class_name, "count": len(features), "properties": table}],
-            }
-        },
+        "extensionsUsed": list(encoded.used),
         "scene": 0,
         "scenes": [{"nodes": [0]}],
         "nodes": [node],
@@ -143,6 +140,19 @@ def build_glb(
         "bufferViews": buffer.views,
         "buffers": [{"byteLength": buffer.length}],
     }
+    if not batch_ids:
+        primitive["extensions"]["EXT_mesh_features"] = {
+            "featureIds": [{"featureCount": len(features), "attribute": 0, "propertyTable": 0}]
+        }
+        gltf["extensionsUsed"] = ["EXT_mesh_features", "EXT_structural_metadata", *encoded.used]
+        gltf["extensions"] = {"EXT_structural_metadata": {
+            "schema": {"id": "citytwin", "classes": {class_name: {"properties": class_properties}}},
+            "propertyTables": [{"class": class_name, "count": len(features), "properties": table}],
+        }}
+    if not primitive["extensions"]:
+        del primitive["extensions"]
+    if not gltf["extensionsUsed"]:
+        del gltf["extensionsUsed"]
     if encoded.required:
         gltf["extensionsRequired"] = encoded.required
     return GlbContent(pack_glb(gltf, buffer.bytes()), enu_min, enu_max)

@@ -10,6 +10,7 @@ Everything is keyed by cell `(level, x, y)`, so a tileset can be described again
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -18,6 +19,7 @@ import numpy as np
 import orjson
 from numpy.typing import NDArray
 
+from tiles.b3dm import B3DM_TYPE, build_b3dm
 from tiles.encoding import Compression
 from tiles.geodesy import EnuFrame
 from tiles.glb import build_glb
@@ -29,6 +31,7 @@ TILESET_TYPE = "application/json"
 BOX_MARGIN = 0.01  # metres added per level so rounded parent boxes always contain their children
 ERROR_PER_DIAGONAL = 0.25
 Key = tuple[int, int, int]
+DIGEST_LENGTH = 12  # hex digits of SHA-256 in explicit content names
 
 
 @dataclass(frozen=True)
@@ -42,11 +45,16 @@ class TilingOptions:
     compression: Compression = Compression.DRACO
     implicit: bool = False
     subtree_levels: int = 4
+    b3dm: bool = False  # 3D Tiles 1.0 Batched 3D Model content for old clients (explicit tilesets only)
+
+    def __post_init__(self) -> None:
+        if self.b3dm and self.implicit:
+            raise ValueError("implicit tiling is 3D Tiles 1.1: it cannot carry 1.0 b3dm content")
 
     def to_dict(self) -> dict[str, Any]:
         return {"max_features_per_tile": self.max_features_per_tile, "max_depth": self.max_depth,
                 "class_name": self.class_name, "color": list(self.color), "compression": str(self.compression),
-                "implicit": self.implicit, "subtree_levels": self.subtree_levels}
+                "implicit": self.implicit, "subtree_levels": self.subtree_levels, "b3dm": self.b3dm}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> TilingOptions:
@@ -80,9 +88,17 @@ class Layout:
     root: Cell
 
 
-def content_path(key: Key) -> str:
+def content_path(key: Key, b3dm: bool = False, digest: str = "") -> str:
+    """`content/{level}/{x}/{y}.glb`; with a digest the name carries it (`…/{y}-{digest}.glb`), so that the
+    file at a path never changes and clients may cache it for good."""
     level, x, y = key
-    return f"content/{level}/{x}/{y}.glb"
+    return f"content/{level}/{x}/{y}{'-' + digest if digest else ''}.{'b3dm' if b3dm else 'glb'}"
+
+
+def content_key(path: str) -> Key:
+    """The cell of a content path written by `content_path`."""
+    level, x, y = path.removeprefix("content/").rsplit(".", 1)[0].split("/")
+    return int(level), int(x), int(y.split("-")[0])
 
 
 def dataset_frame(features: Sequence[Feature]) -> EnuFrame:
@@ -125,10 +141,13 @@ def build_content(key: Key, features: Sequence[Feature], lo: NDArray, hi: NDArra
                   options: TilingOptions) -> TileEntry:
     """The GLB of one cell; `lo`/`hi` are the features' ENU bounds."""
     glb = build_glb(features, frame, class_name=options.class_name, color=options.color,
-                    compression=options.compression)
+                    compression=options.compression, batch_ids=options.b3dm)
+    data, kind = (build_b3dm(glb.data, features), B3DM_TYPE) if options.b3dm else (glb.data, GLB_TYPE)
     box_min, box_max = lo.min(axis=0), hi.max(axis=0)
-    return TileEntry(content_path(key), glb.data, GLB_TYPE, key[0], None, enu_bounds(frame, box_min, box_max),
-                     tuple(f.id for f in features), (*map(float, box_min), *map(float, box_max)))
+    digest = "" if options.implicit else hashlib.sha256(data).hexdigest()[:DIGEST_LENGTH]
+    return TileEntry(content_path(key, options.b3dm, digest), data, kind, key[0], None,
+                     enu_bounds(frame, box_min, box_max), tuple(f.id for f in features),
+                     (*map(float, box_min), *map(float, box_max)))
 
 
 def build_contents(layout: Layout, options: TilingOptions,
@@ -176,7 +195,7 @@ def with_ancestors(keys: Iterable[Key]) -> set[Key]:
     return found
 
 
-def explicit_document(frame: EnuFrame, contents: Mapping[Key, ContentRef]) -> TileEntry:
+def explicit_document(frame: EnuFrame, contents: Mapping[Key, ContentRef], version: str = "1.1") -> TileEntry:
     """`tileset.json` for contents keyed by cell; inner cells without content become empty tiles."""
     tree = with_ancestors(contents.keys())
     children: dict[Key, list[Key]] = {}
@@ -196,16 +215,15 @@ def explicit_document(frame: EnuFrame, contents: Mapping[Key, ContentRef]) -> Ti
         node: dict[str, object] = {"boundingVolume": {"box": box_json(box_min, box_max)},
                                    "geometricError": geometric_error(box_min, box_max) if below else 0.0,
                                    "refine": "ADD"}
-        if key in contents:  # the URL names its content, so clients may cache it for good
-            ref = contents[key]
-            node["content"] = {"uri": f"{ref.path}?v={ref.digest[:8]}"}
+        if key in contents:
+            node["content"] = {"uri": contents[key].path}
         if below:
             node["children"] = [b[0] for b in below]
         return node, box_min, box_max
 
     root, root_min, root_max = tile((0, 0, 0))
     root["transform"] = [round(v, 6) for v in frame.transform_matrix()]
-    document = {"asset": {"version": "1.1", "generator": "CityTwin"},
+    document = {"asset": {"version": version, "generator": "CityTwin"},
                 "geometricError": geometric_error(root_min, root_max) * 2, "root": root}
     return TileEntry("tileset.json", orjson.dumps(document), TILESET_TYPE, 0,
                      float(root["geometricError"]),  # type: ignore[arg-type]
@@ -218,7 +236,7 @@ def describe(placement: Placement, contents: Mapping[Key, ContentRef], options: 
         from tiles.implicit import implicit_documents
 
         return implicit_documents(placement, contents, options.subtree_levels)
-    return [explicit_document(placement.frame, contents)]
+    return [explicit_document(placement.frame, contents, "1.0" if options.b3dm else "1.1")]
 
 
 def build_tileset(

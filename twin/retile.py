@@ -19,16 +19,20 @@ from ingest_gis.footprints import lod1_features
 from ingest_gis.records import IngestError, ObjectRecord
 from tiles.incremental import plan_changes
 from tiles.model import ContentRef, Feature, TileEntry, content_ref
-from tiles.tileset import Key, Placement, TilingOptions, build_content, build_tileset, describe, feature_bounds
+from tiles.tileset import (
+    Key,
+    Placement,
+    TilingOptions,
+    build_content,
+    build_tileset,
+    content_key,
+    describe,
+    feature_bounds,
+)
 from twin.notices import publish
 from twin.tilestore import NotFound, PostgisTileStore, TileStore
 
 SUPPORTED_KINDS = ("footprints",)
-
-
-def _key(path: str) -> Key:
-    level, x, y = path.removeprefix("content/").removesuffix(".glb").split("/")
-    return int(level), int(x), int(y)
 
 
 def _load_objects(conn: Connection, dataset_id: str, ids: Sequence[str]) -> list[ObjectRecord]:
@@ -81,7 +85,7 @@ def update_objects(engine: Engine, dataset_id: str, upserts: Sequence[ObjectReco
                  " WHERE tileset_id = :t AND feature_ids IS NOT NULL"),
             {"t": dataset_id},
         ).all()
-        stored = {_key(t.path): list(t.feature_ids) for t in tiles}
+        stored = {content_key(t.path): list(t.feature_ids) for t in tiles}
         changed = lod1_features(list(upserts)) if upserts else []
         plan = plan_changes(placement, stored, changed, deleted, options.max_depth)
         _write_objects(conn, dataset_id, upserts, deleted)
@@ -140,7 +144,7 @@ def _partial(conn: Connection, dataset_id: str, placement: Placement, options: T
             lo, hi = feature_bounds(members, placement.frame)
             contents[key] = build_content(key, members, lo, hi, placement.frame, options)
     refs: dict[Key, ContentRef] = {
-        _key(t.path): ContentRef(t.path, tuple(t.enu_box), t.etag.strip('"')) for t in tiles
+        content_key(t.path): ContentRef(t.path, tuple(t.enu_box), t.etag.strip('"')) for t in tiles
     }
     for key in cells:
         refs.pop(key, None)
@@ -148,8 +152,9 @@ def _partial(conn: Connection, dataset_id: str, placement: Placement, options: T
     descriptions = describe(placement, refs, options)
     old_descriptions = {r[0] for r in conn.execute(
         text("SELECT path FROM tiles WHERE tileset_id = :t AND feature_ids IS NULL"), {"t": dataset_id})}
-    removed = sorted({f"content/{k[0]}/{k[1]}/{k[2]}.glb" for k, ids in cells.items() if not ids}
-                     | (old_descriptions - {d.path for d in descriptions}))
+    written_paths = {e.path for e in contents.values()} | {d.path for d in descriptions}
+    old_contents = {t.path for t in tiles if content_key(t.path) in cells}
+    removed = sorted((old_contents | old_descriptions) - written_paths)
     store.delete(conn, dataset_id, removed)
     written = [*descriptions, *contents.values()]
     store.write(conn, dataset_id, version, written)

@@ -33,7 +33,7 @@ def tile(tileset_id: str, path: str, request: Request) -> Response:
     """`tileset.json`, a subtree or a content file: strong ETag, `If-None-Match` → 304, gzip for JSON,
     byte ranges, CORS. Served by the ASGI fast path in front of the app; this route documents it."""
     reply = request.app.state.tiles.respond(
-        tileset_id, path, request.url.query, if_none_match=request.headers.get("if-none-match"),
+        tileset_id, path, if_none_match=request.headers.get("if-none-match"),
         accept_encoding=request.headers.get("accept-encoding", ""), range_header=request.headers.get("range"),
         head=request.method == "HEAD")
     headers = {k.decode(): v.decode() for k, v in reply.headers if k != b"content-length"}

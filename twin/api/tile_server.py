@@ -1,10 +1,11 @@
 """Serving tileset entries: a sans-I/O core, a bare-ASGI fast path in front of FastAPI, and a small cache.
 
 `TileServer.respond` turns (tileset, path, request headers) into (status, headers, body): strong ETags from the
-content hash, 304 on `If-None-Match`, gzip for JSON, single byte ranges, CORS, and caching rules — a URL that
-names its content (`?v=<etag prefix>`, as explicit tilesets write them) is immutable for a year, `tileset.json`
-must revalidate, other entries are fresh for a minute. Entries are cached per worker after one primary-key
-lookup; a "tileset changed" notice (PostgreSQL NOTIFY, see `twin.notices`) drops a tileset's cached entries.
+content hash, 304 on `If-None-Match`, gzip for JSON, single byte ranges, CORS, and caching rules — a file whose
+name carries its content hash (`…-<sha256 prefix>.glb`, as explicit tilesets name content) is immutable for a
+year, `tileset.json` must revalidate, other entries (implicit tiling's) are fresh for a minute. Entries are
+cached per worker after one primary-key lookup; a "tileset changed" notice (PostgreSQL NOTIFY, see
+`twin.notices`) drops a tileset's cached entries.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qs, unquote
+from urllib.parse import unquote
 
 import anyio.to_thread
 from sqlalchemy import Engine
@@ -24,6 +25,7 @@ from sqlalchemy import Engine
 from twin.tilestore import FileTileStore, NotFound, TileBlob, read_tile
 
 SAFE_PATH = re.compile(r"^(?!/)(?!.*(?:^|/)\.\.?(?:/|$))[A-Za-z0-9._/-]{1,512}$")
+NAMED_CONTENT = re.compile(r"-([0-9a-f]{8,64})\.[a-z0-9]+$")
 SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")
 IMMUTABLE = b"public, max-age=31536000, immutable"
 REVALIDATE = b"public, max-age=0, must-revalidate"
@@ -135,7 +137,7 @@ class TileServer:
             self.cache.put(key, found)
         return found
 
-    def respond(self, tileset_id: str, path: str, query: str = "", *, if_none_match: str | None = None,
+    def respond(self, tileset_id: str, path: str, *, if_none_match: str | None = None,
                 accept_encoding: str = "", range_header: str | None = None, head: bool = False) -> Reply:
         """The whole answer to one GET or HEAD of a tileset entry."""
         if not SAFE_ID.match(tileset_id) or not SAFE_PATH.match(path):
@@ -149,7 +151,7 @@ class TileServer:
         etag = cached.gzip_etag if gzip_ok else cached.etag
         if path.endswith("tileset.json"):
             cache_control = REVALIDATE
-        elif query and (version := parse_qs(query).get("v", [""])[0]) and blob.etag[1:].startswith(version):
+        elif (named := NAMED_CONTENT.search(path)) and blob.etag[1:].startswith(named.group(1)):
             cache_control = IMMUTABLE
         else:
             cache_control = SHORT
@@ -197,7 +199,7 @@ async def serve_tile(server: TileServer, scope: Scope, send: Send) -> bool:
         elif name == b"range":
             range_header = value.decode("latin-1")
     entry = unquote(entry)
-    arguments = (tileset_id, entry, scope["query_string"].decode("latin-1"))
+    arguments = (tileset_id, entry)
     options = {"if_none_match": if_none_match, "accept_encoding": accept_encoding or "",
                "range_header": range_header, "head": scope["method"] == "HEAD"}
     if server.cache.get((tileset_id, entry)) is not None:  # warm: answer on the event loop, no thread hop
