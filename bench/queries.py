@@ -1,4 +1,4 @@
-"""Query latency: N generated objects; bbox, radius, nearest-k and containment through HTTP vs. the same SQL.
+"""SqlQuery latency: N generated objects; bbox, radius, nearest-k and containment through HTTP vs. the same SQL.
 
 The peer measured in the same run is the limit: the very SQL statement the API builds for each request, run with
 psycopg on one open autocommit connection. HTTP runs against a real uvicorn server in its own process (no access
@@ -18,20 +18,20 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlencode
 
 import numpy as np
 import psycopg
 from fastapi import FastAPI
-from sqlalchemy import Engine, Select
+from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 
 from bench.synthetic import STEP_LAT, STEP_LON, Grid, create_synthetic
 from twin.db import open_database
 from twin.ogc.catalog import get_collection
 from twin.ogc.items import items_statement, parse_items_request
-from twin.queries import containing_statement, initial_candidates, knn_statement, near_statement
+from twin.ogc.sql import SqlQuery
+from twin.queries import containing_query, initial_candidates, knn_query, near_query
 from twin.settings import Settings
 
 DATASET = "bench"
@@ -51,7 +51,7 @@ def app_from_env() -> FastAPI:
 class Case:
     name: str
     path: Callable[[float, float], str]
-    statement: Callable[[float, float], Select[Any]]
+    query: Callable[[float, float], SqlQuery]
 
 
 def cases(engine: Engine) -> list[Case]:
@@ -62,24 +62,24 @@ def cases(engine: Engine) -> list[Case]:
     def box(lon: float, lat: float) -> str:
         return f"{lon - half_lon:.7f},{lat - half_lat:.7f},{lon + half_lon:.7f},{lat + half_lat:.7f}"
 
-    def bbox_statement(lon: float, lat: float) -> Select[Any]:
+    def bbox_query(lon: float, lat: float) -> SqlQuery:
         request = parse_items_request({"bbox": [box(lon, lat)], "limit": [str(LIMIT)]}, collection, None)
-        return items_statement(request)
+        return SqlQuery(items_statement(request), {})
 
     return [
         Case("bbox (≈200 m box, limit 100)",
              lambda lon, lat: f"/ogc/collections/{DATASET}/items?" + urlencode({"bbox": box(lon, lat),
                                                                                 "limit": LIMIT}),
-             bbox_statement),
+             bbox_query),
         Case(f"radius ({RADIUS:.0f} m, limit {LIMIT})",
              lambda lon, lat: "/query/near?" + urlencode({"lon": lon, "lat": lat, "radius": RADIUS, "limit": LIMIT}),
-             lambda lon, lat: near_statement(lon, lat, RADIUS, None, LIMIT)),
+             lambda lon, lat: near_query(lon, lat, RADIUS, None, LIMIT)),
         Case(f"nearest {K} hydrants",
              lambda lon, lat: "/query/nearest?" + urlencode({"lon": lon, "lat": lat, "k": K, "kind": "hydrant"}),
-             lambda lon, lat: knn_statement(lon, lat, "hydrant", K, initial_candidates(K))),
+             lambda lon, lat: knn_query(lon, lat, "hydrant", K, initial_candidates(K, lat))),
         Case("containment (point at 5 m)",
              lambda lon, lat: "/query/at?" + urlencode({"lon": lon, "lat": lat, "h": 5}),
-             lambda lon, lat: containing_statement(lon, lat, 5.0, None)),
+             lambda lon, lat: containing_query(lon, lat, 5.0, None)),
     ]
 
 
@@ -121,31 +121,28 @@ def start_server(database_url: str, data_dir: Path) -> tuple[subprocess.Popen[by
     raise RuntimeError("the benchmark server did not start")
 
 
-def time_http(port: int, paths: list[str]) -> np.ndarray:
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-    seconds = []
-    for path in paths:
-        start = time.perf_counter()
-        connection.request("GET", path)
-        response = connection.getresponse()
-        body = response.read()
-        seconds.append(time.perf_counter() - start)
-        if response.status != 200:
-            raise RuntimeError(f"{path} answered {response.status}: {body[:300]!r}")
-    connection.close()
-    return np.array(seconds)
-
-
-def time_sql(conninfo: str, engine: Engine, statements: list[Select[Any]]) -> np.ndarray:
-    compiled = [s.compile(dialect=engine.dialect, compile_kwargs={"render_postcompile": True}) for s in statements]
-    seconds = []
+def time_both(port: int, conninfo: str, engine: Engine, case: Case, points: list[tuple[float, float]]
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """Seconds per request through HTTP and per run of the same SQL, alternating so both meet the same load."""
+    http_connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    http_s, sql_s = [], []
     with psycopg.connect(conninfo, autocommit=True) as conn, conn.cursor() as cur:
-        for c in compiled:
+        for lon, lat in points:
+            path = case.path(lon, lat)
+            sql, params = case.query(lon, lat).compiled(engine)
             start = time.perf_counter()
-            cur.execute(str(c), c.params)
+            http_connection.request("GET", path)
+            response = http_connection.getresponse()
+            body = response.read()
+            http_s.append(time.perf_counter() - start)
+            if response.status != 200:
+                raise RuntimeError(f"{path} answered {response.status}: {body[:300]!r}")
+            start = time.perf_counter()
+            cur.execute(sql, params)
             cur.fetchall()
-            seconds.append(time.perf_counter() - start)
-    return np.array(seconds)
+            sql_s.append(time.perf_counter() - start)
+    http_connection.close()
+    return np.array(http_s), np.array(sql_s)
 
 
 def _conninfo(url: str) -> str:
@@ -175,10 +172,8 @@ def main(argv: list[str] | None = None) -> None:
             warm = sample_points(grid, 50, seed=11)
             results = []
             for case in cases(engine):
-                time_http(port, [case.path(*p) for p in warm])
-                time_sql(conninfo, engine, [case.statement(*p) for p in warm])
-                http_s = time_http(port, [case.path(*p) for p in points])
-                sql_s = time_sql(conninfo, engine, [case.statement(*p) for p in points])
+                time_both(port, conninfo, engine, case, warm)
+                http_s, sql_s = time_both(port, conninfo, engine, case, points)
                 results.append((case.name, http_s, sql_s))
         finally:
             if server is not None:
@@ -187,7 +182,7 @@ def main(argv: list[str] | None = None) -> None:
             database.close()
     print(f"query latency: {args.n:,} generated objects loaded in {load_s:.1f} s (load average "
           f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores at the end); {args.samples} queries per kind "
-          f"and side, sequential, one connection each")
+          f"and side, HTTP and SQL alternating, one connection each")
     print(f"{'query':<30}{'HTTP p50':>10}{'SQL p50':>10}{'ratio':>8}{'HTTP p99':>10}{'SQL p99':>10}{'ratio':>8}  ms")
     for name, http_s, sql_s in results:
         h50, h99 = np.percentile(http_s, [50, 99]) * 1000

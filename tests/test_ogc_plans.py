@@ -15,13 +15,13 @@ from bench.synthetic import LAT0, LON0, STEP_LAT, STEP_LON, create_synthetic
 from twin.ogc.catalog import get_collection
 from twin.ogc.filters import Queryables, compile_filter, parse_filter
 from twin.ogc.items import items_statement, parse_items_request
-from twin.ogc.sql import OBJECTS, feature_select
+from twin.ogc.sql import OBJECTS, SqlQuery, feature_select
 from twin.queries import (
     children_statement,
-    containing_statement,
+    containing_query,
     initial_candidates,
-    knn_statement,
-    near_statement,
+    knn_query,
+    near_query,
     parse_geometry,
     within_statement,
 )
@@ -47,10 +47,10 @@ def big(tmp_path_factory: pytest.TempPathFactory, server_url: str, template_data
     _drop_database(server_url, url)
 
 
-def _plan(engine: Engine, statement: Select[Any]) -> dict[str, Any]:
-    compiled = statement.compile(dialect=engine.dialect, compile_kwargs={"render_postcompile": True})
+def _plan(engine: Engine, query: Select[Any] | SqlQuery) -> dict[str, Any]:
+    sql, params = (query if isinstance(query, SqlQuery) else SqlQuery(query, {})).compiled(engine)
     with engine.connect() as conn:
-        return conn.exec_driver_sql(f"EXPLAIN (FORMAT JSON) {compiled}", compiled.params).scalar_one()[0]["Plan"]
+        return conn.exec_driver_sql(f"EXPLAIN (FORMAT JSON) {sql}", params).scalar_one()[0]["Plan"]
 
 
 def _nodes(plan: dict[str, Any]) -> Iterator[dict[str, Any]]:
@@ -78,7 +78,7 @@ def test_bbox_items_use_the_footprint_index(big: Engine) -> None:
 def test_radius_containment_and_within_use_the_footprint_index(big: Engine) -> None:
     polygon = parse_geometry(f"POLYGON(({LON} {LAT}, {LON + 0.002} {LAT}, {LON + 0.002} {LAT + 0.002}, "
                              f"{LON} {LAT + 0.002}, {LON} {LAT}))")
-    for statement in (near_statement(LON, LAT, 100, None, 100), containing_statement(LON, LAT, 5.0, None),
+    for statement in (near_query(LON, LAT, 100, None, 100), containing_query(LON, LAT, 5.0, None),
                       within_statement(polygon, "within", None, 100, None)):
         plan = _plan(big, statement)
         assert GIST in _indexes(plan), plan
@@ -86,7 +86,7 @@ def test_radius_containment_and_within_use_the_footprint_index(big: Engine) -> N
 
 
 def test_nearest_walks_the_footprint_index_in_distance_order(big: Engine) -> None:
-    plan = _plan(big, knn_statement(LON, LAT, "hydrant", 10, initial_candidates(10)))
+    plan = _plan(big, knn_query(LON, LAT, "hydrant", 10, initial_candidates(10, LAT)))
     scans = [n for n in _nodes(plan) if n.get("Index Name") == GIST]
     assert scans and scans[0]["Node Type"] == "Index Scan" and "<->" in scans[0]["Order By"]
     assert _no_seq_scan_of_objects(plan)

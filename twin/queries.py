@@ -8,12 +8,27 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import orjson
 import shapely
 from shapely.errors import ShapelyError
-from sqlalchemy import ColumnElement, Connection, Numeric, Select, Text, cast, func, literal, select, union_all
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Float,
+    Integer,
+    Numeric,
+    Select,
+    Text,
+    bindparam,
+    cast,
+    func,
+    literal,
+    select,
+    union_all,
+)
 
 from twin.ogc.crs import CRS84, Crs, to_storage
 from twin.ogc.errors import QueryError
@@ -22,11 +37,11 @@ from twin.ogc.sql import (
     METRES_PER_DEGREE_LON,
     OBJECTS,
     FeatureRow,
+    SqlQuery,
     distance_metres,
     feature_columns,
     feature_select,
     fetch_features,
-    point_sql,
     within_metres,
 )
 from twin.repository import NotFound
@@ -47,57 +62,84 @@ def _metres_property(point: ColumnElement[Any]) -> ColumnElement[Any]:
     return func.round(cast(distance_metres(point), Numeric), 3)
 
 
-def near_statement(lon: float, lat: float, radius: float, kind: str | None, limit: int,
-                   crs: Crs = CRS84) -> Select[Any]:
+def _point_parameters() -> ColumnElement[Any]:
+    return func.ST_SetSRID(func.ST_MakePoint(bindparam("lon", type_=Float), bindparam("lat", type_=Float)), 4326)
+
+
+@lru_cache(maxsize=64)
+def _near_shape(crs: Crs, with_kind: bool) -> Select[Any]:
+    point = _point_parameters()
+    radius = bindparam("radius", type_=Float)
+    statement = feature_select(crs, {"distance_m": _metres_property(point)}).where(within_metres(point, radius))
+    if with_kind:
+        statement = statement.where(OBJECTS.c.kind == bindparam("kind", type_=Text))
+    return statement.order_by(distance_metres(point), OBJECTS.c.id).limit(bindparam("rows", type_=Integer))
+
+
+def near_query(lon: float, lat: float, radius: float, kind: str | None, limit: int, crs: Crs = CRS84) -> SqlQuery:
     """Objects within `radius` metres of a point, nearest first; one more than `limit` to tell of more."""
     check_point(lon, lat)
     if not (math.isfinite(radius) and 0 <= radius <= MAX_RADIUS):
         raise QueryError(f"radius={radius} must be from 0 to {MAX_RADIUS:.0f} metres")
-    point = point_sql(lon, lat)
-    distance = distance_metres(point)
-    statement = feature_select(crs, {"distance_m": _metres_property(point)}).where(within_metres(point, radius))
-    if kind:
-        statement = statement.where(OBJECTS.c.kind == kind)
-    return statement.order_by(distance, OBJECTS.c.id).limit(limit + 1)
+    values = {"lon": lon, "lat": lat, "radius": float(radius), "rows": limit + 1}
+    return SqlQuery(_near_shape(crs, bool(kind)), {**values, "kind": kind} if kind else values)
 
 
-def containing_statement(lon: float, lat: float, height: float | None, kind: str | None,
-                         crs: Crs = CRS84) -> Select[Any]:
+@lru_cache(maxsize=64)
+def _containing_shape(crs: Crs, with_height: bool, with_kind: bool) -> Select[Any]:
+    statement = feature_select(crs).where(func.ST_Intersects(OBJECTS.c.footprint, _point_parameters()))
+    if with_height:
+        height = bindparam("h", type_=Float)
+        statement = statement.where(OBJECTS.c.zmin <= height, OBJECTS.c.zmax >= height)
+    if with_kind:
+        statement = statement.where(OBJECTS.c.kind == bindparam("kind", type_=Text))
+    return statement.order_by(OBJECTS.c.zmax - OBJECTS.c.zmin, func.ST_Area(OBJECTS.c.footprint), OBJECTS.c.id)
+
+
+def containing_query(lon: float, lat: float, height: float | None, kind: str | None, crs: Crs = CRS84) -> SqlQuery:
     """Objects whose footprint holds the point and whose height range holds `height`: innermost (thinnest) first."""
     check_point(lon, lat)
     if height is not None and not math.isfinite(height):
         raise QueryError("h must be a finite height in metres")
-    statement = feature_select(crs).where(func.ST_Intersects(OBJECTS.c.footprint, point_sql(lon, lat)))
+    values: dict[str, Any] = {"lon": lon, "lat": lat}
     if height is not None:
-        statement = statement.where(OBJECTS.c.zmin <= height, OBJECTS.c.zmax >= height)
+        values["h"] = float(height)
     if kind:
-        statement = statement.where(OBJECTS.c.kind == kind)
-    return statement.order_by(OBJECTS.c.zmax - OBJECTS.c.zmin, func.ST_Area(OBJECTS.c.footprint), OBJECTS.c.id)
+        values["kind"] = kind
+    return SqlQuery(_containing_shape(crs, height is not None, bool(kind)), values)
 
 
-def initial_candidates(k: int) -> int:
-    """Candidates of the first round: a metre circle is a 1/cos(latitude) wide ellipse in degrees (≈2.7× the area
-    at 52° N), so 4k plus a margin is usually enough for one round."""
-    return 4 * k + 16
+def initial_candidates(k: int, lat: float) -> int:
+    """Candidates of the first round. The bound below holds once the candidates reach k / cos(latitude) times the
+    area of the k nearest (a metre circle is that much wider in degrees of longitude); a quarter more and a few
+    extra make one round the rule, while every further candidate costs index walking on rare kinds."""
+    return math.ceil(1.25 * k / max(math.cos(math.radians(min(abs(lat), 89.0))), 0.02)) + 8
 
 
-def knn_statement(lon: float, lat: float, kind: str | None, k: int, candidates: int,
-                  crs: Crs = CRS84) -> Select[Any]:
-    """One round of exact nearest-k: the `candidates` nearest by the GiST index (`<->`, degrees), re-ranked by
-    geodesic metres; features for the best `k` only, each row also telling how many candidates there were and
-    how far (degrees) the last one was."""
-    point = point_sql(lon, lat)
+@lru_cache(maxsize=64)
+def _knn_shape(crs: Crs, with_kind: bool) -> Select[Any]:
+    point = _point_parameters()
     order = OBJECTS.c.footprint.op("<->")(point)
     inner = select(OBJECTS.c.id.label("cid"), order.label("degrees"), distance_metres(point).label("metres"))
-    if kind:
-        inner = inner.where(OBJECTS.c.kind == kind)
-    found = inner.order_by(order).limit(candidates).cte("candidates")
+    if with_kind:
+        inner = inner.where(OBJECTS.c.kind == bindparam("kind", type_=Text))
+    found = inner.order_by(order).limit(bindparam("candidates", type_=Integer)).cte("candidates")
     reach = select(func.max(found.c.degrees), func.count()).select_from(found).subquery("reach")
     metres = func.round(cast(found.c.metres, Numeric), 3)
     return (select(*feature_columns(crs, {"distance_m": metres}), found.c.metres, reach.c[0].label("last_degrees"),
                    reach.c[1].label("candidates"))
             .select_from(found.join(OBJECTS, OBJECTS.c.id == found.c.cid)).join(reach, literal(True))
-            .order_by(found.c.metres, OBJECTS.c.id).limit(k))
+            .order_by(found.c.metres, OBJECTS.c.id).limit(bindparam("k", type_=Integer)))
+
+
+def knn_query(lon: float, lat: float, kind: str | None, k: int, candidates: int, crs: Crs = CRS84) -> SqlQuery:
+    """One round of exact nearest-k: the `candidates` nearest by the GiST index (`<->`, degrees), re-ranked by
+    geodesic metres; features for the best `k` only, each row also telling how many candidates there were and
+    how far (degrees) the last one was."""
+    values: dict[str, Any] = {"lon": lon, "lat": lat, "candidates": candidates, "k": k}
+    if kind:
+        values["kind"] = kind
+    return SqlQuery(_knn_shape(crs, bool(kind)), values)
 
 
 def _metres_per_degree_floor(lat: float, degrees: float) -> float:
@@ -123,11 +165,12 @@ def nearest(conn: Connection, lon: float, lat: float, k: int, kind: str | None, 
     check_point(lon, lat)
     if not 1 <= k <= MAX_K:
         raise QueryError(f"k={k} must be from 1 to {MAX_K}")
-    candidates = initial_candidates(k)
+    candidates = initial_candidates(k, lat)
     rounds = 0
     while True:
         rounds += 1
-        rows = conn.execute(knn_statement(lon, lat, kind, k, candidates, crs)).all()
+        query = knn_query(lon, lat, kind, k, candidates, crs)
+        rows = conn.execute(query.statement, dict(query.params)).all()
         if not rows or rows[0].candidates < candidates:
             break  # every object of the kind was a candidate
         bound = rows[0].last_degrees * _metres_per_degree_floor(lat, rows[0].last_degrees)
@@ -202,5 +245,5 @@ def family(conn: Connection, object_id: str, children: int, crs: Crs = CRS84) ->
             "children": found["child"][:children], "more_children": len(found["child"]) > children}
 
 
-def run(conn: Connection, statement: Select[Any]) -> list[FeatureRow]:
-    return fetch_features(conn, statement)
+def run(conn: Connection, query: Select[Any] | SqlQuery) -> list[FeatureRow]:
+    return fetch_features(conn, query)

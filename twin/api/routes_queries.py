@@ -16,14 +16,14 @@ from twin.api.deps import InlineEngineDep as EngineDep
 from twin.api.responses import OrjsonResponse
 from twin.ogc.crs import Crs, parse_crs
 from twin.ogc.documents import GEOJSON, link
-from twin.ogc.sql import FeatureRow, feature, feature_collection, read_connection
+from twin.ogc.sql import FeatureRow, SqlQuery, feature, feature_collection, read_connection
 from twin.queries import (
     MAX_K,
     MAX_RADIUS,
     children_statement,
-    containing_statement,
+    containing_query,
     family,
-    near_statement,
+    near_query,
     nearest,
     parse_geometry,
     run,
@@ -41,9 +41,9 @@ After = Annotated[str | None, Query(description="page after this object id (from
 CrsParam = Annotated[str | None, Query(description="CRS of the returned geometries (URI); default CRS84")]
 
 
-def _run(engine: Engine, statement: Select[Any]) -> list[FeatureRow]:
+def _run(engine: Engine, query: Select[Any] | SqlQuery) -> list[FeatureRow]:
     with read_connection(engine) as conn:
-        return run(conn, statement)
+        return run(conn, query)
 
 
 def _respond(rows: list[FeatureRow], crs: Crs, links: list[dict[str, str]], **members: Any) -> OrjsonResponse:
@@ -65,7 +65,7 @@ def query_near(request: Request, engine: EngineDep, lon: Lon, lat: Lat,
                radius: Annotated[float, Query(ge=0, le=MAX_RADIUS, description="metres")],
                kind: Kind = None, limit: Limit = 100, crs: CrsParam = None) -> OrjsonResponse:
     output = parse_crs(crs)
-    rows = _run(engine, near_statement(lon, lat, radius, kind, limit, output))
+    rows = _run(engine, near_query(lon, lat, radius, kind, limit, output))
     return _respond(rows[:limit], output, [link(str(request.url), "self", GEOJSON)],
                     moreAvailable=len(rows) > limit)
 
@@ -77,7 +77,7 @@ def query_at(request: Request, engine: EngineDep, lon: Lon, lat: Lat,
                                                           "every height")] = None,
              kind: Kind = None, crs: CrsParam = None) -> OrjsonResponse:
     output = parse_crs(crs)
-    rows = _run(engine, containing_statement(lon, lat, h, kind, output))
+    rows = _run(engine, containing_query(lon, lat, h, kind, output))
     return _respond(rows, output, [link(str(request.url), "self", GEOJSON)])
 
 

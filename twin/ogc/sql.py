@@ -119,8 +119,23 @@ def read_connection(engine: Engine) -> Connection:
     return engine.connect().execution_options(isolation_level="AUTOCOMMIT")
 
 
-def fetch_features(conn: Connection, statement: Select[Any]) -> list[FeatureRow]:
-    return [FeatureRow(r[0], r[1], r[2]) for r in conn.execute(statement)]
+@dataclass(frozen=True)
+class SqlQuery:
+    """A statement shape (built once, cached) and this request's values for its `bindparam`s."""
+
+    statement: Select[Any]
+    params: Mapping[str, Any]
+
+    def compiled(self, engine: Engine) -> tuple[str, dict[str, Any]]:
+        """The SQL text and parameters exactly as the driver receives them (for EXPLAIN and benchmarks)."""
+        compiled = self.statement.compile(dialect=engine.dialect, compile_kwargs={"render_postcompile": True})
+        return str(compiled), dict(compiled.construct_params(dict(self.params)))
+
+
+def fetch_features(conn: Connection, query: Select[Any] | SqlQuery) -> list[FeatureRow]:
+    if isinstance(query, SqlQuery):
+        return [FeatureRow(r[0], r[1], r[2]) for r in conn.execute(query.statement, dict(query.params))]
+    return [FeatureRow(r[0], r[1], r[2]) for r in conn.execute(query)]
 
 
 def feature(row: FeatureRow, links: Sequence[Mapping[str, str]] | None = None) -> dict[str, Any]:
