@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import itertools
 import os
 import socket
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -27,7 +27,6 @@ from twin.ingest import ingest_footprints
 from twin.settings import Settings
 
 TEMPLATE = "citytwin_test_template"
-_counter = itertools.count()
 
 
 @pytest.fixture(scope="session")
@@ -64,7 +63,7 @@ def template_database(server_url: str) -> str:
 
 
 def _fresh_database(server_url: str, template: str) -> str:
-    name = f"citytwin_test_{os.getpid()}_{next(_counter)}"
+    name = f"citytwin_test_{uuid.uuid4().hex[:16]}"
     with _admin(server_url) as conn:
         conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
     return make_url(server_url).set(database=name).render_as_string(False)
