@@ -1,10 +1,12 @@
-"""Run the benchmarks: `python -m bench` runs all; `python -m bench footprints|queries|ifc [options]` runs one."""
+"""Run the benchmarks: `python -m bench` runs all; `python -m bench NAME [options]` runs one
+(footprints, tiles, serving, queries, ifc)."""
 
 import sys
 
-from bench import footprints, ifc, queries
+from bench import footprints, ifc, queries, serving, tiles
 
-BENCHMARKS = {"footprints": footprints.main, "queries": queries.main, "ifc": ifc.main}
+BENCHMARKS = {"footprints": footprints.main, "tiles": tiles.main, "serving": serving.main, "queries": queries.main,
+              "ifc": ifc.main}
 
 if len(sys.argv) > 1 and sys.argv[1] in BENCHMARKS:
     BENCHMARKS[sys.argv[1]](sys.argv[2:])
