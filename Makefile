@@ -14,7 +14,7 @@ test:
 check: lint test
 
 bench:
-	.venv/bin/python -m bench
+	./citytwin.sh bench
 
 demo:
 	./citytwin.sh demo

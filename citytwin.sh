@@ -3,6 +3,7 @@
 #   ./citytwin.sh demo    set up, then serve a generated demo city at http://127.0.0.1:8000
 #   ./citytwin.sh test    set up, then run the checks and the whole test suite
 #   ./citytwin.sh serve   set up, then serve what has been ingested
+#   ./citytwin.sh bench   set up, then run the benchmarks (bench/README.md)
 #   ./citytwin.sh setup   only set up
 set -euo pipefail
 cd "$(dirname "$(readlink -f "$0")")"
@@ -10,6 +11,7 @@ cd "$(dirname "$(readlink -f "$0")")"
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 RUNTIME_APT=(make python3 python3-venv python3-dev build-essential postgresql-15 postgresql-15-postgis-3 nodejs npm)
+BENCH_APT=(wrk nginx-light)
 TEST_APT=(chromium fonts-dejavu-core fonts-wqy-microhei gdal-bin)
 
 log() { printf '\033[1;34m[citytwin]\033[0m %s\n' "$*" >&2; }
@@ -82,5 +84,6 @@ case "$cmd" in
         log "mypy"; .venv/bin/mypy
         log "pytest"; exec .venv/bin/python -m pytest "$@"
         ;;
-    *) echo "usage: $0 demo|test|serve|setup [args]" >&2; exit 2 ;;
+    bench) setup; apt_install "${BENCH_APT[@]}"; exec .venv/bin/python -m bench "$@" ;;
+    *) echo "usage: $0 demo|test|serve|bench|setup [args]" >&2; exit 2 ;;
 esac
