@@ -71,3 +71,28 @@ def test_cli_demo_ingests_the_generated_city_without_serving(settings: Settings,
     assert code == 0 and "demo district" in err
     code, _out, _ = _run(["tiles", "export", "demo", str(settings.data_dir / "export")], settings, capsys)
     assert code == 0 and (settings.data_dir / "export" / "tileset.json").exists()
+
+
+def test_cli_ingest_into_the_file_store_serves_from_disk(settings: Settings, tmp_path: Path,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    import httpx
+
+    from tests.conftest import serving
+    from twin.db import Database, create_db_engine
+
+    files = settings.model_copy(update={"tile_store": "files", "tile_dir": tmp_path / "tiles"})
+    path = shared_data("gis/osm_nyc_ridgewood_buildings.geojson")
+    code, out, _ = _run(["ingest", "footprints", str(path), "--name", "nyc", "--b3dm", "--json"], files, capsys)
+    assert code == 0, out
+    on_disk = sorted(p.name for p in (tmp_path / "tiles" / "nyc" / "v1").rglob("*") if p.is_file())
+    assert "tileset.json" in on_disk and any(name.endswith(".b3dm") for name in on_disk)
+    engine = create_db_engine(files.database_url or "")
+    try:
+        with serving(files, Database(engine)) as base_url:
+            document = httpx.get(f"{base_url}/tilesets/nyc/tileset.json").json()
+            assert document["asset"]["version"] == "1.0"
+            uri = document["root"]["content"]["uri"]
+            content = httpx.get(f"{base_url}/tilesets/nyc/{uri}")
+            assert content.status_code == 200 and content.content[:4] == b"b3dm"
+    finally:
+        engine.dispose()

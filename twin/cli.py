@@ -19,6 +19,7 @@ from tiles.encoding import Compression
 from twin.db import Database, embedded_cluster, open_database
 from twin.embedded import EmbeddedDatabaseError
 from twin.settings import Settings
+from twin.tilestore import FileTileStore, make_store
 
 console = Console(stderr=True)
 
@@ -75,6 +76,7 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
             summary = ingest_footprints(database.engine, args.path, options,
                                         max_features_per_tile=settings.max_features_per_tile,
                                         compression=Compression(args.compression), implicit=args.implicit,
+                                        b3dm=args.b3dm, store=make_store(settings.tile_store, settings.tile_dir),
                                         on_progress=on_progress)
     finally:
         database.close()
@@ -167,8 +169,9 @@ def cmd_tiles_export(args: argparse.Namespace, settings: Settings) -> int:
     from twin.repository import export_tileset
 
     database = open_database(settings)
+    files = FileTileStore(settings.tile_dir) if settings.tile_dir else None
     try:
-        count = export_tileset(database.engine, args.tileset, Path(args.directory))
+        count = export_tileset(database.engine, args.tileset, Path(args.directory), files)
     finally:
         database.close()
     console.print(f"wrote {count} files to {args.directory}")
@@ -196,6 +199,7 @@ def build_parser() -> argparse.ArgumentParser:
     fp.add_argument("--compression", choices=[c.value for c in Compression], default=Compression.DRACO.value,
                     help="tile vertex encoding (default: draco)")
     fp.add_argument("--implicit", action="store_true", help="write an implicitly tiled quadtree (large layers)")
+    fp.add_argument("--b3dm", action="store_true", help="write 3D Tiles 1.0 b3dm content for old clients")
     fp.add_argument("--json", action="store_true", help="print a machine-readable summary")
     fp.set_defaults(handler=cmd_ingest)
     ifc = kinds.add_parser("ifc", help="an IFC building model (IFC2X3, IFC4, IFC4X3)")

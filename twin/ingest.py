@@ -12,9 +12,9 @@ from ingest_bim.georef import GeorefOptions
 from ingest_gis.footprints import FootprintOptions, read_footprints
 from ingest_gis.records import IngestResult, ProgressCallback, no_progress
 from tiles.encoding import Compression
-from tiles.implicit import build_implicit_tileset
 from tiles.tileset import TilingOptions, build_tileset
 from twin.repository import check_dataset_name, write_dataset
+from twin.tilestore import TileStore
 
 
 def ingest_footprints(
@@ -25,6 +25,8 @@ def ingest_footprints(
     max_features_per_tile: int = 400,
     compression: Compression = Compression.DRACO,
     implicit: bool = False,
+    b3dm: bool = False,
+    store: TileStore | None = None,
     on_progress: ProgressCallback = no_progress,
 ) -> dict[str, Any]:
     """Footprints → twin objects + LoD1 tileset in PostGIS; returns a summary with per-stage seconds."""
@@ -36,15 +38,14 @@ def ingest_footprints(
 
     start = time.perf_counter()
     tiling = TilingOptions(max_features_per_tile=max_features_per_tile, class_name=result.tile_class,
-                           compression=compression)
-    build = build_implicit_tileset if implicit else build_tileset
-    tileset = build(result.features, tiling, lambda done, total: on_progress("tiles", done, total))
+                           compression=compression, implicit=implicit, b3dm=b3dm)
+    tileset = build_tileset(result.features, tiling, lambda done, total: on_progress("tiles", done, total))
     timings["tile"] = time.perf_counter() - start
 
     start = time.perf_counter()
     on_progress("store", 0, 1)
     stored = write_dataset(engine, name=options.name, kind="footprints", source=str(Path(path).name),
-                           result=result, tileset=tileset)
+                           result=result, tileset=tileset, store=store)
     on_progress("store", 1, 1)
     timings["store"] = time.perf_counter() - start
     return {**stored, "source_crs": result.source_crs, "warnings": result.warnings,
