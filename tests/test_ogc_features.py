@@ -124,6 +124,15 @@ def test_bbox_filters_in_2d_and_by_height_in_3d(client: httpx.Client) -> None:
     assert sorted(f["id"] for f in rooms["features"]) == ["house.s1.east", "house.s1.west"]
 
 
+def test_a_bbox_across_the_antimeridian_wraps_around_the_world(client: httpx.Client) -> None:
+    # from 13.3° E eastwards across 180° to 73.95° W: Prenzlauer Berg (13.41° E) inside, Ridgewood (73.9° W) not
+    wrapped = client.get("/collections/objects/items", params={"bbox": "13.3,40,-73.95,53", "limit": 10000}).json()
+    datasets = {f["properties"]["dataset_id"] for f in wrapped["features"]}
+    assert "berlin" in datasets and "nyc" not in datasets
+    west = client.get("/collections/objects/items", params={"bbox": "-74,40,-73.85,41", "limit": 10000}).json()
+    assert {f["properties"]["dataset_id"] for f in west["features"]} == {"nyc"}
+
+
 def test_bbox_in_epsg_4326_takes_latitude_first_and_output_follows_the_crs(client: httpx.Client) -> None:
     lon_lat = client.get("/collections/berlin/items", params={"bbox": "13.4139,52.5397,13.4145,52.5403"}).json()
     lat_lon = client.get("/collections/berlin/items", params={
