@@ -39,11 +39,19 @@ def test_the_api_definition_is_a_valid_openapi_3_0_document_with_every_query(cli
     document = response.json()
     assert document["openapi"] == "3.0.3"
     validate(document)  # raises on any violation of the OpenAPI 3.0 schema
-    for path in ("/ogc/collections/{collection_id}/items", "/query/near", "/query/at", "/query/nearest",
-                 "/query/within", "/objects/{object_id}/children", "/objects/{object_id}/context"):
-        assert path in document["paths"]
-    names = {p["name"] for p in document["paths"]["/ogc/collections/{collection_id}/items"]["get"]["parameters"]}
+    assert document["servers"] == [{"url": client.base_url.join("/ogc").__str__()}]
+    paths = document["paths"]
+    for path in ("/", "/conformance", "/collections", "/collections/{collectionId}/items",
+                 "/collections/{collectionId}/items/{featureId}"):
+        assert path in paths and "servers" not in paths[path]
+    for path in ("/query/near", "/query/at", "/query/nearest", "/query/within", "/objects/{object_id}/children",
+                 "/objects/{object_id}/context"):
+        assert paths[path]["servers"] == [{"url": str(client.base_url.join("/")).rstrip("/")}]
+    names = {p["name"] for p in paths["/collections/{collectionId}/items"]["get"]["parameters"]}
     assert {"bbox", "bbox-crs", "datetime", "limit", "crs", "filter", "filter-lang", "filter-crs"} <= names
+    berlin = {p["name"]: p for p in paths["/collections/berlin/items"]["get"]["parameters"]}
+    assert {"bbox", "kind", "type", "levels", "attributes.id"} <= berlin.keys() and "collectionId" not in berlin
+    assert berlin["levels"]["schema"] == {"type": "number"}
 
 
 def test_collections_are_one_per_dataset_plus_all_objects_with_extents(client: httpx.Client) -> None:

@@ -16,13 +16,14 @@ pytestmark = pytest.mark.skipif(OGRINFO is None and os.environ.get("CI") != "tru
                                 reason="ogrinfo (Debian gdal-bin) is not installed")
 
 
-def _ogrinfo(*args: str) -> str:
+def _ogrinfo(*args: str, debug: bool = False) -> str:
+    """ogrinfo's output; with `debug`, its debug log (the URLs it fetched) follows."""
     assert OGRINFO, "ogrinfo (Debian gdal-bin) is required under CI"
-    env = {**os.environ, "GDAL_HTTP_TIMEOUT": "60", "CPL_DEBUG": "OFF"}
+    env = {**os.environ, "GDAL_HTTP_TIMEOUT": "60", "CPL_DEBUG": "ON" if debug else "OFF"}
     done = subprocess.run([OGRINFO, "-ro", *args], capture_output=True, text=True, timeout=180, env=env)
     assert done.returncode == 0, done.stderr
     assert "ERROR" not in done.stderr, done.stderr
-    return done.stdout
+    return done.stdout + (done.stderr if debug else "")
 
 
 def test_gdal_lists_every_collection(query_city: QueryCity) -> None:
@@ -49,3 +50,12 @@ def test_gdal_reads_typed_fields_from_the_schema_and_fetches_one_feature_by_id(q
     assert re.findall(r"^\s+id \(String\) = (\S+)", out, re.MULTILINE) == ["house.s1.east"]
     assert re.search(r"^\s+zmax \(Real\) = 6$", out, re.MULTILINE)
     assert re.search(r"^\s+parent_id \(String\) = house.s1$", out, re.MULTILINE)
+
+
+def test_gdal_sends_property_filters_to_the_server(query_city: QueryCity) -> None:
+    # the API definition lists each collection's properties as item parameters, so GDAL asks for ?kind=space
+    # and evaluates only the rest (zmin >= 3) itself
+    out = _ogrinfo("-where", "kind = 'space' AND zmin >= 3", f"OAPIF:{query_city.base_url}/ogc", "house",
+                   debug=True)
+    assert re.search(r"Fetch\(\S+/ogc/collections/house/items\?limit=\d+&kind=space\)", out), out[-3000:]
+    assert re.findall(r"^\s+id \(String\) = (\S+)", out, re.MULTILINE) == ["house.s1.east", "house.s1.west"]

@@ -18,20 +18,22 @@ from twin.ogc.catalog import (
     feature_schema_document,
     get_collection,
     list_collections,
+    property_schemas,
     queryables_document,
 )
 from twin.ogc.crs import CRS84, Crs, parse_crs
 from twin.ogc.documents import GEOJSON, JSON, OPENAPI_30, SCHEMA_JSON, link
 from twin.ogc.errors import QueryError
 from twin.ogc.items import MAX_LIMIT, items_statement, needs_queryables, parse_items_request
-from twin.ogc.openapi import to_openapi30
+from twin.ogc.openapi import ogc_document, to_openapi30
 from twin.ogc.sql import OBJECTS, feature, feature_collection, feature_select, fetch_features, read_connection
 from twin.repository import NotFound
 
 PREFIX = "/ogc"
 router = APIRouter(prefix=PREFIX, tags=["OGC API – Features"])
 
-CollectionId = Annotated[str, Path(description="`objects` for every object, else a dataset id")]
+CollectionId = Annotated[str, Path(alias="collectionId", description="`objects` for every object, else a dataset id")]
+FeatureId = Annotated[str, Path(alias="featureId", description="object id")]
 CrsParam = Annotated[str | None, Query(description="CRS of the returned geometries (URI); default CRS84")]
 
 
@@ -54,8 +56,14 @@ def conformance() -> OrjsonResponse:
 
 
 @router.get("/api", summary="API definition (OpenAPI 3.0)")
-def api_definition(request: Request) -> OrjsonResponse:
-    return OrjsonResponse(to_openapi30(request.app.openapi()), media_type=OPENAPI_30)
+def api_definition(request: Request, engine: EngineDep) -> OrjsonResponse:
+    """The whole API, rooted at this landing page, with each collection's property filters as parameters."""
+    with read_connection(engine) as conn:
+        found = list_collections(conn)
+        properties = {c.id: property_schemas(collection_queryables(conn, c)) for c in found}
+    document = ogc_document(to_openapi30(request.app.openapi()), PREFIX, _root(request),
+                            str(request.base_url).rstrip("/"), properties)
+    return OrjsonResponse(document, media_type=OPENAPI_30)
 
 
 @router.get("/collections", summary="Feature collections")
@@ -65,14 +73,14 @@ def collections(request: Request, engine: EngineDep) -> OrjsonResponse:
     return OrjsonResponse(documents.collections_document(found, _root(request)))
 
 
-@router.get("/collections/{collection_id}", summary="One feature collection")
+@router.get("/collections/{collectionId}", summary="One feature collection")
 def collection(collection_id: CollectionId, request: Request, engine: EngineDep) -> OrjsonResponse:
     with read_connection(engine) as conn:
         found = get_collection(conn, collection_id)
     return OrjsonResponse(documents.collection_document(found, _root(request)))
 
 
-@router.get("/collections/{collection_id}/queryables", summary="Properties that filters may name")
+@router.get("/collections/{collectionId}/queryables", summary="Properties that filters may name")
 def queryables(collection_id: CollectionId, request: Request, engine: EngineDep) -> OrjsonResponse:
     with read_connection(engine) as conn:
         found = get_collection(conn, collection_id)
@@ -81,7 +89,7 @@ def queryables(collection_id: CollectionId, request: Request, engine: EngineDep)
     return OrjsonResponse(body, media_type=SCHEMA_JSON)
 
 
-@router.get("/collections/{collection_id}/schema", summary="JSON Schema of the collection's features")
+@router.get("/collections/{collectionId}/schema", summary="JSON Schema of the collection's features")
 def schema(collection_id: CollectionId, request: Request, engine: EngineDep) -> OrjsonResponse:
     with read_connection(engine) as conn:
         found = get_collection(conn, collection_id)
@@ -90,7 +98,7 @@ def schema(collection_id: CollectionId, request: Request, engine: EngineDep) -> 
     return OrjsonResponse(body, media_type=SCHEMA_JSON)
 
 
-@router.get("/collections/{collection_id}/items", summary="Objects of a collection",
+@router.get("/collections/{collectionId}/items", summary="Objects of a collection",
             response_description="a GeoJSON FeatureCollection, ordered by id; `next` link while more remain")
 def items(
     collection_id: CollectionId,
@@ -131,8 +139,8 @@ def items(
     return _geojson(feature_collection(page, links=links, timeStamp=stamp), parsed.crs)
 
 
-@router.get("/collections/{collection_id}/items/{feature_id}", summary="One object as a GeoJSON Feature")
-def item(collection_id: CollectionId, feature_id: str, request: Request, engine: EngineDep,
+@router.get("/collections/{collectionId}/items/{featureId}", summary="One object as a GeoJSON Feature")
+def item(collection_id: CollectionId, feature_id: FeatureId, request: Request, engine: EngineDep,
          crs: CrsParam = None) -> OrjsonResponse:
     output = parse_crs(crs) if crs else CRS84
     unknown = set(request.query_params) - {"crs", "f"}

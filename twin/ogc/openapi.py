@@ -98,3 +98,38 @@ def to_openapi30(document: dict[str, Any]) -> dict[str, Any]:
     if isinstance(info.get("license"), dict):
         info["license"].pop("identifier", None)
     return converted
+
+
+ITEMS_PATH = "/collections/{collectionId}/items"
+
+
+def ogc_document(document: dict[str, Any], prefix: str, root: str, base: str,
+                 properties: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Root an OpenAPI 3.0 document at the OGC landing page (`root`, serving `prefix`): its paths become
+    relative to it, every other path keeps the server root through a path-level `servers`; and each collection
+    gets its own items path whose parameters include its property filters (`properties`: name → JSON Schema)."""
+    paths: dict[str, Any] = {}
+    for path, item in document.get("paths", {}).items():
+        if path == prefix or path.startswith(prefix + "/"):
+            paths[path[len(prefix):] or "/"] = item
+        else:
+            paths[path] = {**item, "servers": [{"url": base}]}
+    generic = paths.get(ITEMS_PATH, {}).get("get")
+    if generic is not None:
+        standard = [p for p in generic.get("parameters", []) if p.get("in") == "query"]
+        known = {p["name"] for p in standard}
+        for collection, schemas in properties.items():
+            filters = [{"name": name, "in": "query", "required": False, "style": "form", "explode": False,
+                        "description": schema.get("description", "property filter: equal to this value"),
+                        "schema": {"type": schema["type"]} if schema.get("type") in ("string", "number", "boolean")
+                        else {"type": "string"}}
+                       for name, schema in schemas.items() if name not in known]
+            operation = {**generic, "parameters": standard + filters,
+                         "operationId": f"{generic.get('operationId', 'items')}_{_identifier(collection)}",
+                         "summary": f"Objects of {collection}"}
+            paths[f"/collections/{collection}/items"] = {"get": operation}
+    return {**document, "servers": [{"url": root}], "paths": paths}
+
+
+def _identifier(text: str) -> str:
+    return "".join(c if c.isalnum() else "_" for c in text)
