@@ -39,6 +39,7 @@ class Settings(BaseSettings):
     tile_store: str = Field(default="postgis", description="Where tile content lives: 'postgis' or 'files'.")
     tile_dir: Path | None = Field(default=None, description="Folder of the 'files' tile store.")
     tile_cache_mb: int = Field(default=256, ge=0, description="Per-worker cache of served tile entries.")
+    max_upload_mb: int = Field(default=2048, ge=1, description="Largest ingest upload accepted over HTTP.")
     cors_origins: list[str] = ["*"]
 
     @property

@@ -9,9 +9,19 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from twin import __version__
-from twin.api import errors, routes_buildings, routes_objects, routes_ogc, routes_queries, routes_tiles, routes_viewer
+from twin.api import (
+    errors,
+    routes_buildings,
+    routes_jobs,
+    routes_objects,
+    routes_ogc,
+    routes_queries,
+    routes_tiles,
+    routes_viewer,
+)
 from twin.api.tile_server import Receive, Scope, Send, TileServer, serve_tile
 from twin.db import Database, open_database
+from twin.jobs import JobRunner
 from twin.notices import NoticeListener
 from twin.settings import Settings
 from twin.tilestore import FileTileStore
@@ -40,9 +50,11 @@ def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
         url = app.state.db.engine.url.render_as_string(hide_password=False)
         listener = NoticeListener(url, [lambda notice: app.state.tiles.cache.drop_tileset(notice["tileset"])])
         listener.start()
+        app.state.jobs = JobRunner(app.state.db.engine)
         try:
             yield
         finally:
+            app.state.jobs.shutdown()
             listener.stop()
             if owned:
                 app.state.db.close()
@@ -55,6 +67,7 @@ def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
     errors.add_exception_handlers(app)
     app.include_router(routes_tiles.router)
     app.include_router(routes_objects.router)
+    app.include_router(routes_jobs.router)
     app.include_router(routes_buildings.router)
     app.include_router(routes_ogc.router)
     app.include_router(routes_queries.router)
