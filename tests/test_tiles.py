@@ -196,3 +196,15 @@ def test_b3dm_output_serves_old_clients_with_a_batch_table(berlin: IngestResult)
     assert_valid_glbs(glbs)
     with pytest.raises(ValueError, match="implicit"):
         TilingOptions(b3dm=True, implicit=True)
+
+
+def test_a_byte_budget_splits_tiles_that_a_feature_count_would_not(berlin: IngestResult) -> None:
+    features = berlin.features
+    by_count = build_tileset(features, TilingOptions(max_features_per_tile=1000))
+    by_bytes = build_tileset(features, TilingOptions(max_features_per_tile=1000, max_tile_bytes=100_000))
+    assert by_count.content_count == 1
+    assert by_bytes.content_count > 4
+    sizes = {f.id: f.mesh.vertex_count * 28 + len(f.mesh.triangles) * 12 for f in features}
+    deepest = max(e.level for e in by_bytes.entries[1:] if e.level is not None)
+    leaves = [e for e in by_bytes.entries[1:] if e.level == deepest]
+    assert all(sum(sizes[i] for i in e.feature_ids) <= 100_000 for e in leaves)

@@ -7,6 +7,7 @@ feature lies entirely inside its cell — which lets explicit and implicit tiles
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -53,15 +54,21 @@ def root_square(lo: NDArray[np.float64], hi: NDArray[np.float64]) -> Square:
 
 
 def partition(lo: NDArray[np.float64], hi: NDArray[np.float64], square: Square, *, budget: int,
-              max_level: int) -> Cell:
-    """Partition features given by their ENU xy bounds (`lo`, `hi`: (N, ≥2)) into a loose quadtree."""
+              max_level: int, sizes: NDArray[np.int64] | None = None, max_bytes: int | None = None) -> Cell:
+    """Partition features given by their ENU xy bounds (`lo`, `hi`: (N, ≥2)) into a loose quadtree.
+
+    A cell splits while it holds more than `budget` features or, given each feature's estimated size in bytes,
+    more than `max_bytes`.
+    """
     root = Cell(0, 0, 0, np.arange(len(lo)))
-    _split(root, lo[:, :2], hi[:, :2], square, budget, max_level)
+    over = (lambda members: bool(sizes[members].sum() > max_bytes)) if sizes is not None and max_bytes else None
+    _split(root, lo[:, :2], hi[:, :2], square, budget, max_level, over)
     return root
 
 
-def _split(cell: Cell, lo: NDArray, hi: NDArray, square: Square, budget: int, max_level: int) -> None:
-    if len(cell.members) <= budget or cell.level >= max_level:
+def _split(cell: Cell, lo: NDArray, hi: NDArray, square: Square, budget: int, max_level: int,
+           over: Callable[[NDArray[np.int64]], bool] | None) -> None:
+    if cell.level >= max_level or (len(cell.members) <= budget and not (over and over(cell.members))):
         return
     side = square.size / 2 ** (cell.level + 1)
     origin = np.array([square.x0 + cell.x * 2 * side, square.y0 + cell.y * 2 * side])
@@ -76,6 +83,6 @@ def _split(cell: Cell, lo: NDArray, hi: NDArray, square: Square, budget: int, ma
             chosen = fits & (first[:, 0] == dx) & (first[:, 1] == dy)
             if chosen.any():
                 child = Cell(cell.level + 1, cell.x * 2 + dx, cell.y * 2 + dy, cell.members[chosen])
-                _split(child, lo, hi, square, budget, max_level)
+                _split(child, lo, hi, square, budget, max_level, over)
                 cell.children.append(child)
     cell.members = keep

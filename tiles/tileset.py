@@ -39,6 +39,7 @@ class TilingOptions:
     """How a feature layer is cut into tiles."""
 
     max_features_per_tile: int = 400
+    max_tile_bytes: int = 16 * 2**20  # estimated uncompressed geometry per tile (28 B a vertex, 12 B a triangle)
     max_depth: int = 12
     class_name: str = "feature"
     color: tuple[float, float, float, float] = (0.86, 0.86, 0.83, 1.0)
@@ -52,13 +53,15 @@ class TilingOptions:
             raise ValueError("implicit tiling is 3D Tiles 1.1: it cannot carry 1.0 b3dm content")
 
     def to_dict(self) -> dict[str, Any]:
-        return {"max_features_per_tile": self.max_features_per_tile, "max_depth": self.max_depth,
+        return {"max_features_per_tile": self.max_features_per_tile, "max_tile_bytes": self.max_tile_bytes,
+                "max_depth": self.max_depth,
                 "class_name": self.class_name, "color": list(self.color), "compression": str(self.compression),
                 "implicit": self.implicit, "subtree_levels": self.subtree_levels, "b3dm": self.b3dm}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> TilingOptions:
-        return cls(**{**data, "color": tuple(data["color"]), "compression": Compression(data["compression"])})
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        return cls(**{**known, "color": tuple(data["color"]), "compression": Compression(data["compression"])})
 
 
 @dataclass(frozen=True)
@@ -133,7 +136,9 @@ def plan(features: Sequence[Feature], options: TilingOptions) -> Layout:
     frame = dataset_frame(ordered)
     lo, hi = feature_bounds(ordered, frame)
     square = root_square(lo, hi)
-    root = partition(lo, hi, square, budget=options.max_features_per_tile, max_level=options.max_depth)
+    sizes = np.array([f.mesh.vertex_count * 28 + len(f.mesh.triangles) * 12 for f in ordered], dtype=np.int64)
+    root = partition(lo, hi, square, budget=options.max_features_per_tile, max_level=options.max_depth,
+                     sizes=sizes, max_bytes=options.max_tile_bytes)
     return Layout(ordered, Placement(frame, square), lo, hi, root)
 
 
