@@ -11,6 +11,8 @@ from typing import Any
 import numpy as np
 
 ORIGIN = (8.4330, 49.0960)  # lon, lat: open fields north of Karlsruhe, where the demo city is placed
+GRID_ANGLE_DEG = 12.0  # the street grid is turned this far counter-clockwise from east
+BLOCK_W, BLOCK_H, STREET = 96.0, 74.0, 18.0
 METRES_PER_DEGREE = 6378137.0 * math.pi / 180.0
 STREETS = ("Lindenallee", "Hafenstraße", "Kastanienweg", "Marktgasse", "Ringstraße", "Uferstraße", "Parkweg")
 USES = ("residential", "residential", "residential", "commercial", "office", "mixed")
@@ -45,8 +47,8 @@ def _row(rng: np.random.Generator, start: float, end: float) -> list[tuple[float
 def generate_district(blocks_x: int = 6, blocks_y: int = 5, seed: int = 7) -> dict[str, Any]:
     """A GeoJSON FeatureCollection (EPSG:4326) of building footprints with heights, levels and uses."""
     rng = np.random.default_rng(seed)
-    angle = math.radians(12.0)
-    block_w, block_h, street = 96.0, 74.0, 18.0
+    angle = math.radians(GRID_ANGLE_DEG)
+    block_w, block_h, street = BLOCK_W, BLOCK_H, STREET
     park = (blocks_x // 2, blocks_y // 2)
     features: list[dict[str, Any]] = []
 
@@ -92,3 +94,12 @@ def generate_district(blocks_x: int = 6, blocks_y: int = 5, seed: int = 7) -> di
                     {"name": f"Turm {street_name}", "use": "office", "levels": levels,
                      "height": round(levels * 3.6, 1), "address": f"{street_name} 100"})
     return {"type": "FeatureCollection", "name": "demo-district", "features": features}
+
+
+def park_centre(blocks_x: int = 6, blocks_y: int = 5) -> tuple[float, float]:
+    """Lon/lat of the middle of the district's park block, where the demo building stands."""
+    bx, by = blocks_x // 2, blocks_y // 2
+    x = (bx - blocks_x / 2) * (BLOCK_W + STREET) + BLOCK_W / 2
+    y = (by - blocks_y / 2) * (BLOCK_H + STREET) + BLOCK_H / 2
+    (lon, lat), = _to_lonlat([(x, y)], math.radians(GRID_ANGLE_DEG))
+    return lon, lat

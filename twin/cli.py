@@ -145,19 +145,15 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
-    from scenes.demo_district import generate_district
-    from twin.ingest import ingest_footprints
+    from twin.demo import build_demo_city
 
     settings = settings.model_copy(update={"host": args.host, "port": args.port})
-    path = settings.data_dir / "demo" / "demo-district.geojson"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(orjson.dumps(generate_district()))
     database = open_database(settings)
     try:
         with progress_bars(True) as on_progress:
-            summary = ingest_footprints(database.engine, path, FootprintOptions(name="demo"),
-                                        on_progress=on_progress)
-        console.print(f"demo district: {summary['objects']} buildings in {summary['tiles']} tiles")
+            city = build_demo_city(database.engine, settings.data_dir / "demo", on_progress)
+        console.print(f"demo district: {city['district']['objects']} buildings in {city['district']['tiles']} tiles;"
+                      f" demo building: {city['building']['objects']} IFC objects, {city['building']['floors']} floors")
         if not args.no_serve:
             _serve(settings, database)
     finally:

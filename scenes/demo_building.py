@@ -1,0 +1,135 @@
+"""A demo office building authored with `ifcopenshell.api`: storeys of rooms along a corridor, doors, windows,
+a stair and an exit — enough for the viewer's storey filter and the walkable floors that drills use.
+
+The model is georeferenced by its `IfcSite` (RefLatitude/RefLongitude) with true north set so that its x axis
+follows the demo district's street grid. Everything is generated; nothing is copied.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+LENGTH, WIDTH = 30.0, 17.0  # outer size in metres (x along the grid, y across)
+CORRIDOR = 2.0
+STOREY_HEIGHT = 3.5
+WALL = 0.3
+COLOURS = {"concrete": (0.72, 0.72, 0.70), "plaster": (0.95, 0.93, 0.88), "wood": (0.55, 0.38, 0.22),
+           "glass": (0.55, 0.72, 0.85), "floor": (0.80, 0.78, 0.74)}
+
+
+def _dms(value: float) -> tuple[int, int, int, int]:
+    """Degrees as IFC's compound plane angle (degrees, minutes, seconds, millionths), sign on every part."""
+    sign = -1 if value < 0 else 1
+    value = abs(value)
+    degrees = int(value)
+    minutes_f = (value - degrees) * 60
+    minutes = int(minutes_f)
+    seconds_f = (minutes_f - minutes) * 60
+    seconds = int(seconds_f)
+    return sign * degrees, sign * minutes, sign * seconds, sign * round((seconds_f - seconds) * 1e6)
+
+
+def generate_building(path: Path, lon: float, lat: float, *, storeys: int = 4, grid_angle_deg: float = 12.0,
+                      name: str = "Rathaus-Nord") -> int:
+    """Write the demo building as IFC4 to `path`, its origin at lon/lat; returns the number of products."""
+    import ifcopenshell.api as api
+
+    f = api.run("project.create_file", version="IFC4")
+    project = api.run("root.create_entity", f, ifc_class="IfcProject", name="CityTwin demo")
+    api.run("unit.assign_unit", f)
+    model = api.run("context.add_context", f, context_type="Model")
+    theta = math.radians(grid_angle_deg)
+    model.TrueNorth = f.createIfcDirection((math.sin(theta), math.cos(theta)))
+    body = api.run("context.add_context", f, context_type="Model", context_identifier="Body",
+                   target_view="MODEL_VIEW", parent=model)
+    site = api.run("root.create_entity", f, ifc_class="IfcSite", name="Demo site")
+    site.RefLatitude, site.RefLongitude, site.RefElevation = _dms(lat), _dms(lon), 0.0
+    api.run("aggregate.assign_object", f, relating_object=project, products=[site])
+    building = api.run("root.create_entity", f, ifc_class="IfcBuilding", name=name)
+    api.run("aggregate.assign_object", f, relating_object=site, products=[building])
+    styles = {}
+    for key, rgb in COLOURS.items():
+        style = api.run("style.add_style", f, name=key)
+        api.run("style.add_surface_style", f, style=style, ifc_class="IfcSurfaceStyleShading",
+                attributes={"SurfaceColour": {"Name": None, "Red": rgb[0], "Green": rgb[1], "Blue": rgb[2]}})
+        styles[key] = style
+    count = 0
+
+    def box(ifc_class: str, container: Any, size: tuple[float, float, float], at: tuple[float, float, float],
+            style: str, name: str | None = None, along_y: bool = False, **attributes: Any) -> Any:
+        """A box product: `size` = (length, thickness, height) from `at`, length along x (or y)."""
+        nonlocal count
+        product = api.run("root.create_entity", f, ifc_class=ifc_class, name=name)
+        for key, value in attributes.items():
+            setattr(product, key, value)
+        representation = api.run("geometry.add_wall_representation", f, context=body, length=size[0],
+                                 height=size[2], thickness=size[1])
+        api.run("geometry.assign_representation", f, product=product, representation=representation)
+        api.run("style.assign_representation_styles", f, shape_representation=representation,
+                styles=[styles[style]])
+        matrix = np.eye(4)
+        if along_y:  # turn the box a quarter: its length runs along +y, its thickness along -x
+            matrix[:3, :3] = [[0, -1, 0], [1, 0, 0], [0, 0, 1]]
+        matrix[:3, 3] = at
+        api.run("geometry.edit_object_placement", f, product=product, matrix=matrix)
+        if ifc_class == "IfcSpace":
+            api.run("aggregate.assign_object", f, relating_object=container, products=[product])
+        else:
+            api.run("spatial.assign_container", f, relating_structure=container, products=[product])
+        count += 1
+        return product
+
+    room_depth = (WIDTH - CORRIDOR) / 2
+    rooms_per_side = 3
+    room_length = LENGTH / rooms_per_side
+    for level in range(storeys):
+        z = level * STOREY_HEIGHT
+        storey = api.run("root.create_entity", f, ifc_class="IfcBuildingStorey", name=f"{level}. OG" if level
+                         else "EG")
+        storey.Elevation = z
+        api.run("aggregate.assign_object", f, relating_object=building, products=[storey])
+        level_matrix = np.eye(4)
+        level_matrix[2, 3] = z
+        api.run("geometry.edit_object_placement", f, product=storey, matrix=level_matrix)
+        box("IfcSlab", storey, (LENGTH, WIDTH, 0.25), (0, 0, z - 0.25), "floor", f"Decke {level}",
+            PredefinedType="FLOOR")
+        height = STOREY_HEIGHT - 0.25
+        for y0 in (0.0, WIDTH - WALL):  # long façades with windows
+            box("IfcWall", storey, (LENGTH, WALL, height), (0, y0, z), "plaster", "Außenwand")
+            for i in range(6):
+                box("IfcWindow", storey, (1.6, WALL + 0.04, 1.5), (1.7 + i * 5.0, y0 - 0.02, z + 0.9), "glass",
+                    "Fenster")
+        for x0 in (WALL, LENGTH):  # gable walls
+            box("IfcWall", storey, (WIDTH, WALL, height), (x0, 0, z), "plaster", "Giebelwand", along_y=True)
+        corridor_y = room_depth
+        for y0 in (corridor_y - WALL / 2, corridor_y + CORRIDOR - WALL / 2):  # corridor walls
+            box("IfcWall", storey, (LENGTH, WALL, height), (0, y0, z), "plaster", "Flurwand")
+        box("IfcSpace", storey, (LENGTH - 2 * WALL, CORRIDOR - WALL, height), (WALL, corridor_y + WALL / 2, z),
+            "floor", f"Flur {level}", LongName="Flur")
+        for side, y0 in (("Süd", WALL), ("Nord", corridor_y + CORRIDOR + WALL / 2)):
+            depth = room_depth - WALL * 1.5
+            for i in range(rooms_per_side):
+                x0 = i * room_length
+                if i:
+                    box("IfcWall", storey, (depth, WALL, height), (x0 + WALL / 2, y0, z), "plaster", "Trennwand",
+                        along_y=True)
+                box("IfcSpace", storey, (room_length - WALL, depth, height), (x0 + WALL / 2 + 0.05, y0, z),
+                    "floor", f"Raum {level}.{side}.{i + 1}", LongName="Büro")
+                door_y = corridor_y - WALL / 2 - 0.02 if side == "Süd" else corridor_y + CORRIDOR - WALL / 2 - 0.02
+                box("IfcDoor", storey, (0.9, WALL + 0.04, 2.1), (x0 + room_length / 2 - 0.45, door_y, z), "wood",
+                    "Bürotür", OverallWidth=0.9, OverallHeight=2.1)
+        if level == 0:  # the exit: a door in the west gable at the end of the corridor
+            box("IfcDoor", storey, (1.2, WALL + 0.04, 2.2), (WALL + 0.02, corridor_y + 0.3, z), "wood", "Haupteingang",
+                along_y=True, OverallWidth=1.2, OverallHeight=2.2)
+        if level < storeys - 1:  # a stair at the east end of the corridor up to the next storey
+            box("IfcStair", storey, (3.0, CORRIDOR - WALL - 0.2, STOREY_HEIGHT),
+                (LENGTH - 3.4, corridor_y + 0.25, z), "concrete", f"Treppe {level}",
+                PredefinedType="STRAIGHT_RUN_STAIR")
+    roof_at = (-0.3, -0.3, storeys * STOREY_HEIGHT - 0.25)
+    box("IfcRoof", storey, (LENGTH + 0.6, WIDTH + 0.6, 0.4), roof_at, "concrete", "Dach")
+    f.write(str(path))
+    return count + 2 + storeys
