@@ -27,83 +27,48 @@ from typing import Any
 import numpy as np
 import psutil
 
+from scenes.ifc_authoring import IfcAuthor
+
 SHARED = Path(os.environ.get("CITYTWIN_SHARED_DIR", Path(__file__).resolve().parents[2] / "shared"))
 SHARED_IFC = SHARED / "data" / "ifc"
 
 
 def generate_tower(path: Path, storeys: int = 24, per_storey: int = 850) -> int:
     """Write a georeferenced IFC4 tower of `storeys` × `per_storey` products; returns the product count."""
-    import ifcopenshell.api as api
-
-    f = api.run("project.create_file", version="IFC4")
-    project = api.run("root.create_entity", f, ifc_class="IfcProject", name="Bench tower")
-    api.run("unit.assign_unit", f)
-    model = api.run("context.add_context", f, context_type="Model")
-    body = api.run("context.add_context", f, context_type="Model", context_identifier="Body",
-                   target_view="MODEL_VIEW", parent=model)
-    site = api.run("root.create_entity", f, ifc_class="IfcSite", name="Site")
-    site.RefLatitude, site.RefLongitude, site.RefElevation = (52, 31, 12, 0), (13, 24, 36, 0), 34.0
-    api.run("aggregate.assign_object", f, relating_object=project, products=[site])
-    building = api.run("root.create_entity", f, ifc_class="IfcBuilding", name="Tower")
-    api.run("aggregate.assign_object", f, relating_object=site, products=[building])
-    styles = {}
-    for key, rgb in (("concrete", (0.75, 0.75, 0.72)), ("plaster", (0.93, 0.91, 0.86)),
-                     ("wood", (0.6, 0.42, 0.25)), ("steel", (0.45, 0.5, 0.55))):
-        style = api.run("style.add_style", f, name=key)
-        api.run("style.add_surface_style", f, style=style, ifc_class="IfcSurfaceStyleShading",
-                attributes={"SurfaceColour": {"Name": None, "Red": rgb[0], "Green": rgb[1], "Blue": rgb[2]}})
-        styles[key] = style
+    colours = {"concrete": (0.75, 0.75, 0.72), "plaster": (0.93, 0.91, 0.86), "wood": (0.6, 0.42, 0.25),
+               "steel": (0.45, 0.5, 0.55)}
+    author = IfcAuthor("Bench tower", 13.41, 52.52, colours, elevation=34.0)
+    building = author.building("Tower")
     rng = np.random.default_rng(7)
-    count = 0
-
-    def add(ifc_class: str, storey: Any, size: tuple[float, float, float], at: tuple[float, float, float],
-            style: str) -> None:
-        nonlocal count
-        product = api.run("root.create_entity", f, ifc_class=ifc_class)
-        rep = api.run("geometry.add_wall_representation", f, context=body, length=size[0], height=size[2],
-                      thickness=size[1])
-        api.run("geometry.assign_representation", f, product=product, representation=rep)
-        api.run("style.assign_representation_styles", f, shape_representation=rep, styles=[styles[style]])
-        matrix = np.eye(4)
-        matrix[:3, 3] = at
-        api.run("geometry.edit_object_placement", f, product=product, matrix=matrix)
-        if ifc_class == "IfcSpace":
-            api.run("aggregate.assign_object", f, relating_object=storey, products=[product])
-        else:
-            api.run("spatial.assign_container", f, relating_structure=storey, products=[product])
-        count += 1
-
     side = 40.0
     for level in range(storeys):
         z = level * 3.5
-        storey = api.run("root.create_entity", f, ifc_class="IfcBuildingStorey", name=f"Level {level}")
-        storey.Elevation = z
-        api.run("aggregate.assign_object", f, relating_object=building, products=[storey])
+        storey = author.storey(building, f"Level {level}", z)
         placed = 0
-        add("IfcSlab", storey, (side, side, 0.3), (0, 0, z - 0.3), "concrete")
-        placed += 1
+
+        def add(ifc_class: str, size: tuple[float, float, float], at: tuple[float, float, float], style: str,
+                storey: Any = storey) -> None:
+            nonlocal placed
+            author.box(ifc_class, storey, size, at, style)
+            placed += 1
+
+        add("IfcSlab", (side, side, 0.3), (0, 0, z - 0.3), "concrete")
         for i in range(16):  # rooms on a 4 × 4 grid
-            add("IfcSpace", storey, (9.6, 9.6, 3.0), ((i % 4) * 10 + 0.2, (i // 4) * 10 + 0.2, z), "plaster")
-            placed += 1
+            add("IfcSpace", (9.6, 9.6, 3.0), ((i % 4) * 10 + 0.2, (i // 4) * 10 + 0.2, z), "plaster")
         for i in range(25):  # columns
-            add("IfcColumn", storey, (0.4, 0.4, 3.2), ((i % 5) * 10 - 0.2, (i // 5) * 10 - 0.2, z), "concrete")
-            placed += 1
+            add("IfcColumn", (0.4, 0.4, 3.2), ((i % 5) * 10 - 0.2, (i // 5) * 10 - 0.2, z), "concrete")
         for i in range(40):  # walls along the grid lines
             x, y = (i % 4) * 10, (i // 8) * 10
             vertical = (i // 4) % 2
             at = (x + 0.1, y + 0.1, z) if not vertical else (x, y + 0.1, z)
-            add("IfcWall", storey, (9.8, 0.2, 3.2) if not vertical else (0.2, 9.8, 3.2), at, "plaster")
-            placed += 1
+            add("IfcWall", (9.8, 0.2, 3.2) if not vertical else (0.2, 9.8, 3.2), at, "plaster")
         for i in range(24):  # doors
-            add("IfcDoor", storey, (0.9, 0.1, 2.1), ((i % 4) * 10 + 4.5, (i // 4) * 6 + 0.15, z), "wood")
-            placed += 1
+            add("IfcDoor", (0.9, 0.1, 2.1), ((i % 4) * 10 + 4.5, (i // 4) * 6 + 0.15, z), "wood")
         while placed < per_storey:  # furniture
             x, y = rng.uniform(0.5, side - 1.5, 2)
-            add("IfcFurniture", storey, (float(rng.uniform(0.4, 1.6)), float(rng.uniform(0.4, 0.9)),
-                                         float(rng.uniform(0.4, 1.2))), (float(x), float(y), z), "steel")
-            placed += 1
-    f.write(str(path))
-    return count + 2 + storeys
+            add("IfcFurniture", (float(rng.uniform(0.4, 1.6)), float(rng.uniform(0.4, 0.9)),
+                                 float(rng.uniform(0.4, 1.2))), (float(x), float(y), z), "steel")
+    return author.write(path)
 
 
 def _child_iterator(path: str) -> None:

@@ -7,11 +7,9 @@ follows the demo district's street grid. Everything is generated; nothing is cop
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
-from typing import Any
 
-import numpy as np
+from scenes.ifc_authoring import IfcAuthor
 
 LENGTH, WIDTH = 30.0, 17.0  # outer size in metres (x along the grid, y across)
 CORRIDOR = 2.0
@@ -21,80 +19,18 @@ COLOURS = {"concrete": (0.72, 0.72, 0.70), "plaster": (0.95, 0.93, 0.88), "wood"
            "glass": (0.55, 0.72, 0.85), "floor": (0.80, 0.78, 0.74)}
 
 
-def _dms(value: float) -> tuple[int, int, int, int]:
-    """Degrees as IFC's compound plane angle (degrees, minutes, seconds, millionths), sign on every part."""
-    sign = -1 if value < 0 else 1
-    value = abs(value)
-    degrees = int(value)
-    minutes_f = (value - degrees) * 60
-    minutes = int(minutes_f)
-    seconds_f = (minutes_f - minutes) * 60
-    seconds = int(seconds_f)
-    return sign * degrees, sign * minutes, sign * seconds, sign * round((seconds_f - seconds) * 1e6)
-
-
 def generate_building(path: Path, lon: float, lat: float, *, storeys: int = 4, grid_angle_deg: float = 12.0,
                       name: str = "Rathaus-Nord") -> int:
     """Write the demo building as IFC4 to `path`, its origin at lon/lat; returns the number of products."""
-    import ifcopenshell.api as api
-
-    f = api.run("project.create_file", version="IFC4")
-    project = api.run("root.create_entity", f, ifc_class="IfcProject", name="CityTwin demo")
-    api.run("unit.assign_unit", f)
-    model = api.run("context.add_context", f, context_type="Model")
-    theta = math.radians(grid_angle_deg)
-    model.TrueNorth = f.createIfcDirection((math.sin(theta), math.cos(theta)))
-    body = api.run("context.add_context", f, context_type="Model", context_identifier="Body",
-                   target_view="MODEL_VIEW", parent=model)
-    site = api.run("root.create_entity", f, ifc_class="IfcSite", name="Demo site")
-    site.RefLatitude, site.RefLongitude, site.RefElevation = _dms(lat), _dms(lon), 0.0
-    api.run("aggregate.assign_object", f, relating_object=project, products=[site])
-    building = api.run("root.create_entity", f, ifc_class="IfcBuilding", name=name)
-    api.run("aggregate.assign_object", f, relating_object=site, products=[building])
-    styles = {}
-    for key, rgb in COLOURS.items():
-        style = api.run("style.add_style", f, name=key)
-        api.run("style.add_surface_style", f, style=style, ifc_class="IfcSurfaceStyleShading",
-                attributes={"SurfaceColour": {"Name": None, "Red": rgb[0], "Green": rgb[1], "Blue": rgb[2]}})
-        styles[key] = style
-    count = 0
-
-    def box(ifc_class: str, container: Any, size: tuple[float, float, float], at: tuple[float, float, float],
-            style: str, name: str | None = None, along_y: bool = False, **attributes: Any) -> Any:
-        """A box product: `size` = (length, thickness, height) from `at`, length along x (or y)."""
-        nonlocal count
-        product = api.run("root.create_entity", f, ifc_class=ifc_class, name=name)
-        for key, value in attributes.items():
-            setattr(product, key, value)
-        representation = api.run("geometry.add_wall_representation", f, context=body, length=size[0],
-                                 height=size[2], thickness=size[1])
-        api.run("geometry.assign_representation", f, product=product, representation=representation)
-        api.run("style.assign_representation_styles", f, shape_representation=representation,
-                styles=[styles[style]])
-        matrix = np.eye(4)
-        if along_y:  # turn the box a quarter: its length runs along +y, its thickness along -x
-            matrix[:3, :3] = [[0, -1, 0], [1, 0, 0], [0, 0, 1]]
-        matrix[:3, 3] = at
-        api.run("geometry.edit_object_placement", f, product=product, matrix=matrix)
-        if ifc_class == "IfcSpace":
-            api.run("aggregate.assign_object", f, relating_object=container, products=[product])
-        else:
-            api.run("spatial.assign_container", f, relating_structure=container, products=[product])
-        count += 1
-        return product
-
+    author = IfcAuthor("CityTwin demo", lon, lat, COLOURS, grid_angle_deg=grid_angle_deg)
+    building = author.building(name)
+    box = author.box
     room_depth = (WIDTH - CORRIDOR) / 2
     rooms_per_side = 3
     room_length = LENGTH / rooms_per_side
     for level in range(storeys):
         z = level * STOREY_HEIGHT
-        storey = api.run("root.create_entity", f, ifc_class="IfcBuildingStorey", name=f"{level}. OG" if level
-                         else "EG")
-        storey.Elevation = z
-        api.run("aggregate.assign_object", f, relating_object=building, products=[storey])
-        level_matrix = np.eye(4)
-        level_matrix[2, 3] = z
-        api.run("geometry.edit_object_placement", f, product=storey, matrix=level_matrix)
+        storey = author.storey(building, f"{level}. OG" if level else "EG", z)
         box("IfcSlab", storey, (LENGTH, WIDTH, 0.25), (0, 0, z - 0.25), "floor", f"Decke {level}",
             PredefinedType="FLOOR")
         height = STOREY_HEIGHT - 0.25
@@ -131,5 +67,4 @@ def generate_building(path: Path, lon: float, lat: float, *, storeys: int = 4, g
                 PredefinedType="STRAIGHT_RUN_STAIR")
     roof_at = (-0.3, -0.3, storeys * STOREY_HEIGHT - 0.25)
     box("IfcRoof", storey, (LENGTH + 0.6, WIDTH + 0.6, 0.4), roof_at, "concrete", "Dach")
-    f.write(str(path))
-    return count + 2 + storeys
+    return author.write(path)
