@@ -75,7 +75,7 @@ def test_a_failure_while_storing_leaves_nothing_behind(engine: Engine, monkeypat
     assert _counts(engine) == before
 
 
-@pytest.mark.parametrize("name", ["", "a b", "../x", "x" * 64, "-lead"])
+@pytest.mark.parametrize("name", ["", "a b", "../x", "x" * 64, "-lead", "objects"])
 def test_dataset_names_are_checked(engine: Engine, name: str) -> None:
     with pytest.raises(IngestError, match="dataset name"):
         ingest_footprints(engine, shared_data(BERLIN), FootprintOptions(name))

@@ -27,7 +27,9 @@ def normalise_url(url: str) -> str:
 
 
 def create_db_engine(url: str) -> Engine:
-    return create_engine(normalise_url(url), pool_pre_ping=True, pool_size=10, max_overflow=10)
+    # No pre-ping: it costs a round trip per request; a connection broken by a database restart fails one request
+    # and is then replaced (SQLAlchemy invalidates the pool on disconnects).
+    return create_engine(normalise_url(url), pool_size=10, max_overflow=10, pool_recycle=1800)
 
 
 def migrate(engine: Engine) -> None:

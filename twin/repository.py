@@ -24,11 +24,16 @@ from twin.tilestore import FileTileStore, NotFound, PostgisTileStore, TileStore,
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")
 
 
+RESERVED_NAMES = frozenset({"objects"})  # `objects` is the OGC collection of every object
+
+
 def check_dataset_name(name: str) -> str:
     if not NAME_PATTERN.match(name):
         raise IngestError(
             f"dataset name {name!r} must be 1–63 letters, digits, '-' or '_', starting with a letter or digit"
         )
+    if name in RESERVED_NAMES:
+        raise IngestError(f"dataset name {name!r} is reserved; choose another")
     return name
 
 
