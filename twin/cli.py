@@ -115,6 +115,38 @@ def cmd_ingest_ifc(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_ingest_city_model(args: argparse.Namespace, settings: Settings) -> int:
+    from ingest_gis.citygml import CityGmlOptions
+    from ingest_gis.cityjson import CityJsonOptions
+    from twin.ingest import ingest_citygml, ingest_cityjson
+
+    database = open_database(settings)
+    try:
+        with progress_bars(not args.json) as on_progress:
+            store = make_store(settings.tile_store, settings.tile_dir)
+            compression = Compression(args.compression)
+            if args.kind == "cityjson":
+                summary = ingest_cityjson(database.engine, args.path, CityJsonOptions(args.name, args.crs, args.lod),
+                                          max_features_per_tile=settings.max_features_per_tile,
+                                          compression=compression, store=store, on_progress=on_progress)
+            else:
+                summary = ingest_citygml(database.engine, args.path, CityGmlOptions(args.name, args.crs, args.lod),
+                                         max_features_per_tile=settings.max_features_per_tile,
+                                         compression=compression, store=store, on_progress=on_progress)
+    finally:
+        database.close()
+    if args.json:
+        _print_json(summary)
+    else:
+        types = ", ".join(f"{n} {t}" for t, n in summary["types"].items())
+        console.print(f"dataset [bold]{summary['dataset_id']}[/] ({summary['version']}, {summary['source_crs']}): "
+                      f"{summary['objects']} objects ({types}), {summary['tiles']} tiles "
+                      f"({summary['bytes']:,} bytes) in layers {', '.join(summary['layers'])}")
+        for warning in summary["warnings"]:
+            console.print(f"[yellow]warning:[/] {warning}")
+    return 0
+
+
 def _serve(settings: Settings, database: Database | None = None) -> None:
     import uvicorn
 
@@ -206,6 +238,20 @@ def build_parser() -> argparse.ArgumentParser:
     ifc.add_argument("--rotation", type=float, help="degrees counter-clockwise from east to the model's x axis")
     ifc.add_argument("--json", action="store_true", help="print a machine-readable summary")
     ifc.set_defaults(handler=cmd_ingest_ifc)
+
+    for kind, help_text in (("cityjson", "a CityJSON 1.0/1.1/2.0 city model (buildings with their parts and "
+                                         "semantics, and every other city object)"),
+                            ("citygml", "the buildings of a CityGML 1.0/2.0/3.0 city model (streamed)")):
+        city = kinds.add_parser(kind, help=help_text)
+        city.add_argument("path")
+        city.add_argument("--name", required=True, help="dataset name; re-ingesting a name replaces that dataset")
+        city.add_argument("--crs", help="EPSG code (or CRS name) when the file declares none or a wrong one")
+        city.add_argument("--lod", choices=["0", "1", "2", "3", "best"], default="best",
+                          help="level of detail to take (default: the best each object has)")
+        city.add_argument("--compression", choices=[c.value for c in Compression],
+                          default=Compression.DRACO.value, help="tile vertex encoding (default: draco)")
+        city.add_argument("--json", action="store_true", help="print a machine-readable summary")
+        city.set_defaults(handler=cmd_ingest_city_model)
 
     for name, handler, help_text in (("serve", cmd_serve, "serve the API, tiles and viewer"),
                                      ("demo", cmd_demo, "generate, ingest and serve a demo district")):

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine
 
 from ingest_bim.georef import GeorefOptions
+from ingest_gis.citygml import CityGmlOptions, read_citygml
+from ingest_gis.cityjson import CityJsonOptions, read_cityjson
+from ingest_gis.citymodel import CityIngestResult
 from ingest_gis.footprints import FootprintOptions, read_footprints
 from ingest_gis.records import IngestResult, ProgressCallback, no_progress
 from tiles.encoding import Compression
@@ -95,3 +99,52 @@ def ingest_ifc(
     timings["store"] = time.perf_counter() - start
     return {**stored, **extra, "source_crs": bim.source_crs, "warnings": bim.warnings, "spooled_bytes": spooled,
             "seconds": {k: round(v, 3) for k, v in timings.items()}}
+
+
+def _ingest_city_model(engine: Engine, path: str | Path, name: str, kind: str,
+                       read: Callable[[], CityIngestResult], *, max_features_per_tile: int,
+                       compression: Compression, store: TileStore | None,
+                       on_progress: ProgressCallback) -> dict[str, Any]:
+    """City model → twin objects + a tileset with one quadtree per surface layer, stored atomically."""
+    from ingest_gis.layer_tiles import build_layer_tileset
+
+    check_dataset_name(name)
+    timings: dict[str, float] = {}
+    start = time.perf_counter()
+    result = read()
+    timings["read_and_mesh"] = time.perf_counter() - start
+
+    start = time.perf_counter()
+    tiling = TilingOptions(max_features_per_tile=max_features_per_tile, class_name=result.tile_class,
+                           compression=compression)
+    tileset = build_layer_tileset(result.features, tiling, lambda done, total: on_progress("tiles", done, total))
+    timings["tile"] = time.perf_counter() - start
+
+    start = time.perf_counter()
+    on_progress("store", 0, 1)
+    stored = write_dataset(engine, name=name, kind=kind, source=str(Path(path).name), result=result,
+                           tileset=tileset, extra_summary=result.summary, store=store)
+    on_progress("store", 1, 1)
+    timings["store"] = time.perf_counter() - start
+    return {**stored, **result.summary, "source_crs": result.source_crs, "warnings": result.warnings,
+            "seconds": {k: round(v, 3) for k, v in timings.items()}}
+
+
+def ingest_cityjson(engine: Engine, path: str | Path, options: CityJsonOptions, *, max_features_per_tile: int = 400,
+                    compression: Compression = Compression.DRACO, store: TileStore | None = None,
+                    on_progress: ProgressCallback = no_progress) -> dict[str, Any]:
+    """CityJSON → one twin object per city object and a tileset coloured by surface layer, atomically."""
+    return _ingest_city_model(engine, path, options.name, "cityjson",
+                              lambda: read_cityjson(path, options, on_progress),
+                              max_features_per_tile=max_features_per_tile, compression=compression, store=store,
+                              on_progress=on_progress)
+
+
+def ingest_citygml(engine: Engine, path: str | Path, options: CityGmlOptions, *, max_features_per_tile: int = 400,
+                   compression: Compression = Compression.DRACO, store: TileStore | None = None,
+                   on_progress: ProgressCallback = no_progress) -> dict[str, Any]:
+    """CityGML buildings (streamed) → one twin object per building or part and a layered tileset, atomically."""
+    return _ingest_city_model(engine, path, options.name, "citygml",
+                              lambda: read_citygml(path, options, on_progress),
+                              max_features_per_tile=max_features_per_tile, compression=compression, store=store,
+                              on_progress=on_progress)
