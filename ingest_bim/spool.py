@@ -1,7 +1,8 @@
 """A temporary on-disk store of mesh parts grouped into buckets, so a model's meshes are never all in memory.
 
-Ingest appends each element's parts as the geometry iterator produces them; the tiler then reads one bucket
-at a time back as tile `Feature`s (parts of one feature in one bucket are merged into one mesh).
+Ingest appends each element's parts (one per surface colour) as the geometry iterator produces them; the tiler
+then reads one layer at a time back as tile `Feature`s, each element's parts merged into one mesh with vertex
+colours.
 """
 
 from __future__ import annotations
@@ -59,32 +60,37 @@ class FeatureSpool:
         self._buckets[(layer, part.rgba)].append(entry)
         self._properties[feature_id] = properties
 
-    @property
-    def buckets(self) -> list[BucketKey]:
-        """Bucket keys in a stable order: by layer, then colour."""
-        return sorted(self._buckets)
-
     def feature_ids(self) -> set[str]:
         return set(self._properties)
 
-    def features(self, bucket: BucketKey) -> list[Feature]:
-        """The bucket's features, each feature's parts merged into one mesh."""
-        grouped: dict[str, list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = defaultdict(list)
-        for entry in self._buckets[bucket]:
-            self._file.seek(entry.offset)
-            data = self._file.read(entry.vertices * 36 + entry.triangles * 12)
-            positions = np.frombuffer(data, "<f8", entry.vertices * 3, 0).reshape(-1, 3)
-            normals = np.frombuffer(data, "<f4", entry.vertices * 3, entry.vertices * 24).reshape(-1, 3)
-            triangles = np.frombuffer(data, "<u4", entry.triangles * 3, entry.vertices * 36).reshape(-1, 3)
-            grouped[entry.feature_id].append((positions, normals, triangles))
+    @property
+    def layers(self) -> list[str]:
+        return sorted({layer for layer, _ in self._buckets})
+
+    def _read(self, entry: _Entry) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        self._file.seek(entry.offset)
+        data = self._file.read(entry.vertices * 36 + entry.triangles * 12)
+        positions = np.frombuffer(data, "<f8", entry.vertices * 3, 0).reshape(-1, 3)
+        normals = np.frombuffer(data, "<f4", entry.vertices * 3, entry.vertices * 24).reshape(-1, 3)
+        triangles = np.frombuffer(data, "<u4", entry.triangles * 3, entry.vertices * 36).reshape(-1, 3)
+        return positions, normals, triangles
+
+    def layer_features(self, layer: str) -> list[Feature]:
+        """The layer's features, all parts of an element merged into one mesh coloured per vertex."""
+        grouped: dict[str, list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]] = defaultdict(list)
+        for (bucket_layer, rgba), entries in sorted(self._buckets.items()):
+            if bucket_layer != layer:
+                continue
+            colour = np.round(np.array(rgba) * 255).astype(np.uint8)
+            for entry in entries:
+                positions, normals, triangles = self._read(entry)
+                grouped[entry.feature_id].append(
+                    (positions, normals, triangles, np.tile(colour, (len(positions), 1))))
         features = []
-        for feature_id, parts in grouped.items():
-            if len(parts) == 1:
-                positions, normals, triangles = parts[0]
-            else:
-                offsets = np.cumsum([0] + [len(p[0]) for p in parts[:-1]])
-                positions = np.concatenate([p[0] for p in parts])
-                normals = np.concatenate([p[1] for p in parts])
-                triangles = np.concatenate([p[2] + np.uint32(o) for p, o in zip(parts, offsets, strict=True)])
-            features.append(Feature(feature_id, Mesh(positions, normals, triangles), self._properties[feature_id]))
+        for feature_id, parts in sorted(grouped.items()):
+            offsets = np.cumsum([0] + [len(p[0]) for p in parts[:-1]])
+            mesh = Mesh(np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]),
+                        np.concatenate([p[2] + np.uint32(o) for p, o in zip(parts, offsets, strict=True)]),
+                        np.concatenate([p[3] for p in parts]))
+            features.append(Feature(feature_id, mesh, self._properties[feature_id]))
         return features

@@ -208,3 +208,34 @@ def test_a_byte_budget_splits_tiles_that_a_feature_count_would_not(berlin: Inges
     deepest = max(e.level for e in by_bytes.entries[1:] if e.level is not None)
     leaves = [e for e in by_bytes.entries[1:] if e.level == deepest]
     assert all(sum(sizes[i] for i in e.feature_ids) <= 100_000 for e in leaves)
+
+
+@pytest.mark.parametrize("compression", list(Compression))
+def test_vertex_colours_draw_several_materials_in_one_primitive(berlin: IngestResult,
+                                                                compression: Compression) -> None:
+    from dataclasses import replace
+
+    from tiles.model import Feature
+
+    palette = np.array([[200, 40, 40, 255], [40, 200, 40, 255], [40, 40, 200, 255]], dtype=np.uint8)
+    coloured = []
+    for i, feature in enumerate(berlin.features[:30]):
+        colors = palette[(np.arange(feature.mesh.vertex_count) + i) % 3] if i % 2 else None
+        coloured.append(Feature(feature.id, replace(feature.mesh, colors=colors), feature.properties))
+    built = build_tileset(coloured, TilingOptions(compression=compression))
+    (entry,) = built.entries[1:]
+    gltf, binary = unpack_glb(entry.content)
+    primitive = gltf["meshes"][0]["primitives"][0]
+    assert len(gltf["meshes"][0]["primitives"]) == 1 and "COLOR_0" in primitive["attributes"]
+    assert gltf["materials"][0]["pbrMetallicRoughness"]["baseColorFactor"] == [1.0, 1.0, 1.0, 1.0]
+    accessor = gltf["accessors"][primitive["attributes"]["COLOR_0"]]
+    assert (accessor["componentType"], accessor["type"], accessor["normalized"]) == (5121, "VEC4", True)
+    if compression == Compression.DRACO:
+        import DracoPy
+
+        draco = primitive["extensions"]["KHR_draco_mesh_compression"]
+        view = gltf["bufferViews"][draco["bufferView"]]
+        mesh = DracoPy.decode(binary[view.get("byteOffset", 0): view.get("byteOffset", 0) + view["byteLength"]])
+        colours = {a["unique_id"]: a for a in mesh.attributes}[draco["attributes"]["COLOR_0"]]["data"]
+        assert {tuple(c) for c in np.asarray(colours)} >= {tuple(c) for c in palette}
+    assert_valid_glbs({entry.path: entry.content})

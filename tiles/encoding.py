@@ -17,6 +17,7 @@ from numpy.typing import NDArray
 ARRAY_BUFFER = 34962
 ELEMENT_ARRAY_BUFFER = 34963
 BYTE = 5120
+UNSIGNED_BYTE = 5121
 UNSIGNED_SHORT = 5123
 UNSIGNED_INT = 5125
 FLOAT = 5126
@@ -24,8 +25,8 @@ QUANTIZED_RANGE = 65535
 DRACO_POSITION_BITS = 16
 DRACO_NORMAL_BITS = 8
 DRACO_LEVEL = 10
-# DracoPy gives generic attribute 0 the unique id 0, then numbers normals and positions after it.
-DRACO_IDS = {"_FEATURE_ID_0": 0, "NORMAL": 1, "POSITION": 2}
+# Draco attribute types (position, normal, color, generic) and the glTF semantics we give them.
+DRACO_SEMANTICS = {0: "POSITION", 1: "NORMAL", 2: "COLOR_0", 4: "_FEATURE_ID_0"}
 
 
 class Compression(StrEnum):
@@ -71,6 +72,7 @@ class Geometry:
     normals: NDArray[np.float32]  # (N, 3), unit length
     feature_ids: NDArray[np.float32]  # (N,)
     triangles: NDArray[np.uint32]  # (M, 3)
+    colors: NDArray[np.uint8] | None = None  # (N, 4) RGBA per vertex, or one material colour for all
 
 
 @dataclass
@@ -108,6 +110,20 @@ def _index_accessor(geometry: Geometry, buffer: BinaryBuffer | None) -> dict[str
     return accessor
 
 
+def _with_colors(encoded: EncodedPrimitive, geometry: Geometry, buffer: BinaryBuffer | None) -> EncodedPrimitive:
+    """Add COLOR_0 (normalized RGBA bytes) as the last vertex attribute when the geometry has vertex colours."""
+    if geometry.colors is None:
+        return encoded
+    accessor: dict[str, Any] = {"componentType": UNSIGNED_BYTE, "normalized": True,
+                                "count": encoded.accessors[0]["count"], "type": "VEC4"}
+    if buffer is not None:
+        accessor["bufferView"] = buffer.add(np.ascontiguousarray(geometry.colors, dtype=np.uint8).tobytes(),
+                                            ARRAY_BUFFER)
+    encoded.accessors.append(accessor)
+    encoded.attributes["COLOR_0"] = len(encoded.accessors) - 1
+    return encoded
+
+
 def encode_plain(geometry: Geometry, buffer: BinaryBuffer) -> EncodedPrimitive:
     positions = geometry.positions.astype("<f4")
     lo, hi = _bounds(positions)
@@ -120,7 +136,8 @@ def encode_plain(geometry: Geometry, buffer: BinaryBuffer) -> EncodedPrimitive:
          "componentType": FLOAT, "count": len(positions), "type": "SCALAR"},
         _index_accessor(geometry, buffer),
     ]
-    return EncodedPrimitive(accessors, {"POSITION": 0, "NORMAL": 1, "_FEATURE_ID_0": 2}, 3)
+    return _with_colors(EncodedPrimitive(accessors, {"POSITION": 0, "NORMAL": 1, "_FEATURE_ID_0": 2}, 3),
+                        geometry, buffer)
 
 
 def encode_quantized(geometry: Geometry, buffer: BinaryBuffer) -> EncodedPrimitive:
@@ -143,8 +160,9 @@ def encode_quantized(geometry: Geometry, buffer: BinaryBuffer) -> EncodedPrimiti
          "componentType": FLOAT, "count": count, "type": "SCALAR"},
         _index_accessor(geometry, buffer),
     ]
-    return EncodedPrimitive(accessors, {"POSITION": 0, "NORMAL": 1, "_FEATURE_ID_0": 2}, 3, scale=scale,
-                            offset=offset, used=["KHR_mesh_quantization"], required=["KHR_mesh_quantization"])
+    encoded = EncodedPrimitive(accessors, {"POSITION": 0, "NORMAL": 1, "_FEATURE_ID_0": 2}, 3, scale=scale,
+                               offset=offset, used=["KHR_mesh_quantization"], required=["KHR_mesh_quantization"])
+    return _with_colors(encoded, geometry, buffer)
 
 
 def encode_draco(geometry: Geometry, buffer: BinaryBuffer) -> EncodedPrimitive:
@@ -153,9 +171,10 @@ def encode_draco(geometry: Geometry, buffer: BinaryBuffer) -> EncodedPrimitive:
         geometry.positions, geometry.triangles, quantization_bits=DRACO_POSITION_BITS,
         compression_level=DRACO_LEVEL, normals=geometry.normals.astype(np.float64),
         normal_quantization_bits=DRACO_NORMAL_BITS,
-        generic_attributes={DRACO_IDS["_FEATURE_ID_0"]: geometry.feature_ids.reshape(-1, 1)},
+        generic_attributes={0: geometry.feature_ids.reshape(-1, 1)}, colors=geometry.colors,
     )
     decoded = DracoPy.decode(data)  # the decoder's vertex count is what the accessors must declare
+    ids = {DRACO_SEMANTICS[a["attribute_type"]]: a["unique_id"] for a in decoded.attributes}
     count = len(decoded.points)
     lo, hi = _bounds(decoded.points)
     accessors = [
@@ -165,10 +184,11 @@ def encode_draco(geometry: Geometry, buffer: BinaryBuffer) -> EncodedPrimitive:
         {**_index_accessor(geometry, None), "count": int(len(decoded.faces) * 3),
          "componentType": UNSIGNED_SHORT if count <= 65535 else UNSIGNED_INT},
     ]
-    extension = {"bufferView": buffer.add(data), "attributes": dict(DRACO_IDS)}
-    return EncodedPrimitive(accessors, {"POSITION": 0, "NORMAL": 1, "_FEATURE_ID_0": 2}, 3,
-                            extensions={"KHR_draco_mesh_compression": extension},
-                            used=["KHR_draco_mesh_compression"], required=["KHR_draco_mesh_compression"])
+    extension = {"bufferView": buffer.add(data), "attributes": ids}
+    encoded = EncodedPrimitive(accessors, {"POSITION": 0, "NORMAL": 1, "_FEATURE_ID_0": 2}, 3,
+                               extensions={"KHR_draco_mesh_compression": extension},
+                               used=["KHR_draco_mesh_compression"], required=["KHR_draco_mesh_compression"])
+    return _with_colors(encoded, geometry, None)
 
 
 ENCODERS = {Compression.NONE: encode_plain, Compression.QUANTIZED: encode_quantized,

@@ -66,6 +66,15 @@ def _property_table(
     return class_properties, table
 
 
+def _vertex_colors(features: Sequence[Feature], color: tuple[float, float, float, float]) -> NDArray[np.uint8] | None:
+    """RGBA bytes per vertex when any feature has vertex colours (the others get the tile colour), else None."""
+    if all(f.mesh.colors is None for f in features):
+        return None
+    fill = np.round(np.array(color) * 255).astype(np.uint8)
+    return np.concatenate([f.mesh.colors if f.mesh.colors is not None
+                           else np.tile(fill, (f.mesh.vertex_count, 1)) for f in features])
+
+
 def build_glb(
     features: Sequence[Feature],
     frame: EnuFrame,
@@ -99,6 +108,7 @@ def build_glb(
         feature_ids=np.repeat(np.arange(len(features), dtype=np.float32), counts),
         triangles=np.concatenate([f.mesh.triangles.astype(np.int64) + start
                                   for f, start in zip(features, starts, strict=True)]).astype(np.uint32),
+        colors=_vertex_colors(features, color),
     )
     buffer = BinaryBuffer()
     encoded = ENCODERS[Compression(compression)](geometry, buffer)
@@ -129,7 +139,7 @@ def build_glb(
         "materials": [
             {
                 "pbrMetallicRoughness": {
-                    "baseColorFactor": list(color),
+                    "baseColorFactor": [1.0, 1.0, 1.0, 1.0] if geometry.colors is not None else list(color),
                     "metallicFactor": 0.0,
                     "roughnessFactor": 1.0,
                 },

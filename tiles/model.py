@@ -17,12 +17,14 @@ class Mesh:
     """A triangle mesh placed on the Earth.
 
     `positions` are (lon°, lat°, ellipsoidal height m) rows, `normals` are unit vectors in each vertex's own
-    east-north-up frame, `triangles` index rows wound counter-clockwise seen from outside.
+    east-north-up frame, `triangles` index rows wound counter-clockwise seen from outside; optional `colors` are
+    RGBA bytes per vertex (for meshes of several materials, drawn in one primitive).
     """
 
     positions: NDArray[np.float64]
     normals: NDArray[np.float32]
     triangles: NDArray[np.uint32]
+    colors: NDArray[np.uint8] | None = None
 
     def __post_init__(self) -> None:
         if self.positions.ndim != 2 or self.positions.shape[1] != 3:
@@ -31,6 +33,8 @@ class Mesh:
             raise ValueError("mesh normals must match positions")
         if self.triangles.ndim != 2 or self.triangles.shape[1] != 3:
             raise ValueError("mesh triangles must be an (M, 3) array")
+        if self.colors is not None and self.colors.shape != (len(self.positions), 4):
+            raise ValueError("mesh colors must be an (N, 4) RGBA array")
 
     @property
     def vertex_count(self) -> int:

@@ -130,10 +130,10 @@ def ordered_features(features: Sequence[Feature]) -> list[Feature]:
     return ordered
 
 
-def plan(features: Sequence[Feature], options: TilingOptions) -> Layout:
-    """Order features by id, anchor the frame and partition them."""
+def plan(features: Sequence[Feature], options: TilingOptions, frame: EnuFrame | None = None) -> Layout:
+    """Order features by id, anchor the frame (unless given) and partition them."""
     ordered = ordered_features(features)
-    frame = dataset_frame(ordered)
+    frame = frame or dataset_frame(ordered)
     lo, hi = feature_bounds(ordered, frame)
     square = root_square(lo, hi)
     sizes = np.array([f.mesh.vertex_count * 28 + len(f.mesh.triangles) * 12 for f in ordered], dtype=np.int64)
@@ -200,15 +200,16 @@ def with_ancestors(keys: Iterable[Key]) -> set[Key]:
     return found
 
 
-def explicit_document(frame: EnuFrame, contents: Mapping[Key, ContentRef], version: str = "1.1") -> TileEntry:
-    """`tileset.json` for contents keyed by cell; inner cells without content become empty tiles."""
+def explicit_tree(contents: Mapping[Key, ContentRef]) -> tuple[dict[str, Any], NDArray[np.float64],
+                                                                 NDArray[np.float64]]:
+    """The tile tree over contents keyed by cell, and its box; inner cells without content become empty tiles."""
     tree = with_ancestors(contents.keys())
     children: dict[Key, list[Key]] = {}
     for key in sorted(tree):
         if key[0]:
             children.setdefault((key[0] - 1, key[1] // 2, key[2] // 2), []).append(key)
 
-    def tile(key: Key) -> tuple[dict[str, object], NDArray[np.float64], NDArray[np.float64]]:
+    def tile(key: Key) -> tuple[dict[str, Any], NDArray[np.float64], NDArray[np.float64]]:
         below = [tile(child) for child in children.get(key, [])]
         boxes = [(b_min, b_max) for _, b_min, b_max in below]
         if key in contents:
@@ -217,22 +218,33 @@ def explicit_document(frame: EnuFrame, contents: Mapping[Key, ContentRef], versi
         margin = BOX_MARGIN * (1 + bool(below))
         box_min = np.min([b[0] for b in boxes], axis=0) - margin
         box_max = np.max([b[1] for b in boxes], axis=0) + margin
-        node: dict[str, object] = {"boundingVolume": {"box": box_json(box_min, box_max)},
-                                   "geometricError": geometric_error(box_min, box_max) if below else 0.0,
-                                   "refine": "ADD"}
+        node: dict[str, Any] = {"boundingVolume": {"box": box_json(box_min, box_max)},
+                                "geometricError": geometric_error(box_min, box_max) if below else 0.0,
+                                "refine": "ADD"}
         if key in contents:
             node["content"] = {"uri": contents[key].path}
         if below:
             node["children"] = [b[0] for b in below]
         return node, box_min, box_max
 
-    root, root_min, root_max = tile((0, 0, 0))
+    return tile((0, 0, 0))
+
+
+def tileset_entry(frame: EnuFrame, root: dict[str, Any], root_min: NDArray[np.float64],
+                  root_max: NDArray[np.float64], version: str = "1.1") -> TileEntry:
+    """`tileset.json` for a root tile in `frame` (the root gets the ENU→ECEF transform)."""
     root["transform"] = [round(v, 6) for v in frame.transform_matrix()]
     document = {"asset": {"version": version, "generator": "CityTwin"},
-                "geometricError": geometric_error(root_min, root_max) * 2, "root": root}
-    return TileEntry("tileset.json", orjson.dumps(document), TILESET_TYPE, 0,
-                     float(root["geometricError"]),  # type: ignore[arg-type]
+                "geometricError": max(geometric_error(root_min, root_max), float(root["geometricError"])) * 2,
+                "root": root}
+    return TileEntry("tileset.json", orjson.dumps(document), TILESET_TYPE, 0, float(root["geometricError"]),
                      enu_bounds(frame, root_min, root_max))
+
+
+def explicit_document(frame: EnuFrame, contents: Mapping[Key, ContentRef], version: str = "1.1") -> TileEntry:
+    """`tileset.json` for contents keyed by cell."""
+    root, root_min, root_max = explicit_tree(contents)
+    return tileset_entry(frame, root, root_min, root_max, version)
 
 
 def describe(placement: Placement, contents: Mapping[Key, ContentRef], options: TilingOptions) -> list[TileEntry]:
