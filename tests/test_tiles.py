@@ -239,3 +239,30 @@ def test_vertex_colours_draw_several_materials_in_one_primitive(berlin: IngestRe
         colours = {a["unique_id"]: a for a in mesh.attributes}[draco["attributes"]["COLOR_0"]]["data"]
         assert {tuple(c) for c in np.asarray(colours)} >= {tuple(c) for c in palette}
     assert_valid_glbs({entry.path: entry.content})
+
+
+def test_layers_share_a_frame_and_refine_in_from_their_own_distance(berlin: IngestResult) -> None:
+    from tiles.layers import Layer, build_layered_tileset
+
+    big = [f for f in berlin.features if (f.properties.get("height") or 0) >= 15]
+    small = [f for f in berlin.features if (f.properties.get("height") or 0) < 15]
+    built = build_layered_tileset([Layer("tall", big), Layer("low", small, 0.125)],
+                                  TilingOptions(max_features_per_tile=100))
+    document = orjson.loads(built.root.content)
+    assert not [e.message for e in tileset_validator().iter_errors(document)]
+    tall, low = document["root"]["children"]
+    assert tall["geometricError"] == document["root"]["geometricError"]
+    assert low["geometricError"] == pytest.approx(document["root"]["geometricError"] * 0.125, abs=0.01)
+
+    def errors_never_grow(tile: dict[str, Any]) -> None:
+        for child in tile.get("children", []):
+            assert child["geometricError"] <= tile["geometricError"]
+            errors_never_grow(child)
+
+    errors_never_grow(document["root"])
+    paths = [e.path for e in built.entries[1:]]
+    assert all(p.startswith(("tall/content/", "low/content/")) for p in paths)
+    assert sorted(i for e in built.entries[1:] for i in e.feature_ids) == sorted(f.id for f in berlin.features)
+    assert_valid_glbs({e.path: e.content for e in built.entries[1:]})
+    with pytest.raises(ValueError, match="unique"):
+        build_layered_tileset([Layer("a", big), Layer("a", small)])
