@@ -147,6 +147,28 @@ def cmd_ingest_city_model(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_ingest_oblique(args: argparse.Namespace, settings: Settings) -> int:
+    from twin.ingest import ingest_oblique
+
+    database = open_database(settings)
+    try:
+        with progress_bars(not args.json) as on_progress:
+            summary = ingest_oblique(database.engine, args.path, args.name,
+                                     store=make_store(settings.tile_store, settings.tile_dir), on_progress=on_progress)
+    finally:
+        database.close()
+    if args.json:
+        _print_json(summary)
+    else:
+        levels = " + ".join(str(n) for n in summary["levels"])
+        console.print(f"dataset [bold]{summary['dataset_id']}[/] ({summary['format']}, {summary['source_crs']}): "
+                      f"{summary['tiles']} textured tiles in {len(summary['levels'])} levels ({levels}) "
+                      f"from {summary['files']} files, {summary['bytes']:,} bytes")
+        for warning in summary["warnings"]:
+            console.print(f"[yellow]warning:[/] {warning}")
+    return 0
+
+
 def _serve(settings: Settings, database: Database | None = None) -> None:
     import uvicorn
 
@@ -238,6 +260,12 @@ def build_parser() -> argparse.ArgumentParser:
     ifc.add_argument("--rotation", type=float, help="degrees counter-clockwise from east to the model's x axis")
     ifc.add_argument("--json", action="store_true", help="print a machine-readable summary")
     ifc.set_defaults(handler=cmd_ingest_ifc)
+    oblique = kinds.add_parser("oblique", help="oblique photography: metadata.xml + Data/Tile_*/ OSGB (or OBJ) "
+                                              "LOD pyramids (Smart3D/ContextCapture/DJI)")
+    oblique.add_argument("path", help="the folder holding metadata.xml and Data/")
+    oblique.add_argument("--name", required=True, help="dataset name; re-ingesting a name replaces that dataset")
+    oblique.add_argument("--json", action="store_true", help="print a machine-readable summary")
+    oblique.set_defaults(handler=cmd_ingest_oblique)
 
     for kind, help_text in (("cityjson", "a CityJSON 1.0/1.1/2.0 city model (buildings with their parts and "
                                          "semantics, and every other city object)"),

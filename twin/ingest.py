@@ -148,3 +148,36 @@ def ingest_citygml(engine: Engine, path: str | Path, options: CityGmlOptions, *,
                               lambda: read_citygml(path, options, on_progress),
                               max_features_per_tile=max_features_per_tile, compression=compression, store=store,
                               on_progress=on_progress)
+
+
+def ingest_oblique(engine: Engine, path: str | Path, name: str, *, store: TileStore | None = None,
+                   on_progress: ProgressCallback = no_progress) -> dict[str, Any]:
+    """Oblique photography (OSGB or OBJ pyramid + metadata.xml) → a textured REPLACE tileset, atomically.
+
+    The dataset has no twin objects: its extent is the tileset's.
+    """
+    from ingest_gis.oblique import read_oblique
+    from tiles.textured import build_replace_tileset
+
+    check_dataset_name(name)
+    timings: dict[str, float] = {}
+    start = time.perf_counter()
+    oblique = read_oblique(path, on_progress)
+    timings["read_and_mesh"] = time.perf_counter() - start
+
+    start = time.perf_counter()
+    tileset = build_replace_tileset(oblique.roots, oblique.georef.frame,
+                                    {"source_format": oblique.source_format, **oblique.georef.summary()})
+    timings["tile"] = time.perf_counter() - start
+
+    start = time.perf_counter()
+    on_progress("store", 0, 1)
+    extra = {"format": oblique.source_format, "files": oblique.files, "levels": oblique.tiles_per_level(),
+             "georef": oblique.georef.summary()}
+    result = IngestResult([], [], oblique.georef.srs, oblique.warnings, tile_class="texture")
+    stored = write_dataset(engine, name=name, kind="oblique", source=Path(path).name, result=result,
+                           tileset=tileset, extra_summary=extra, store=store)
+    on_progress("store", 1, 1)
+    timings["store"] = time.perf_counter() - start
+    return {**stored, **extra, "source_crs": oblique.georef.srs, "warnings": oblique.warnings,
+            "seconds": {k: round(v, 3) for k, v in timings.items()}}

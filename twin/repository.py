@@ -50,7 +50,12 @@ def write_dataset(engine: Engine, *, name: str, kind: str, source: str, result: 
     `also_write` runs in the same transaction after the dataset rows exist (for kind-specific tables).
     """
     check_dataset_name(name)
-    minx, miny, maxx, maxy = shapely.total_bounds([o.footprint for o in result.objects])
+    if result.objects:
+        minx, miny, maxx, maxy = shapely.total_bounds([o.footprint for o in result.objects])
+    elif tileset.root.bounds is not None:  # a dataset without objects (e.g. photogrammetry) spans its tileset
+        minx, miny, maxx, maxy = shapely.Polygon(tileset.root.bounds.ring).bounds
+    else:
+        raise IngestError(f"dataset {name!r} has neither objects nor a tileset extent")
     summary = {"warnings": result.warnings, "tile_count": tileset.content_count, **(extra_summary or {})}
     total_bytes = sum(len(e.content) for e in tileset.entries)
     store = store or PostgisTileStore()
