@@ -1,15 +1,15 @@
 """CityGML 1.0, 2.0 and 3.0 buildings → twin objects and semantic layer features (see `ingest_gis.citymodel`).
 
 The file is streamed with `lxml.etree.iterparse`: each top-level city object member is read when its end tag
-arrives and then dropped, so memory holds one member at a time plus the vertices. Buildings and their parts
-(`consistsOfBuildingPart`, 3.0 `buildingPart`) become objects with their simple properties and generic
-attributes as attributes, `gml:name` as name and `measuredHeight` (3.0: `con:height/con:Height/con:value`) as
-measured height; object ids are `gml:id`s. Geometry: `lod{0..4}Solid`, `MultiSurface`, `Geometry`,
-`lod0FootPrint`/`lod0RoofEdge`, and thematic surfaces (`boundedBy`, 3.0 `boundary`: RoofSurface, WallSurface,
-GroundSurface … with their openings), whose polygons carry the semantics; solids referring to them by
-`xlink:href` reuse them. Polygons, polygon patches and triangles with `gml:posList`, `gml:pos` or
-`gml:coordinates`, holes included. One LoD per object, chosen as for CityJSON (`--lod`, default best).
-Other city objects (roads, vegetation, relief …) are counted in a warning, not read.
+arrives and then dropped, so memory holds the member being read (and what the parser has read ahead) plus the
+vertices. Buildings and their parts (`consistsOfBuildingPart`, 3.0 `buildingPart`) become objects with their
+simple properties and generic attributes as attributes, `gml:name` as name and `measuredHeight` (3.0:
+`con:height/con:Height/con:value`) as measured height; object ids are `gml:id`s. Geometry: `lod{0..4}Solid`,
+`MultiSurface`, `Geometry`, `lod0FootPrint`/`lod0RoofEdge`, and thematic surfaces (`boundedBy`, 3.0 `boundary`:
+RoofSurface, WallSurface, GroundSurface … with their openings), whose polygons carry the semantics; solids
+referring to them by `xlink:href` reuse them. Polygons, polygon patches and triangles with `gml:posList`,
+`gml:pos` or `gml:coordinates`, holes included. One LoD per object, chosen as for CityJSON (`--lod`, default
+best). Other city objects (roads, vegetation, relief …) are counted in a warning, not read.
 """
 
 from __future__ import annotations
@@ -176,9 +176,10 @@ class _Reader:
                 name = child.text.strip()
             elif prop in GENERIC or prop == "genericAttribute":
                 self.generic(child, attributes)
-            elif prop == "height":  # 3.0: con:height/con:Height/con:value
+            elif prop == "height":  # 3.0: con:height/con:Height/con:value, kept as measuredHeight
                 value = next((parse_number(v.text) for v in child.iter() if local(v) == "value"), None)
-                measured = measured if value is None else value
+                if value is not None and measured is None:
+                    measured = attributes["measuredHeight"] = value
             elif len(child) == 0 and child.text and child.text.strip():
                 _add_attribute(attributes, prop, child.text.strip())
             elif prop == "address":

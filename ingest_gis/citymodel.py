@@ -6,10 +6,10 @@ footprint (the union of its downward-facing surfaces seen from above, or its upw
 surfaces such as roads) in EPSG:4326, and its height range. A parent's footprint and height range also cover its
 children, so a building is found wherever any of its parts is.
 
-Each object also becomes one tile feature per layer: buildings (and their parts, rooms …) split into `roof`,
-`wall` and `ground` by their surface semantics (a surface without semantics by its orientation: up, down or
-sideways), other city objects go whole into a theme layer (`vegetation`, `water`, `transport`, `terrain`,
-`other`). The layer is the feature's `surface` property; the tileset draws each layer in its own colour.
+Each object with surfaces also becomes one tile feature (`name`, `height` — measured if given, else its extent —,
+`lod`, `type`) whose mesh is coloured per vertex: buildings (and their parts, rooms …) as `roof`, `wall` and
+`ground` by their surface semantics (a surface without semantics by its orientation: up, down or sideways),
+other city objects by theme (`vegetation`, `water`, `transport`, `terrain`, `other`); see `LAYER_COLORS`.
 """
 
 from __future__ import annotations
@@ -38,6 +38,9 @@ THEMES = {"PlantCover": "vegetation", "SolitaryVegetationObject": "vegetation", 
           "Bridge": "transport", "BridgePart": "transport", "BridgeInstallation": "transport",
           "BridgeConstructiveElement": "transport", "TINRelief": "terrain", "LandUse": "terrain"}
 SEMANTIC_LAYERS = {"RoofSurface": "roof", "GroundSurface": "ground"}  # other semantic surfaces are walls
+LAYER_COLORS = {"roof": (199, 92, 69, 255), "wall": (237, 232, 219, 255), "ground": (107, 102, 97, 255),
+                "vegetation": (107, 168, 84, 255), "water": (82, 140, 217, 255), "transport": (158, 158, 163, 255),
+                "terrain": (214, 204, 163, 255), "other": (189, 184, 199, 255)}
 FACING = 0.1  # |up component| of a normal above which a surface without semantics is a roof or a ground
 FOOTPRINT_FACING = 0.05
 SNAP = 1e-9  # degrees
@@ -249,47 +252,42 @@ def assemble(model: CityModel, dataset: str, crs: SourceCrs, warnings: list[str]
         objects.append(ObjectRecord(f"{dataset}.{keys[i]}", kind_of(o.type), o.name, footprints[i],
                                     float(zmin[i]), float(zmax[i]), o.attributes, parent_id))
 
-    features = _layer_features(model, dataset, keys, triangulation, surface_object, layer, corner_surface,
-                               corner_start, np.column_stack([lon, lat, height])[corner_vertex], corner_normals,
-                               heights)
-    layers = Counter(str(f.properties["surface"]) for f in features)
+    features = _object_features(model, dataset, keys, triangulation, surface_object, layer, corner_surface,
+                                np.column_stack([lon, lat, height])[corner_vertex], corner_normals, heights)
+    drawn = Counter(layer[has_triangles].tolist())
     summary = {"types": dict(sorted(Counter(model.objects[i].type for i in kept).items())),
-               "layers": {k: layers[k] for k in LAYERS if layers[k]},
-               "surfaces": n_surfaces - degenerate, "triangles": len(triangulation.triangles)}
+               "surfaces": {name: drawn[k] for k, name in enumerate(LAYERS) if drawn[k]},
+               "triangles": len(triangulation.triangles)}
     return objects, features, summary
 
 
-def _layer_features(model: CityModel, dataset: str, keys: list[str], triangulation: Any,
-                    surface_object: NDArray, layer: NDArray, corner_surface: NDArray, corner_start: NDArray,
-                    positions: NDArray, normals: NDArray, heights: dict[int, float]) -> list[Feature]:
-    """One mesh per (object, layer): views into arrays laid out group by group."""
-    n_layers = len(LAYERS)
-    group_of_surface = surface_object * n_layers + layer
-    has_triangles = np.zeros(len(group_of_surface), dtype=bool)
+def _object_features(model: CityModel, dataset: str, keys: list[str], triangulation: Any,
+                     surface_object: NDArray, layer: NDArray, corner_surface: NDArray, positions: NDArray,
+                     normals: NDArray, heights: dict[int, float]) -> list[Feature]:
+    """One vertex-coloured mesh per object: views into arrays laid out object by object."""
+    has_triangles = np.zeros(len(surface_object), dtype=bool)
     has_triangles[triangulation.triangle_surface] = True
-    corner_group = np.where(has_triangles[corner_surface], group_of_surface[corner_surface], -1)
-    corner_order = np.argsort(corner_group, kind="stable")
-    corner_order = corner_order[corner_group[corner_order] >= 0]
-    rank = np.full(len(corner_group), -1, dtype=np.int64)
+    corner_object = np.where(has_triangles[corner_surface], surface_object[corner_surface], -1)
+    corner_order = np.argsort(corner_object, kind="stable")
+    corner_order = corner_order[corner_object[corner_order] >= 0]
+    rank = np.full(len(corner_object), -1, dtype=np.int64)
     rank[corner_order] = np.arange(len(corner_order))
-    sorted_groups = corner_group[corner_order]
-    groups, group_corner_start = np.unique(sorted_groups, return_index=True)
-    group_corner_stop = np.append(group_corner_start[1:], len(sorted_groups))
-    triangle_group = group_of_surface[triangulation.triangle_surface]
-    triangle_order = np.argsort(triangle_group, kind="stable")
+    drawn, corner_start = np.unique(corner_object[corner_order], return_index=True)
+    corner_stop = np.append(corner_start[1:], len(corner_order))
+    triangle_object = surface_object[triangulation.triangle_surface]
+    triangle_order = np.argsort(triangle_object, kind="stable")
     triangles = rank[triangulation.triangles[triangle_order]]
-    triangle_start = np.searchsorted(triangle_group[triangle_order], groups)
+    triangle_start = np.searchsorted(triangle_object[triangle_order], drawn)
     triangle_stop = np.append(triangle_start[1:], len(triangles))
-    triangles = (triangles - np.repeat(group_corner_start, triangle_stop - triangle_start)[:, None]).astype(np.uint32)
+    triangles = (triangles - np.repeat(corner_start, triangle_stop - triangle_start)[:, None]).astype(np.uint32)
+    palette = np.array([LAYER_COLORS[name] for name in LAYERS], dtype=np.uint8)
+    colors = palette[layer[corner_surface[corner_order]]]
     positions, normals = positions[corner_order], normals[corner_order]
     features = []
-    for g, c0, c1, t0, t1 in zip(groups.tolist(), group_corner_start.tolist(), group_corner_stop.tolist(),
+    for i, c0, c1, t0, t1 in zip(drawn.tolist(), corner_start.tolist(), corner_stop.tolist(),
                                  triangle_start.tolist(), triangle_stop.tolist(), strict=True):
-        i, layer_index = divmod(g, n_layers)
         o = model.objects[i]
-        mesh = Mesh(positions[c0:c1], normals[c0:c1], triangles[t0:t1])
+        mesh = Mesh(positions[c0:c1], normals[c0:c1], triangles[t0:t1], colors[c0:c1])
         features.append(Feature(f"{dataset}.{keys[i]}", mesh, {
-            "name": o.name, "height": heights.get(i), "lod": o.lod, "type": o.type.lstrip("+"),
-            "surface": LAYERS[layer_index]}))
+            "name": o.name, "height": heights.get(i), "lod": o.lod, "type": o.type.lstrip("+")}))
     return features
-

@@ -14,11 +14,18 @@ from sqlalchemy import Engine, text
 
 from ingest_gis.cityjson import CityJsonOptions, choose_lod, read_cityjson
 from ingest_gis.records import IngestError
-from tests.helpers.citymodels import ATTRIBUTES, VOLUMES, cityjson_house
+from tests.helpers.citymodels import (
+    ATTRIBUTES,
+    VOLUMES,
+    assert_colours_follow_facing,
+    cityjson_house,
+    object_solid,
+    vertex_classes,
+)
 from tests.helpers.data import shared_data
 from tests.helpers.gltf import assert_valid_glbs, property_strings, tileset_validator
 from tiles.geodesy import EnuFrame
-from tiles.model import Feature
+from tiles.glb import unpack_glb
 from twin import repository
 from twin.ingest import ingest_cityjson, ingest_footprints
 
@@ -35,6 +42,13 @@ def _tiles(engine: Engine, dataset: str) -> dict[str, bytes]:
     with engine.connect() as conn:
         rows = conn.execute(text("SELECT path, content FROM tiles WHERE tileset_id = :t"), {"t": dataset}).all()
     return {r.path: bytes(r.content) for r in rows}
+
+
+def _attributes(glb: bytes) -> set[str]:
+    gltf, _ = unpack_glb(glb)
+    primitive = gltf["meshes"][0]["primitives"][0]  # type: ignore[index]
+    draco = primitive.get("extensions", {}).get("KHR_draco_mesh_compression", {})
+    return set(primitive["attributes"]) | set(draco.get("attributes", {}))
 
 
 def _write(tmp_path: Path, doc: object, name: str = "house.city.json") -> Path:
@@ -73,25 +87,15 @@ def test_delft_lands_in_delft_with_every_building_an_object_carrying_its_attribu
     tiles = _tiles(engine, "delft")
     tileset = orjson.loads(tiles["tileset.json"])
     tileset_validator().validate(tileset)
-    layers = [c["content"]["uri"].split("/")[0] if "content" in c else
-              c["children"][0]["content"]["uri"].split("/")[0] for c in tileset["root"]["children"]]
-    assert layers == ["roof", "wall", "vegetation", "water", "transport", "terrain", "other"]
+    assert set(summary["surfaces"]) == {"roof", "wall", "vegetation", "water", "transport", "terrain", "other"}
     glbs = {p: c for p, c in tiles.items() if p.endswith(".glb")}
     assert len(glbs) == summary["tiles"]
     assert_valid_glbs(glbs)
-    roof_ids = {i for p, c in glbs.items() if p.startswith("roof/") for i in property_strings(c, "id")}
-    assert roof_ids == {f"delft.{k}" for k in buildings}
-    types = {t for p, c in glbs.items() if p.startswith("transport/") for t in property_strings(c, "type")}
-    assert types == {"Road", "Bridge"}
-
-
-def _object_solid(features: list[Feature], object_id: str) -> trimesh.Trimesh:
-    parts = [f.mesh for f in features if f.id == object_id]
-    frame = EnuFrame(float(parts[0].positions[0, 0]), float(parts[0].positions[0, 1]))
-    meshes = [trimesh.Trimesh(frame.from_geodetic(*m.positions.T), m.triangles, process=False) for m in parts]
-    solid = trimesh.util.concatenate(meshes)
-    solid.merge_vertices(digits_vertex=4)
-    return solid
+    tiled = {i for c in glbs.values() for i in property_strings(c, "id")}
+    assert {f"delft.{k}" for k in buildings} <= tiled and len(tiled) == 570
+    assert all("COLOR_0" in _attributes(c) for c in glbs.values())
+    types = {t for c in glbs.values() for t in property_strings(c, "type")}
+    assert types == {"Building", "Road", "PlantCover", "LandUse", "GenericCityObject", "Bridge", "WaterBody"}
 
 
 @pytest.mark.parametrize("version", ["1.0", "1.1", "2.0"])
@@ -108,22 +112,22 @@ def test_an_lod2_house_keeps_roof_wall_and_ground_apart_with_closed_outward_soli
     # the building's footprint covers its part and keeps the courtyard open
     assert block.footprint.geom_type == "Polygon" and len(block.footprint.interiors) == 1
     assert part.footprint.within(block.footprint.buffer(1e-9))
-    layers = {(f.id, f.properties["surface"]) for f in result.features}
-    assert layers == {(i, s) for i in ("house.B1", "house.B1-P") for s in ("roof", "wall", "ground")}
+    assert sorted(f.id for f in result.features) == ["house.B1", "house.B1-P"]
     for feature in result.features:
-        up = feature.mesh.normals[:, 2]
-        facing = {"roof": up > 0.5, "ground": up < -0.99, "wall": np.abs(up) < 1e-6}
-        assert facing[str(feature.properties["surface"])].all(), feature.properties
+        assert assert_colours_follow_facing(feature) == {"roof", "wall", "ground"}
         assert feature.properties["lod"] == "2.2"
+        assert feature.properties["type"] == ("Building" if feature.id == "house.B1" else "BuildingPart")
         assert feature.properties["height"] == (6.0 if feature.id == "house.B1" else 5.0)
     for object_id, key in (("house.B1", "B1"), ("house.B1-P", "B1-P")):
-        solid = _object_solid(result.features, object_id)
+        solid = object_solid(result.features, object_id)
         assert solid.is_watertight and solid.is_winding_consistent
         assert solid.volume == pytest.approx(VOLUMES[key], rel=1e-3)  # positive: wound outwards
     # the courtyard is a hole in the roof: 400 − 64 m² of flat roof
-    roof = next(f for f in result.features if f.id == "house.B1" and f.properties["surface"] == "roof")
-    frame = EnuFrame(float(roof.mesh.positions[0, 0]), float(roof.mesh.positions[0, 1]))
-    assert trimesh.Trimesh(frame.from_geodetic(*roof.mesh.positions.T), roof.mesh.triangles).area == \
+    block_mesh = next(f for f in result.features if f.id == "house.B1").mesh
+    roof_triangles = block_mesh.triangles[vertex_classes(next(f for f in result.features if f.id == "house.B1"))
+                                          [block_mesh.triangles[:, 0]] == "roof"]
+    frame = EnuFrame(float(block_mesh.positions[0, 0]), float(block_mesh.positions[0, 1]))
+    assert trimesh.Trimesh(frame.from_geodetic(*block_mesh.positions.T), roof_triangles).area == \
         pytest.approx(336, rel=1e-3)
 
 
@@ -142,9 +146,9 @@ def test_vertex_normals_agree_with_the_winding_of_every_triangle(tmp_path: Path)
 def test_solids_written_inside_out_are_turned_outwards_with_a_warning(tmp_path: Path) -> None:
     result = read_cityjson(_write(tmp_path, cityjson_house(inside_out=True)), CityJsonOptions("house"))
     assert "2 solids had their surfaces wound inwards and were turned outwards" in result.warnings
-    assert _object_solid(result.features, "house.B1").volume == pytest.approx(VOLUMES["B1"], rel=1e-3)
-    roof = next(f for f in result.features if f.properties["surface"] == "roof")
-    assert (roof.mesh.normals[:, 2] > 0.5).all()
+    assert object_solid(result.features, "house.B1").volume == pytest.approx(VOLUMES["B1"], rel=1e-3)
+    for feature in result.features:
+        assert assert_colours_follow_facing(feature) == {"roof", "wall", "ground"}
 
 
 def test_the_asked_lod_is_taken_and_a_missing_one_falls_back_with_a_warning(tmp_path: Path) -> None:
@@ -174,14 +178,15 @@ def test_a_geometry_template_instance_is_placed_at_its_reference_point(tmp_path:
     tree = next(o for o in result.objects if o.id == "house.T1")
     assert tree.kind == "solitary_vegetation_object" and (tree.zmin, tree.zmax) == (0.0, 4.0)
     feature = next(f for f in result.features if f.id == "house.T1")
-    assert feature.properties["surface"] == "vegetation" and len(feature.mesh.triangles) == 2
+    assert set(vertex_classes(feature)) == {"vegetation"} and len(feature.mesh.triangles) == 2
 
 
-def test_cityjson_ingest_stores_layers_in_postgis_and_reingest_replaces_it(engine: Engine, tmp_path: Path) -> None:
+def test_cityjson_ingest_stores_objects_and_tiles_in_postgis_and_reingest_replaces_them(engine: Engine,
+                                                                                        tmp_path: Path) -> None:
     path = _write(tmp_path, cityjson_house())
     first = ingest_cityjson(engine, path, CityJsonOptions("house"), max_features_per_tile=1)
     again = ingest_cityjson(engine, path, CityJsonOptions("house"), max_features_per_tile=1)
-    assert first["objects"] == again["objects"] == 2 and first["layers"] == {"roof": 2, "wall": 2, "ground": 2}
+    assert first["objects"] == again["objects"] == 2 and first["surfaces"] == {"roof": 3, "wall": 12, "ground": 2}
     assert _counts(engine) == (1, 2, 1, again["tiles"] + 1)
     tiles = _tiles(engine, "house")
     tileset_validator().validate(orjson.loads(tiles["tileset.json"]))
@@ -189,7 +194,7 @@ def test_cityjson_ingest_stores_layers_in_postgis_and_reingest_replaces_it(engin
     with engine.connect() as conn:
         parent = conn.execute(text("SELECT parent_id FROM twin_objects WHERE id = 'house.B1-P'")).scalar_one()
         summary = conn.execute(text("SELECT summary FROM datasets WHERE id = 'house'")).scalar_one()
-    assert parent == "house.B1" and summary["layers"] == first["layers"] and summary["version"] == "2.0"
+    assert parent == "house.B1" and summary["surfaces"] == first["surfaces"] and summary["version"] == "2.0"
 
 
 def _bad(tmp_path: Path, name: str, content: bytes) -> Path:

@@ -141,7 +141,7 @@ def cmd_ingest_city_model(args: argparse.Namespace, settings: Settings) -> int:
         types = ", ".join(f"{n} {t}" for t, n in summary["types"].items())
         console.print(f"dataset [bold]{summary['dataset_id']}[/] ({summary['version']}, {summary['source_crs']}): "
                       f"{summary['objects']} objects ({types}), {summary['tiles']} tiles "
-                      f"({summary['bytes']:,} bytes) in layers {', '.join(summary['layers'])}")
+                      f"({summary['bytes']:,} bytes), LoD {', '.join(summary['lods']) or '-'}")
         for warning in summary["warnings"]:
             console.print(f"[yellow]warning:[/] {warning}")
     return 0

@@ -105,9 +105,7 @@ def _ingest_city_model(engine: Engine, path: str | Path, name: str, kind: str,
                        read: Callable[[], CityIngestResult], *, max_features_per_tile: int,
                        compression: Compression, store: TileStore | None,
                        on_progress: ProgressCallback) -> dict[str, Any]:
-    """City model → twin objects + a tileset with one quadtree per surface layer, stored atomically."""
-    from ingest_gis.layer_tiles import build_layer_tileset
-
+    """City model → twin objects + a tileset of vertex-coloured features, stored atomically."""
     check_dataset_name(name)
     timings: dict[str, float] = {}
     start = time.perf_counter()
@@ -117,7 +115,7 @@ def _ingest_city_model(engine: Engine, path: str | Path, name: str, kind: str,
     start = time.perf_counter()
     tiling = TilingOptions(max_features_per_tile=max_features_per_tile, class_name=result.tile_class,
                            compression=compression)
-    tileset = build_layer_tileset(result.features, tiling, lambda done, total: on_progress("tiles", done, total))
+    tileset = build_tileset(result.features, tiling, lambda done, total: on_progress("tiles", done, total))
     timings["tile"] = time.perf_counter() - start
 
     start = time.perf_counter()
@@ -133,7 +131,7 @@ def _ingest_city_model(engine: Engine, path: str | Path, name: str, kind: str,
 def ingest_cityjson(engine: Engine, path: str | Path, options: CityJsonOptions, *, max_features_per_tile: int = 400,
                     compression: Compression = Compression.DRACO, store: TileStore | None = None,
                     on_progress: ProgressCallback = no_progress) -> dict[str, Any]:
-    """CityJSON → one twin object per city object and a tileset coloured by surface layer, atomically."""
+    """CityJSON → one twin object per city object and a tileset coloured by surface semantics, atomically."""
     return _ingest_city_model(engine, path, options.name, "cityjson",
                               lambda: read_cityjson(path, options, on_progress),
                               max_features_per_tile=max_features_per_tile, compression=compression, store=store,
@@ -143,7 +141,7 @@ def ingest_cityjson(engine: Engine, path: str | Path, options: CityJsonOptions, 
 def ingest_citygml(engine: Engine, path: str | Path, options: CityGmlOptions, *, max_features_per_tile: int = 400,
                    compression: Compression = Compression.DRACO, store: TileStore | None = None,
                    on_progress: ProgressCallback = no_progress) -> dict[str, Any]:
-    """CityGML buildings (streamed) → one twin object per building or part and a layered tileset, atomically."""
+    """CityGML buildings (streamed) → one twin object per building or part and their tileset, atomically."""
     return _ingest_city_model(engine, path, options.name, "citygml",
                               lambda: read_citygml(path, options, on_progress),
                               max_features_per_tile=max_features_per_tile, compression=compression, store=store,

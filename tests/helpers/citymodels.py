@@ -10,6 +10,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+import trimesh
+from numpy.typing import NDArray
+
+from tiles.geodesy import EnuFrame
+from tiles.model import Feature
+
 ORIGIN = (85000.0, 447000.0, 0.0)
 Ring = list[tuple[float, float, float]]
 
@@ -174,3 +181,30 @@ def citygml_house(version: str = "2.0", srs_name: str = "urn:ogc:def:crs:EPSG::7
             f'xmlns:gml="{gml}" xmlns:gen="{gen}" xmlns:xlink="http://www.w3.org/1999/xlink"{con}>'
             f"{envelope}<cityObjectMember>{_gml_building('B1', version, 'bldg:Building')}</cityObjectMember>"
             "</CityModel>\n")
+
+
+def object_solid(features: list[Feature], object_id: str) -> trimesh.Trimesh:
+    """The meshes of one object in every layer, welded into one solid in local metres."""
+    parts = [f.mesh for f in features if f.id == object_id]
+    frame = EnuFrame(float(parts[0].positions[0, 0]), float(parts[0].positions[0, 1]))
+    meshes = [trimesh.Trimesh(frame.from_geodetic(*m.positions.T), m.triangles, process=False) for m in parts]
+    solid = trimesh.util.concatenate(meshes)
+    solid.merge_vertices(digits_vertex=4)
+    return solid
+
+
+def vertex_classes(feature: Feature) -> NDArray[np.str_]:
+    """The colour class (roof, wall, ground, vegetation …) of every vertex of a feature, from its colours."""
+    from ingest_gis.citymodel import LAYER_COLORS
+
+    assert feature.mesh.colors is not None
+    by_colour = {tuple(rgba): name for name, rgba in LAYER_COLORS.items()}
+    return np.array([by_colour[tuple(int(c) for c in rgba)] for rgba in feature.mesh.colors])
+
+
+def assert_colours_follow_facing(feature: Feature) -> set[str]:
+    """Roof-coloured vertices face up, ground-coloured down, wall-coloured sideways; returns the classes seen."""
+    classes, up = vertex_classes(feature), feature.mesh.normals[:, 2]
+    assert (up[classes == "roof"] > 0.5).all() and (up[classes == "ground"] < -0.99).all()
+    assert (np.abs(up[classes == "wall"]) < 1e-6).all()
+    return set(classes.tolist())
