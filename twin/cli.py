@@ -169,6 +169,52 @@ def cmd_ingest_oblique(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_ingest_pointcloud(args: argparse.Namespace, settings: Settings) -> int:
+    from ingest_gis.pointcloud import PointCloudOptions
+    from twin.ingest import ingest_pointcloud
+
+    options = PointCloudOptions(name=args.name, crs=args.crs, timeout_s=args.timeout)
+    database = open_database(settings)
+    try:
+        with progress_bars(not args.json) as on_progress:
+            summary = ingest_pointcloud(database.engine, args.path, options,
+                                        store=make_store(settings.tile_store, settings.tile_dir),
+                                        on_progress=on_progress)
+    finally:
+        database.close()
+    if args.json:
+        _print_json(summary)
+    else:
+        west, south, east, north = summary["extent"]
+        console.print(f"dataset [bold]{summary['dataset_id']}[/]: {summary['points']:,} points in {summary['tiles']} "
+                      f"tiles ({summary['bytes']:,} bytes), CRS {summary['source_crs']} from "
+                      f"{summary['georef']['from']}, at lon {west:.5f}…{east:.5f}, lat {south:.5f}…{north:.5f}")
+        for warning in summary["warnings"]:
+            console.print(f"[yellow]warning:[/] {warning}")
+    return 0
+
+
+def cmd_ingest_tileset(args: argparse.Namespace, settings: Settings) -> int:
+    from ingest_bim.georef import parse_origin
+    from twin.ingest import ingest_tileset
+
+    origin = parse_origin(args.origin) if args.origin else None
+    database = open_database(settings)
+    try:
+        with progress_bars(not args.json) as on_progress:
+            summary = ingest_tileset(database.engine, args.path, args.name, origin=origin,
+                                     store=make_store(settings.tile_store, settings.tile_dir), on_progress=on_progress)
+    finally:
+        database.close()
+    if args.json:
+        _print_json(summary)
+    else:
+        console.print(f"dataset [bold]{summary['dataset_id']}[/]: 3D Tiles {summary['asset_version']} with "
+                      f"{summary['tiles']} contents in {summary['files']} files ({summary['bytes']:,} bytes), "
+                      f"placed by {summary['placed_by']}")
+    return 0
+
+
 def _serve(settings: Settings, database: Database | None = None) -> None:
     import uvicorn
 
@@ -280,6 +326,21 @@ def build_parser() -> argparse.ArgumentParser:
                           default=Compression.DRACO.value, help="tile vertex encoding (default: draco)")
         city.add_argument("--json", action="store_true", help="print a machine-readable summary")
         city.set_defaults(handler=cmd_ingest_city_model)
+
+    points = kinds.add_parser("pointcloud", help="a LAS/LAZ (1.2–1.4) or COPC point cloud, tiled by py3dtiles")
+    points.add_argument("path")
+    points.add_argument("--name", required=True, help="dataset name; re-ingesting a name replaces that dataset")
+    points.add_argument("--crs", help="CRS of X/Y/Z (EPSG code or WKT) when the header has none or a wrong one")
+    points.add_argument("--timeout", type=float, help="seconds tiling may take (default: grows with the points)")
+    points.add_argument("--json", action="store_true", help="print a machine-readable summary")
+    points.set_defaults(handler=cmd_ingest_pointcloud)
+    imported = kinds.add_parser("tileset", help="an existing 3D Tiles 1.0/1.1 tileset folder, stored as it is")
+    imported.add_argument("path", help="the tileset folder or its tileset.json")
+    imported.add_argument("--name", required=True, help="dataset name; re-ingesting a name replaces that dataset")
+    imported.add_argument("--origin", help="LON,LAT[,H] to place a tileset that is not georeferenced "
+                                           "(write --origin=-123.1,44.0 for negative longitudes)")
+    imported.add_argument("--json", action="store_true", help="print a machine-readable summary")
+    imported.set_defaults(handler=cmd_ingest_tileset)
 
     for name, handler, help_text in (("serve", cmd_serve, "serve the API, tiles and viewer"),
                                      ("demo", cmd_demo, "generate, ingest and serve a demo district")):

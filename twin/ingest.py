@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -14,8 +15,10 @@ from ingest_gis.citygml import CityGmlOptions, read_citygml
 from ingest_gis.cityjson import CityJsonOptions, read_cityjson
 from ingest_gis.citymodel import CityIngestResult
 from ingest_gis.footprints import FootprintOptions, read_footprints
-from ingest_gis.records import IngestResult, ProgressCallback, no_progress
+from ingest_gis.pointcloud import PointCloudOptions
+from ingest_gis.records import IngestError, IngestResult, ProgressCallback, no_progress
 from tiles.encoding import Compression
+from tiles.model import BuiltTileset
 from tiles.tileset import TilingOptions, build_tileset
 from twin.repository import check_dataset_name, write_dataset
 from twin.tilestore import TileStore
@@ -178,4 +181,66 @@ def ingest_oblique(engine: Engine, path: str | Path, name: str, *, store: TileSt
     on_progress("store", 1, 1)
     timings["store"] = time.perf_counter() - start
     return {**stored, **extra, "source_crs": oblique.georef.srs, "warnings": oblique.warnings,
+            "seconds": {k: round(v, 3) for k, v in timings.items()}}
+
+
+def _servable(tileset: BuiltTileset) -> None:
+    """Every entry path must be one the tile route answers for."""
+    from twin.api.tile_server import SAFE_PATH
+
+    for entry in tileset.entries:
+        if not SAFE_PATH.match(entry.path):
+            raise IngestError(f"{entry.path!r}: the tile server only serves paths of letters, digits, '.', '_', '-' "
+                              "and '/'; rename the file and the URI naming it")
+
+
+def ingest_pointcloud(engine: Engine, path: str | Path, options: PointCloudOptions, *,
+                      store: TileStore | None = None, work_dir: Path | None = None,
+                      on_progress: ProgressCallback = no_progress) -> dict[str, Any]:
+    """LAS/LAZ/COPC → a placed `pnts` tileset (py3dtiles) stored as a dataset without objects, atomically."""
+    from ingest_gis.pointcloud import tile_point_cloud
+
+    check_dataset_name(options.name)
+    timings: dict[str, float] = {}
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="citytwin-points-", dir=work_dir) as work:
+        cloud = tile_point_cloud(path, options, Path(work), on_progress)
+    timings["read_and_tile"] = time.perf_counter() - start
+    tileset = cloud.imported.tileset
+    _servable(tileset)
+    start = time.perf_counter()
+    on_progress("store", 0, 1)
+    result = IngestResult([], [], cloud.crs.label, cloud.warnings, tile_class="point")
+    extra = cloud.summary()
+    stored = write_dataset(engine, name=options.name, kind="pointcloud", source=Path(path).name, result=result,
+                           tileset=tileset, extra_summary=extra, store=store)
+    on_progress("store", 1, 1)
+    timings["store"] = time.perf_counter() - start
+    return {**stored, **extra, "extent": list(cloud.extent), "zmin": cloud.zmin, "zmax": cloud.zmax,
+            "source_crs": cloud.crs.label, "warnings": cloud.warnings,
+            "seconds": {k: round(v, 3) for k, v in timings.items()}}
+
+
+def ingest_tileset(engine: Engine, path: str | Path, name: str, *, origin: tuple[float, float, float] | None = None,
+                   store: TileStore | None = None, on_progress: ProgressCallback = no_progress) -> dict[str, Any]:
+    """An existing 3D Tiles tileset folder → stored as is (placed by `origin` when it is not georeferenced)."""
+    from ingest_gis.tileset_import import import_tileset
+
+    check_dataset_name(name)
+    timings: dict[str, float] = {}
+    start = time.perf_counter()
+    imported = import_tileset(path, origin=origin, on_progress=on_progress)
+    _servable(imported.tileset)
+    timings["read"] = time.perf_counter() - start
+    start = time.perf_counter()
+    on_progress("store", 0, 1)
+    result = IngestResult([], [], "EPSG:4978", imported.warnings, tile_class="tile")
+    extra = {"asset_version": imported.asset_version, "placed_by": imported.placed_by,
+             "files": len(imported.tileset.entries), **({"origin": list(origin)} if origin else {})}
+    stored = write_dataset(engine, name=name, kind="tileset", source=Path(path).name, result=result,
+                           tileset=imported.tileset, extra_summary=extra, store=store)
+    on_progress("store", 1, 1)
+    timings["store"] = time.perf_counter() - start
+    return {**stored, **extra, "extent": list(imported.extent), "zmin": imported.zmin, "zmax": imported.zmax,
+            "source_crs": "EPSG:4978", "warnings": imported.warnings,
             "seconds": {k: round(v, 3) for k, v in timings.items()}}
