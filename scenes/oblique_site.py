@@ -34,6 +34,7 @@ class SiteOptions:
     origin: tuple[float, float, float] = (0.0, 0.0, 0.0)
     offset: tuple[float, float] = (-32.0, -32.0)  # where tile (0, 0) starts, relative to the SRS origin
     fmt: str = "osgt"  # or "obj"
+    texture: str = "jpg"  # or "png": RGBA with a transparent stripe along each node's west edge
 
 
 def ground_color(x: NDArray[np.float64], y: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -85,13 +86,18 @@ class Node:
                                     np.stack([a, a + grid + 2, a + grid + 1], 1)])
         return positions, uvs, triangles
 
-    def texture(self, pixels: int) -> bytes:
-        """The node's JPEG: row 0 is the north edge (image top), as files are stored."""
+    def texture(self, pixels: int, kind: str = "jpg") -> bytes:
+        """The node's JPEG (or RGBA PNG): row 0 is the north edge (image top), as files are stored."""
         centres = (np.arange(pixels) + 0.5) / pixels * self.size
         x, y = np.meshgrid(self.x0 + centres, self.y0 + self.size - centres)
         rgb = np.clip(ground_color(x, y), 0, 255).astype(np.uint8)
         out = io.BytesIO()
-        Image.fromarray(rgb, "RGB").save(out, "JPEG", quality=92)
+        if kind == "png":
+            alpha = np.full((pixels, pixels, 1), 255, np.uint8)
+            alpha[:, : max(1, pixels // 16)] = 0
+            Image.fromarray(np.concatenate([rgb, alpha], axis=2), "RGBA").save(out, "PNG")
+        else:
+            Image.fromarray(rgb, "RGB").save(out, "JPEG", quality=92)
         return out.getvalue()
 
 
@@ -221,8 +227,8 @@ def _osg_tile(tile: str, root: Node, options: SiteOptions) -> dict[str, bytes]:
 
     def node_text(node: Node, ids: _Ids) -> str:
         """The node as scene text (ids numbered within its file); its finer files go into `files`."""
-        image = f"{_node_name(tile, node)}.jpg"
-        files[image] = node.texture(options.texture_px)
+        image = f"{_node_name(tile, node)}.{options.texture}"
+        files[image] = node.texture(options.texture_px, options.texture)
         if node.level == options.levels - 1:
             return _geode(node, image, options, ids)
         kids = list(node.children())
@@ -251,8 +257,8 @@ def _obj_tile(tile: str, root: Node, options: SiteOptions) -> dict[str, bytes]:
                  *(f"vt {u:.6f} {v:.6f}" for u, v in uvs), "usemtl texture",
                  *(f"f {a + 1}/{a + 1} {b + 1}/{b + 1} {c + 1}/{c + 1}" for a, b, c in triangles)]
         files[f"{name}.obj"] = ("\n".join(lines) + "\n").encode()
-        files[f"{name}.mtl"] = f"newmtl texture\nKd 1 1 1\nmap_Kd {name}.jpg\n".encode()
-        files[f"{name}.jpg"] = node.texture(options.texture_px)
+        files[f"{name}.mtl"] = f"newmtl texture\nKd 1 1 1\nmap_Kd {name}.{options.texture}\n".encode()
+        files[f"{name}.{options.texture}"] = node.texture(options.texture_px, options.texture)
         if node.level < options.levels - 1:
             pending.extend(node.children())
     return files

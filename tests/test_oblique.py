@@ -126,21 +126,39 @@ def test_an_osgb_site_written_by_osg_keeps_its_lod_levels_textures_and_replace_r
     assert kind == "oblique" and extent.startswith("POLYGON((121.47")
 
 
+def _colour_error(glb: bytes) -> float:
+    """Mean difference between each vertex's texel and the ground colour where the vertex stands (ENU = input)."""
+    gltf, binary = unpack_glb(glb)
+    translation = np.array(gltf["nodes"][0]["translation"])
+    primitive = gltf["meshes"][0]["primitives"][0]
+    yup = _accessor(gltf, binary, primitive["attributes"]["POSITION"]) + translation
+    uv = _accessor(gltf, binary, primitive["attributes"]["TEXCOORD_0"])
+    picture = np.asarray(Image.open(io.BytesIO(_image(gltf, binary, 0))).convert("RGB"), dtype=np.float64)
+    height, width = picture.shape[:2]
+    sampled = picture[np.clip((uv[:, 1] * height).astype(int), 0, height - 1),
+                      np.clip((uv[:, 0] * width).astype(int), 0, width - 1)]
+    return float(np.abs(sampled - ground_color(yup[:, 0], -yup[:, 2])).mean())
+
+
 def test_textures_show_the_colour_of_the_ground_where_each_vertex_stands(engine: Engine, enu_site: Path) -> None:
     ingest_oblique(engine, enu_site, "site")
     _, glbs = _stored(engine, "site")
+    assert all(_colour_error(glb) < 8 for glb in glbs.values()), "texture coordinates point at the wrong texels"
+
+
+@pytest.mark.parametrize("fmt", ["osgt", "obj"])
+def test_transparent_png_textures_stay_png_with_their_alpha(engine: Engine, tmp_path: Path, fmt: str) -> None:
+    ingest_oblique(engine, write_site(tmp_path, SiteOptions(fmt=fmt, texture="png", levels=2)), "png")
+    _, glbs = _stored(engine, "png")
+    assert len(glbs) == 5
     for glb in glbs.values():
         gltf, binary = unpack_glb(glb)
-        translation = np.array(gltf["nodes"][0]["translation"])
-        primitive = gltf["meshes"][0]["primitives"][0]
-        yup = _accessor(gltf, binary, primitive["attributes"]["POSITION"]) + translation
-        uv = _accessor(gltf, binary, primitive["attributes"]["TEXCOORD_0"])
-        picture = np.asarray(Image.open(io.BytesIO(_image(gltf, binary, 0))).convert("RGB"), dtype=np.float64)
-        height, width = picture.shape[:2]
-        sampled = picture[np.clip((uv[:, 1] * height).astype(int), 0, height - 1),
-                          np.clip((uv[:, 0] * width).astype(int), 0, width - 1)]
-        expected = ground_color(yup[:, 0], -yup[:, 2])  # the ENU frame of this site is the input frame
-        assert np.abs(sampled - expected).mean() < 8, "texture coordinates point at the wrong texels"
+        assert [i["mimeType"] for i in gltf["images"]] == ["image/png"]
+        picture = Image.open(io.BytesIO(_image(gltf, binary, 0)))
+        alpha = np.asarray(picture.getchannel("A"))
+        assert picture.mode == "RGBA" and alpha[:, :4].max() == 0 and alpha[:, 4:].min() == 255  # west stripe
+        assert _colour_error(glb) < 4
+    assert_valid_glbs(glbs)
 
 
 def test_an_enu_site_sits_at_its_metadata_origin(engine: Engine, enu_site: Path) -> None:

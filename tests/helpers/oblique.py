@@ -19,6 +19,6 @@ def write_site(folder: Path, options: SiteOptions | None = None) -> Path:
         scenes = sorted(folder.rglob("*.osgt"))
         for scene in scenes:
             write_osgb(scene, scene.with_suffix(".osgb"))
-        for leftover in [*scenes, *folder.rglob("*.jpg")]:
+        for leftover in [*scenes, *folder.rglob(f"*.{options.texture}")]:
             leftover.unlink()
     return folder
