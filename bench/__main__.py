@@ -1,12 +1,12 @@
 """Run the benchmarks: `python -m bench` runs all; `python -m bench NAME [options]` runs one
-(footprints, tiles, serving, queries, ifc, oblique)."""
+(footprints, tiles, serving, queries, ifc, oblique, pointcloud)."""
 
 import sys
 
-from bench import footprints, ifc, oblique, queries, serving, tiles
+from bench import footprints, ifc, oblique, pointcloud, queries, serving, tiles
 
 BENCHMARKS = {"footprints": footprints.main, "tiles": tiles.main, "serving": serving.main, "queries": queries.main,
-              "ifc": ifc.main, "oblique": oblique.main}
+              "ifc": ifc.main, "oblique": oblique.main, "pointcloud": pointcloud.main}
 
 if len(sys.argv) > 1 and sys.argv[1] in BENCHMARKS:
     BENCHMARKS[sys.argv[1]](sys.argv[2:])
