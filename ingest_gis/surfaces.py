@@ -81,13 +81,13 @@ class Triangulation:
                                                                         self.normals))
 
 
-def _basis(normal: NDArray[np.float64]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """Two unit vectors u, v with u × v = normal."""
-    axis = np.zeros(3)
-    axis[int(np.argmin(np.abs(normal)))] = 1.0
-    u = np.cross(normal, axis)
-    u = u / np.linalg.norm(u)
-    return u.astype(np.float64), np.cross(normal, u).astype(np.float64)
+def _bases(normals: NDArray[np.float64]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Per normal n, two unit vectors u, v with u × v = n."""
+    axis = np.zeros_like(normals)
+    axis[np.arange(len(normals)), np.argmin(np.abs(normals), axis=1)] = 1.0
+    u = np.cross(normals, axis)
+    u = (u / np.linalg.norm(u, axis=1, keepdims=True)).astype(np.float64)
+    return u, np.cross(normals, u).astype(np.float64)
 
 
 def triangulate(points: NDArray[np.float64], surfaces: Surfaces) -> Triangulation:
@@ -128,16 +128,24 @@ def triangulate(points: NDArray[np.float64], surfaces: Surfaces) -> Triangulatio
     rest = np.flatnonzero(valid & ~(single & ((size == 3) | (size == 4))))
     general: list[NDArray[np.int64]] = []
     general_surface: list[NDArray[np.int64]] = []
-    for s in rest.tolist():
-        r0, r1 = surface_ring[s], surface_ring[s + 1]
-        c0, c1 = ring_start[r0], ring_start[r1]
-        u, v = _basis(normals[s])
-        local = corners[c0:c1] - corners[c0]
-        flat = np.column_stack([local @ u, local @ v])
-        ends = (ring_start[r0 + 1 : r1 + 1] - c0).astype(np.uint32)
-        found = mapbox_earcut.triangulate_float64(flat, ends).astype(np.int64).reshape(-1, 3) + c0
-        general.append(found)
-        general_surface.append(np.full(len(found), s, dtype=np.int64))
+    if len(rest):
+        # every other polygon in its own plane: bases and 2D corners for all at once, earcut one by one
+        u, v = _bases(normals[rest])
+        corner_start = ring_start[surface_ring]
+        counts = corner_start[rest + 1] - corner_start[rest]
+        owner = np.repeat(np.arange(len(rest)), counts)
+        index = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts) \
+            + np.repeat(corner_start[rest], counts)
+        local = corners[index] - corners[corner_start[rest]][owner]
+        flat = np.column_stack([np.einsum("ij,ij->i", local, u[owner]), np.einsum("ij,ij->i", local, v[owner])])
+        offsets = np.concatenate([[0], np.cumsum(counts)])
+        for k, s in enumerate(rest.tolist()):
+            r0, r1 = surface_ring[s], surface_ring[s + 1]
+            c0 = ring_start[r0]
+            ends = (ring_start[r0 + 1 : r1 + 1] - c0).astype(np.uint32)
+            found = mapbox_earcut.triangulate_float64(flat[offsets[k]:offsets[k + 1]], ends)
+            general.append(found.astype(np.int64).reshape(-1, 3) + c0)
+            general_surface.append(np.full(len(found) // 3, s, dtype=np.int64))
     if general:
         found = np.concatenate(general)
         owner = np.concatenate(general_surface)
