@@ -20,7 +20,7 @@ from ingest_gis.records import IngestError
 from tests.conftest import serving
 from tests.helpers.data import shared_data
 from tests.helpers.gltf import tileset_validator
-from tests.helpers.pointclouds import decode_point_tileset, nearest, write_las
+from tests.helpers.pointclouds import decode_point_tileset, nearest, write_copc, write_las
 from twin import cli
 from twin.db import Database
 from twin.ingest import ingest_pointcloud
@@ -174,6 +174,19 @@ def test_las_14_classes_above_31_and_a_wkt_header_are_kept(engine: Engine, tmp_p
     assert colours is not None and sorted(map(tuple, np.unique(colours, axis=0))) == [(0, 0, 255), (0, 255, 0),
                                                                                       (255, 0, 0)]
     assert np.bincount(properties["classification"]).tolist()[40] == 300
+
+
+def test_a_copc_file_with_its_crs_in_an_extended_record_is_read_like_any_laz(engine: Engine, tmp_path: Path) -> None:
+    rd = np.random.default_rng(2).uniform([85_000, 447_500, 0], [85_100, 447_600, 20], (2_000, 3))
+    path = write_copc(tmp_path / "cloud.copc.laz", rd, CRS.from_epsg(28992), classification=6, rgb=(65_535, 0, 0))
+    assert laspy.CopcReader.open(path).header.point_count == 2_000
+    summary = ingest_pointcloud(engine, path, PointCloudOptions("copc"))
+    assert summary["georef"]["crs"] == "EPSG:28992" and summary["classes"] == {"6": 2_000}
+    lon, lat = Transformer.from_crs(28992, 4326, always_xy=True).transform(rd[:, 0], rd[:, 1])
+    reference = np.c_[TO_ECEF.transform(lon, lat, rd[:, 2])]
+    stored, colours, _ = _stored(engine, "copc")
+    _assert_matches(stored, reference, samples=100)
+    assert colours is not None and np.all(colours == [255, 0, 0])
 
 
 @pytest.mark.parametrize("lonlat", [(4.0, 120.0), (200.0, 10.0)])

@@ -118,3 +118,26 @@ def nearest(points: np.ndarray, reference: np.ndarray, chunk: int = 16) -> tuple
         indices.append(index)
         distances.append(np.sqrt(d2[np.arange(len(block)), index]))
     return np.concatenate(distances), np.concatenate(indices)
+
+
+def write_copc(path: Path, xyz: np.ndarray, crs: CRS, classification: int, rgb: tuple[int, int, int]) -> Path:
+    """A COPC file (LAZ 1.4, point format 7, CRS as WKT) written by copc-lib: the points split over two nodes."""
+    import copclib as copc
+
+    config = copc.CopcConfigWriter(7, copc.Vector3(0.001, 0.001, 0.001), copc.Vector3(*np.floor(xyz.min(axis=0))),
+                                   crs.to_wkt())
+    writer = copc.FileWriter(str(path), config)
+    header = writer.copc_config.las_header
+    header.min, header.max = copc.Vector3(*xyz.min(axis=0)), copc.Vector3(*xyz.max(axis=0))
+    half = len(xyz) // 2
+    for key, block in ((copc.VoxelKey(0, 0, 0, 0), xyz[:half]), (copc.VoxelKey(1, 0, 0, 0), xyz[half:])):
+        points = copc.Points(header)
+        for x, y, z in block:
+            point = points.CreatePoint()
+            point.x, point.y, point.z = float(x), float(y), float(z)
+            point.classification = classification
+            point.red, point.green, point.blue = rgb
+            points.AddPoint(point)
+        writer.AddNode(key, points)
+    writer.Close()
+    return path
