@@ -1,10 +1,10 @@
 """Oblique photography ingest: OSGB tiles/s through CityTwin against OpenSceneGraph's own conversion of the same files.
 
 A generated Smart3D-layout site (default 4 × 4 tile folders, 3 LOD levels: 336 LOD nodes in 288 OSGB files, 256 px
-JPEG per node, written by OSG itself) is ingested through the real path: osgconv reads the OSGB (16 files per
-process, two processes), the text scene is parsed into meshes, images re-encoded, vertices placed and written as
-textured GLBs in a REPLACE tileset, and everything stored in PostGIS. The peer, measured in the same run, is the
-limit of reading OSGB through OSG: the very same `osgconv` runs (same batches, two at a time) and nothing else.
+JPEG per node, written by OSG itself) is ingested through the real path: osgconv reads the OSGB (up to 16 files or
+16 MB per process, two processes), the text scene is parsed into meshes, images re-encoded, vertices placed and
+written as textured GLBs in a REPLACE tileset, and everything stored in PostGIS. The peer, measured in the same run,
+is the limit of reading OSGB through OSG: the very same `osgconv` runs (same batches, two at a time), nothing else.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from ingest_gis.oblique import FILES_PER_RUN, READERS, read_oblique
+from ingest_gis.oblique import READERS, batches, read_oblique
 from ingest_gis.osg_reader import run_osgconv
 from scenes.oblique_site import SiteOptions, tiles_per_level
 from tests.helpers.oblique import write_site
@@ -27,10 +27,10 @@ from twin.settings import Settings
 
 def osgconv_alone(files: list[Path], work: Path) -> float:
     """Seconds for OSG to read every file and write it as text, batched as the ingest batches them."""
-    batches = [files[i:i + FILES_PER_RUN] for i in range(0, len(files), FILES_PER_RUN)]
+    runs = batches(files)
     start = time.perf_counter()
     with ThreadPoolExecutor(READERS) as pool:
-        done = list(pool.map(lambda b: run_osgconv(b[1], work / f"peer-{b[0]}.osgt"), enumerate(batches)))
+        done = list(pool.map(lambda b: run_osgconv(b[1], work / f"peer-{b[0]}.osgt"), enumerate(runs)))
     seconds = time.perf_counter() - start
     failed = [d for d in done if d.returncode != 0]
     if failed:

@@ -32,7 +32,8 @@ from tiles.textured import TexturedPart, TexturedTile, build_textured_glb
 
 MAX_SSE = 16.0  # Cesium's default maximum screen-space error, in pixels
 NOMINAL_K = 1080 / (2 * math.tan(math.radians(30)))  # pixels per radian-ish of a 1080-px, 60° screen
-FILES_PER_RUN = 16  # files read by one osgconv process
+FILES_PER_RUN = 16  # files read by one osgconv process at most…
+BYTES_PER_RUN = 16 << 20  # …and input bytes (images come back as base64 pixels, several times larger)
 READERS = 2  # osgconv processes at a time
 _ENU = re.compile(r"^ENU:\s*([-+0-9.eE]+)\s*,\s*([-+0-9.eE]+)\s*$")
 _OBJ_NAME = re.compile(r"^(?P<tile>.+?)(?:_L(?P<level>\d+)_(?P<path>[0-9A-Za-z]+))?$")
@@ -142,6 +143,20 @@ def find_tiles(folder: Path) -> tuple[str, list[Path]]:
                       "(Data/Tile_±xxx_±yyy/Tile_±xxx_±yyy.osgb or .obj)")
 
 
+def batches(paths: Sequence[Path]) -> list[list[Path]]:
+    """Consecutive runs of files for one osgconv process each, bounded in count and in bytes."""
+    runs: list[list[Path]] = []
+    size = 0
+    for path in paths:
+        length = path.stat().st_size
+        if not runs or len(runs[-1]) >= FILES_PER_RUN or (size + length > BYTES_PER_RUN and runs[-1]):
+            runs.append([])
+            size = 0
+        runs[-1].append(path)
+        size += length
+    return runs
+
+
 def texel_size(parts: Sequence[MeshPart]) -> float | None:
     """Metres per texel over the textured parts: √(surface area / texture area in texels)."""
     surface = texels = 0.0
@@ -177,6 +192,22 @@ def unit_error(unit: LodUnit, parts: Sequence[MeshPart]) -> float:
     return MAX_SSE * texel if texel else _radius(parts) / 2
 
 
+def _extent(tile: TexturedTile) -> NDArray[np.float64] | None:
+    boxes = [np.concatenate([t.content.enu_min, t.content.enu_max]) for _, t in tile.walk() if t.content]
+    return np.array([*np.min(boxes, axis=0)[:3], *np.max(boxes, axis=0)[3:]]) if boxes else None
+
+
+def fill_errors(tile: TexturedTile) -> float:
+    """Give inner tiles whose input says nothing usable (no inline geometry, no ranges) an error that refines:
+    twice their children's, or a quarter of what they span when the children are leaves."""
+    below = [fill_errors(child) for child in tile.children]
+    if below and not (math.isfinite(tile.geometric_error) and tile.geometric_error > 0):
+        extent = _extent(tile)
+        span = float(np.linalg.norm(extent[3:5] - extent[:2])) if extent is not None else 1.0
+        tile.geometric_error = max(2 * max(below), span / 4, 0.01)
+    return tile.geometric_error
+
+
 class _Pyramid:
     """Reads files level by level (a few osgconv runs at a time) and links their units into tiles."""
 
@@ -196,11 +227,13 @@ class _Pyramid:
         tile.children = [self.tile(n, bool(n.child_files or n.nested)) for n in unit.nested]
         return tile
 
-    def read(self, batches: Sequence[Sequence[Path]], obj: bool) -> Iterator[tuple[Path, Any]]:
+    def read(self, paths: Sequence[Path], obj: bool) -> Iterator[tuple[Path, Any]]:
+        """Each file with its scene, in order; a few osgconv processes work ahead."""
+        runs = batches(paths)
         with ThreadPoolExecutor(READERS) as pool:
-            results = [pool.submit(read_scenes, batch, obj=obj, root=self.folder) for batch in batches]
+            results = [pool.submit(read_scenes, batch, obj=obj, root=self.folder) for batch in runs]
             try:
-                for batch, result in zip(batches, results, strict=True):
+                for batch, result in zip(runs, results, strict=True):
                     yield from zip(batch, result.result(), strict=True)
             finally:
                 for result in results:
@@ -215,12 +248,14 @@ class _Pyramid:
         pending: list[tuple[Path, Matrix, TexturedTile | None]] = [(r, IDENTITY, None) for r in roots]
         seen: set[Path] = set(roots)
         while pending:
-            paths = [p for p, _, _ in pending]
-            batches = [paths[i:i + FILES_PER_RUN] for i in range(0, len(paths), FILES_PER_RUN)]
             following: list[tuple[Path, Matrix, TexturedTile | None]] = []
-            for (path, scene), (_, matrix, parent) in zip(self.read(batches, obj=False), pending, strict=True):
+            scenes = self.read([p for p, _, _ in pending], obj=False)
+            for (path, scene), (_, matrix, parent) in zip(scenes, pending, strict=True):
                 for unit in self.reader.units(scene, path, matrix):
-                    present = [(f, m) for f, m in unit.child_files if f.is_file() and f not in seen]
+                    present: list[tuple[Path, Matrix]] = []
+                    for f, m in unit.child_files:
+                        if f.is_file() and f not in seen and all(f != p for p, _ in present):
+                            present.append((f, m))
                     self.missing += [f for f, _ in unit.child_files if not f.is_file()]
                     tile = self.tile(unit, bool(present or unit.nested))
                     if tile.content is None and not tile.children and not present:
@@ -249,10 +284,8 @@ class _Pyramid:
             parent_of = {key: max((k for k in order if k[0] < key[0] and key[1].startswith(k[1])),
                                   key=lambda k: (len(k[1]), k[0])) for key in order if key[0] >= 0}
             has_children = set(parent_of.values())
-            paths = [named[k] for k in order]
-            batches = [paths[i:i + FILES_PER_RUN] for i in range(0, len(paths), FILES_PER_RUN)]
             tiles: dict[tuple[int, str], TexturedTile] = {}
-            for key, (path, scene) in zip(order, self.read(batches, obj=True), strict=True):
+            for key, (path, scene) in zip(order, self.read([named[k] for k in order], obj=True), strict=True):
                 units = self.reader.units(scene, path)
                 parts = [p for u in units for p in u.parts]
                 tiles[key] = TexturedTile(self.content(parts), unit_error(LodUnit(path.name), parts)
@@ -277,6 +310,8 @@ def read_oblique(path: str | Path, on_progress: ProgressCallback = no_progress) 
     top = pyramid.osgb(roots) if source_format == "osgb" else pyramid.obj(roots)
     if not top:
         raise IngestError(f"{folder.name}: the tile files hold no triangles")
+    for root in top:
+        fill_errors(root)
     warnings = list(dict.fromkeys(pyramid.reader.warnings))
     if pyramid.missing:
         warnings.append(f"{len(pyramid.missing)} files named by PagedLODs are missing "

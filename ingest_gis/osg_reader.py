@@ -115,7 +115,7 @@ class SceneReader:
         files = names.strings() if names is not None else []
         finer = [i for i, f in enumerate(files) if f]
         for i in finer:
-            path = Path(files[i])
+            path = Path(files[i].replace("\\", "/"))  # names written on Windows may use backslashes
             unit.child_files.append((path if path.is_absolute() else source.parent / path, matrix))
         if finer and len(ranges) > max(finer):
             if node.prop("RangeMode") == "PIXEL_SIZE_ON_SCREEN":

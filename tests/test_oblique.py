@@ -369,3 +369,59 @@ def test_cli_ingests_an_oblique_folder_and_reports_bad_input_with_exit_code_2(
     code = cli.main(["ingest", "oblique", str(tmp_path), "--name", "empty"], settings_factory=lambda: settings)
     _, err = capsys.readouterr()
     assert code == 2 and "no metadata.xml" in err
+
+
+def test_a_large_textured_part_and_an_untextured_part_make_a_valid_glb() -> None:
+    from tiles.textured import Texture, TexturedPart, build_textured_glb
+
+    side = 300  # 90,000 vertices: 32-bit indices
+    u, v = np.meshgrid(np.linspace(0, 1, side), np.linspace(0, 1, side))
+    positions = np.column_stack([u.ravel() * 100, v.ravel() * 100, np.zeros(side * side)])
+    a = (np.arange(side - 1)[None, :] + side * np.arange(side - 1)[:, None]).ravel()
+    triangles = np.concatenate([np.stack([a, a + 1, a + side + 1], 1), np.stack([a, a + side + 1, a + side], 1)])
+    out = io.BytesIO()
+    Image.new("RGB", (8, 4), (200, 30, 30)).save(out, "PNG")
+    texture = Texture(out.getvalue(), "image/png", 8, 4)
+    textured = TexturedPart(positions, np.column_stack([u.ravel(), v.ravel()]).astype(np.float32),
+                            triangles.astype(np.uint32), texture)
+    plain = TexturedPart(positions[:3] + 5, None, np.array([[0, 1, 2]], np.uint32))
+    content = build_textured_glb([textured, plain])
+    gltf, _ = unpack_glb(content.data)
+    first, second = gltf["meshes"][0]["primitives"]
+    assert gltf["accessors"][first["indices"]]["componentType"] == 5125 and "TEXCOORD_0" not in second["attributes"]
+    assert "baseColorTexture" not in gltf["materials"][second["material"]]["pbrMetallicRoughness"]
+    assert list(content.enu_min) == [0, 0, 0] and list(content.enu_max) == [100, 100, 5]
+    assert_valid_glbs({"big.glb": content.data})
+    with pytest.raises(ValueError, match="one \\(u, v\\) per vertex"):
+        TexturedPart(positions, None, triangles.astype(np.uint32), texture)
+
+
+def test_a_paged_lod_without_geometry_or_ranges_still_refines_into_its_children(tmp_path: Path) -> None:
+    from ingest_gis.oblique import read_oblique
+    from tiles.textured import build_replace_tileset
+
+    folder = tmp_path / "Data" / "Tile_+001_-002"
+    folder.mkdir(parents=True)
+    (tmp_path / "metadata.xml").write_text("<ModelMetadata><SRS>EPSG:32633</SRS><SRSOrigin>400000,5800000</SRSOrigin>"
+                                           "</ModelMetadata>")
+    header = "#Ascii Scene\n#Version 161\n#Generator OpenSceneGraph 3.6.5\n\n"
+    root = folder / "Tile_+001_-002.osgt"
+    root.write_text(header + 'osg::PagedLOD {\nUniqueID 1\nRangeDataList 2 {\n"a.osgb"\n"sub\\\\b.osgb"\n}\n'
+                    "PriorityList 2 {\n0 1\n0 1\n}\n}\n")
+    (folder / "sub").mkdir()
+    for name, x in (("a", 0), ("sub/b", 10)):
+        leaf = folder / f"{name}.osgt"
+        leaf.write_text(header + "osg::Geode {\nUniqueID 1\nDrawables 1 {\nosg::Geometry {\nUniqueID 2\n"
+                        "PrimitiveSetList 1 {\nosg::DrawArrays {\nUniqueID 3\nMode TRIANGLES\nFirst 0\nCount 3\n}\n}\n"
+                        "VertexArray TRUE {\nosg::Vec3Array {\nUniqueID 4\nBinding BIND_PER_VERTEX\n"
+                        f"vector 3 {{\n{x} 0 0\n{x + 10} 0 0\n{x} 10 0\n}}\n}}\n}}\n}}\n}}\n}}\n")
+    for scene in folder.rglob("*.osgt"):
+        write_osgb(scene, scene.with_suffix(".osgb"))
+        scene.unlink()
+    result = read_oblique(tmp_path)
+    assert result.tiles_per_level() == [0, 2] and result.warnings == []
+    top = result.roots[0]
+    assert top.content is None and top.geometric_error == pytest.approx(np.hypot(20, 10) / 4, rel=0.03)
+    document = json.loads(build_replace_tileset(result.roots, result.georef.frame).root.content)
+    tileset_validator().validate(document)
+    assert [c["geometricError"] for c in document["root"]["children"][0]["children"]] == [0, 0]
