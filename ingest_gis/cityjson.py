@@ -1,7 +1,8 @@
 """CityJSON 1.0, 1.1 and 2.0 → twin objects and semantic layer features (see `ingest_gis.citymodel`).
 
 CityJSON is plain JSON, so it is read with orjson into flat numpy vertices (with `transform` applied) and the
-surfaces are taken straight from the `boundaries` arrays: Solid, MultiSolid, CompositeSolid, MultiSurface and
+surfaces are taken straight from the `boundaries` arrays (a CityJSON text sequence, `.city.jsonl`, is read as its
+header plus one part per CityJSONFeature line): Solid, MultiSolid, CompositeSolid, MultiSurface and
 CompositeSurface with holes, GeometryInstance through `geometry-templates`, surface semantics from `semantics`.
 A reader library would build a Python object per geometry first; this one never does.
 
@@ -70,14 +71,16 @@ def choose_lod(available: Sequence[str], wanted: str) -> str | None:
 class _Reader:
     """Walks city objects into a `CityModel`; template instances append their own vertices."""
 
-    def __init__(self, doc: dict[str, Any], vertices: np.ndarray, lod: str) -> None:
+    def __init__(self, doc: dict[str, Any], lod: str) -> None:
         self.builder = SurfaceBuilder()
         self.semantic: list[str | None] = []
         self.shell: list[int] = []
         self.shells = 0
         self.lod = lod
-        self.vertices = [vertices]
-        self.vertex_count = len(vertices)
+        self.vertices: list[np.ndarray] = []
+        self.vertex_count = 0
+        self.part = np.zeros((0, 3))  # the vertices the objects being read refer to
+        self.offset = 0  # where they start among all vertices
         templates = doc.get("geometry-templates") or {}
         self.templates = templates.get("templates", [])
         self.template_vertices = np.asarray(templates.get("vertices-templates", []), dtype=np.float64)
@@ -90,6 +93,12 @@ class _Reader:
             return lod_text(template["lod"]) if "lod" in template else None
         return lod_text(geometry["lod"]) if "lod" in geometry else None
 
+    def add_vertices(self, vertices: np.ndarray) -> None:
+        """The vertices of the document, or of one CityJSONFeature of a sequence, for the objects that follow."""
+        self.part, self.offset = vertices, self.vertex_count
+        self.vertices.append(vertices)
+        self.vertex_count += len(vertices)
+
     def add_object(self, key: str, obj: dict[str, Any]) -> CityObject:
         geometries = [g for g in obj.get("geometry") or [] if isinstance(g, dict)]
         lods = [self.geometry_lod(g) for g in geometries]
@@ -99,7 +108,7 @@ class _Reader:
         first = self.builder.count
         for geometry, lod in zip(geometries, lods, strict=True):
             if lod == chosen:
-                self.add_geometry(geometry)
+                self.add_geometry(geometry, self.offset)
         attributes = dict(obj.get("attributes") or {})
         if obj.get("address") and "address" not in attributes:
             attributes["address"] = obj["address"]
@@ -109,7 +118,7 @@ class _Reader:
                           name if isinstance(name, str) else None, parents[0], chosen, first, self.builder.count,
                           parse_number(attributes.get("measuredHeight")))
 
-    def add_geometry(self, geometry: dict[str, Any], offset: int = 0) -> None:
+    def add_geometry(self, geometry: dict[str, Any], offset: int) -> None:
         kind = geometry.get("type")
         if kind == "GeometryInstance":
             self.add_instance(geometry)
@@ -146,7 +155,7 @@ class _Reader:
     def add_instance(self, geometry: dict[str, Any]) -> None:
         template = self.templates[geometry["template"]]
         matrix = np.asarray(geometry["transformationMatrix"], dtype=np.float64).reshape(4, 4)
-        anchor = self.vertices[0][geometry["boundaries"][0]]
+        anchor = self.part[geometry["boundaries"][0]]
         local = np.column_stack([self.template_vertices, np.ones(len(self.template_vertices))]) @ matrix.T
         self.vertices.append(local[:, :3] + anchor)
         offset = self.vertex_count
@@ -154,13 +163,38 @@ class _Reader:
         self.add_geometry({k: v for k, v in template.items() if k != "lod"}, offset)
 
 
-def _load(path: Path) -> dict[str, Any]:
+def _parse(path: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The document, and the CityJSONFeatures when the file is a CityJSON text sequence (`.city.jsonl`)."""
     if not path.exists():
         raise IngestError(f"no such file: {path}")
+    data = path.read_bytes()
     try:
-        doc = orjson.loads(path.read_bytes())
+        return orjson.loads(data), []
     except orjson.JSONDecodeError as exc:
-        raise IngestError(f"{path.name} is not valid JSON: {exc}") from exc
+        error = exc
+    lines = [line for line in data.split(b"\n") if line.strip()]
+    try:
+        header = orjson.loads(lines[0]) if len(lines) > 1 else None
+    except orjson.JSONDecodeError:
+        header = None
+    if not (isinstance(header, dict) and header.get("type") == "CityJSON"):
+        raise IngestError(f"{path.name} is not valid JSON: {error}") from error
+    features = []
+    for number, line in enumerate(lines[1:], start=2):
+        try:
+            feature = orjson.loads(line)
+        except orjson.JSONDecodeError as bad:
+            raise IngestError(f"{path.name} line {number} is not valid JSON: {bad}") from bad
+        if not isinstance(feature, dict) or feature.get("type") != "CityJSONFeature":
+            raise IngestError(f"{path.name} line {number} is not a CityJSONFeature")
+        features.append(feature)
+    return header, features
+
+
+def _load(path: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The checked document and its parts: objects with the vertices they refer to (one part, or one per
+    CityJSONFeature of a sequence)."""
+    doc, features = _parse(path)
     if not isinstance(doc, dict) or doc.get("type") != "CityJSON":
         found = doc.get("type") if isinstance(doc, dict) else type(doc).__name__
         raise IngestError(f"{path.name} is not a CityJSON file (type {found!r}, expected 'CityJSON')")
@@ -168,17 +202,17 @@ def _load(path: Path) -> dict[str, Any]:
     if not any(version == v or version.startswith(v + ".") for v in VERSIONS):
         raise IngestError(f"{path.name} is CityJSON {version or 'without a version'}; "
                           f"supported are {', '.join(VERSIONS)}")
-    if not isinstance(doc.get("CityObjects"), dict) or not isinstance(doc.get("vertices"), list):
+    parts = [doc, *features]
+    if any(not isinstance(p.get("CityObjects"), dict) or not isinstance(p.get("vertices"), list) for p in parts):
         raise IngestError(f"{path.name} lacks the CityObjects or vertices member")
-    return doc
+    return doc, parts
 
 
-def _vertices(doc: dict[str, Any], where: str) -> np.ndarray:
+def _vertices(part: dict[str, Any], transform: dict[str, Any] | None, where: str) -> np.ndarray:
     try:
-        vertices = np.asarray(doc["vertices"], dtype=np.float64).reshape(-1, 3)
+        vertices = np.asarray(part["vertices"], dtype=np.float64).reshape(-1, 3)
     except (ValueError, TypeError) as exc:
         raise IngestError(f"{where}: vertices must be [x, y, z] number triples ({exc})") from exc
-    transform = doc.get("transform")
     if transform:
         vertices = vertices * np.asarray(transform.get("scale", [1, 1, 1]), dtype=np.float64) \
             + np.asarray(transform.get("translate", [0, 0, 0]), dtype=np.float64)
@@ -219,24 +253,26 @@ def _read(path: Path, options: CityJsonOptions, on_progress: ProgressCallback) -
     if options.lod not in LOD_CHOICES:
         raise IngestError(f"--lod must be one of {', '.join(LOD_CHOICES)}, not {options.lod!r}")
     on_progress("read", 0, 1)
-    doc = _load(path)
+    doc, parts = _load(path)
     warnings: list[str] = []
     crs = resolve_crs(declared_crs(doc), options.crs, warnings, path.name)
-    city_objects: dict[str, Any] = doc["CityObjects"]
-    types = Counter(str(o.get("type")) for o in city_objects.values() if isinstance(o, dict))
+    types = Counter(str(o.get("type")) for p in parts for o in p["CityObjects"].values() if isinstance(o, dict))
     if "Building" not in types:
         found = ", ".join(f"{n} {t}" for t, n in sorted(types.items())) or "no city objects"
         raise IngestError(f"{path.name} has no Building city objects ({found})")
-    reader = _Reader(doc, _vertices(doc, path.name), options.lod)
+    reader = _Reader(doc, options.lod)
     objects = []
-    total = len(city_objects)
-    for i, (key, obj) in enumerate(city_objects.items()):
-        try:
-            objects.append(reader.add_object(str(key), obj))
-        except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
-            raise IngestError(f"{path.name}: city object {key!r} has malformed geometry ({exc!r})") from exc
-        if i % 2000 == 1999 or i == total - 1:
-            on_progress("read", i + 1, total)
+    total, done = sum(len(p["CityObjects"]) for p in parts), 0
+    for part in parts:
+        reader.add_vertices(_vertices(part, doc.get("transform"), path.name))
+        for key, obj in part["CityObjects"].items():
+            try:
+                objects.append(reader.add_object(str(key), obj))
+            except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
+                raise IngestError(f"{path.name}: city object {key!r} has malformed geometry ({exc!r})") from exc
+            done += 1
+            if done % 2000 == 0 or done == total:
+                on_progress("read", done, total)
     if reader.off_lod:
         warnings.append(f"{sum(reader.off_lod.values())} objects have no LoD{options.lod} geometry and keep their "
                         "nearest: " + ", ".join(f"{n} LoD{lod}" for lod, n in sorted(reader.off_lod.items())))

@@ -168,3 +168,26 @@ def test_cli_ingests_cityjson_and_citygml_and_reports_bad_files_with_exit_code_2
     code = cli.main(["ingest", "citygml", str(broken), "--name", "bad", "--json"], settings_factory=lambda: settings)
     out, err = capsys.readouterr()
     assert code == 2 and "not well-formed XML" in json.loads(out)["error"] and "not well-formed" in err
+
+
+@pytest.mark.parametrize(("name", "code", "heights"), [
+    ("7415", 7415, "gravity-related"), ("urn:ogc:def:crs:EPSG::7415", 7415, "gravity-related"),
+    ("https://www.opengis.net/def/crs/EPSG/0/7415", 7415, "gravity-related"),
+    ("http://www.opengis.net/gml/srs/epsg.xml#28992", 28992, "undeclared"),
+    ("urn:ogc:def:crs:EPSG:6.12:31467", 31467, "undeclared"),
+    ("urn:adv:crs:ETRS89_UTM32*DE_DHHN2016_NH", None, "gravity-related"),
+    ("EPSG:4979", 4979, "ellipsoidal"),
+])
+def test_city_model_crs_names_resolve_and_say_what_the_heights_are(name: str, code: int | None, heights: str) -> None:
+    from ingest_gis.citycrs import resolve_crs
+
+    warnings: list[str] = []
+    crs = resolve_crs(name, None, warnings, "model.gml")
+    assert crs.crs.to_epsg() == code and crs.vertical_treatment == heights
+    if name.startswith("urn:adv"):
+        assert crs.horizontal.to_epsg() == 25832 and crs.vertical is not None and "DHHN2016" in crs.vertical.name
+    assert (crs.vertical_note() is None) == (heights == "ellipsoidal")
+    overridden = resolve_crs(name, "25833", warnings, "model.gml")
+    assert overridden.name == "EPSG:25833" and "--crs 25833 overrides the CRS" in warnings[-1]
+    with pytest.raises(IngestError, match="not one pyproj knows"):
+        resolve_crs("urn:ogc:def:crs:EPSG::nope", None, [], "model.gml")

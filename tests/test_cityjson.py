@@ -181,6 +181,28 @@ def test_a_geometry_template_instance_is_placed_at_its_reference_point(tmp_path:
     assert set(vertex_classes(feature)) == {"vegetation"} and len(feature.mesh.triangles) == 2
 
 
+def test_a_cityjson_text_sequence_reads_each_feature_with_its_own_vertices(tmp_path: Path) -> None:
+    doc = cityjson_house("2.0")
+    header = {k: v for k, v in doc.items() if k not in ("CityObjects", "vertices")} | {"CityObjects": {},
+                                                                                       "vertices": []}
+    first = {"type": "CityJSONFeature", "id": "B1", "CityObjects": doc["CityObjects"], "vertices": doc["vertices"]}
+    moved = orjson.loads(orjson.dumps(doc["CityObjects"]).replace(b"B1", b"B2"))
+    second = {"type": "CityJSONFeature", "id": "B2", "CityObjects": moved,
+              "vertices": [[x + 100_000, y, z] for x, y, z in doc["vertices"]]}  # 100 m east
+    path = tmp_path / "houses.city.jsonl"
+    path.write_bytes(b"\n".join(orjson.dumps(d) for d in (header, first, second)) + b"\n")
+    result = read_cityjson(path, CityJsonOptions("seq"))
+    by_id = {o.id: o for o in result.objects}
+    assert sorted(by_id) == ["seq.B1", "seq.B1-P", "seq.B2", "seq.B2-P"] and by_id["seq.B2-P"].parent_id == "seq.B2"
+    for key in ("B1", "B2"):
+        assert object_solid(result.features, f"seq.{key}").volume == pytest.approx(VOLUMES["B1"], rel=1e-3)
+    shift = by_id["seq.B2"].footprint.centroid.x - by_id["seq.B1"].footprint.centroid.x
+    assert shift * 111_320 * np.cos(np.radians(52.0)) == pytest.approx(100, abs=0.5)
+    path.write_bytes(b"\n".join([orjson.dumps(header), orjson.dumps(first), b'{"type": "Feature"}']))
+    with pytest.raises(IngestError, match="line 3 is not a CityJSONFeature"):
+        read_cityjson(path, CityJsonOptions("seq"))
+
+
 def test_cityjson_ingest_stores_objects_and_tiles_in_postgis_and_reingest_replaces_them(engine: Engine,
                                                                                         tmp_path: Path) -> None:
     path = _write(tmp_path, cityjson_house())
