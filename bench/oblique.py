@@ -80,4 +80,4 @@ def main(argv: list[str] | None = None) -> None:
     print(f"{'path':<34}{'seconds':>9}{'tiles/s':>10}{'× peer':>8}")
     for label, seconds in rows:
         print(f"{label:<34}{seconds:>9.2f}{nodes / seconds:>10.0f}{seconds / peer:>8.2f}")
-    print(f"stages of the best whole run: {summary['seconds']}; {summary['bytes'] / 1e6:.1f} MB of tiles")
+    print(f"stages of the last whole run: {summary['seconds']}; {summary['bytes'] / 1e6:.1f} MB of tiles")
