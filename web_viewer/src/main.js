@@ -93,7 +93,12 @@ async function loadTilesets(Cesium, viewer, config) {
     infos.map(async (info) => {
       try {
         const tileset = await Cesium.Cesium3DTileset.fromUrl(info.url);
-        tileset.style = info.kind === "ifc" ? createIfcStyle(Cesium) : style;
+        if (info.kind === "pointcloud") {
+          tileset.pointCloudShading.attenuation = true; // points grow with their tile's geometric error
+        } else if (info.kind !== "tileset") {
+          // point clouds and imported tilesets keep their own colours (RGB, textures)
+          tileset.style = info.kind === "ifc" ? createIfcStyle(Cesium) : style;
+        }
         viewer.scene.primitives.add(tileset);
         return { info, tileset, error: null };
       } catch (error) {
