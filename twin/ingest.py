@@ -85,7 +85,7 @@ def ingest_ifc(
         bim = read_ifc(path, name, georef or GeorefOptions(), spool, cores=cores, on_progress=on_progress)
         timings["read_and_mesh"] = time.perf_counter() - start
         start = time.perf_counter()
-        tileset = build_building_tileset(spool, bim.extent, max_features_per_tile=max_features_per_tile,
+        tileset = build_building_tileset(spool, max_features_per_tile=max_features_per_tile,
                                          on_progress=lambda done, total: on_progress("tiles", done, total))
         timings["tile"] = time.perf_counter() - start
         spooled = spool.bytes_written
