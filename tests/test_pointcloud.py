@@ -144,12 +144,12 @@ def test_crs_argument_wins_over_a_wrong_header(engine: Engine, tmp_path: Path) -
     assert 4.36 < west < east < 4.37 and 52.0 < south < north < 52.02
 
 
-def test_heights_follow_the_vertical_unit_us_survey_feet_by_default_or_the_geokey(engine: Engine,
+def test_heights_follow_the_vertical_unit_us_survey_feet_by_default_or_the_geokey_in_las_13_and_12(engine: Engine,
                                                                                   tmp_path: Path) -> None:
     california = CRS.from_epsg(2227)  # NAD83 / California zone 3 (ftUS)
     x, y = Transformer.from_crs("EPSG:4326", california, always_xy=True).transform(-122.27, 37.80)
     xyz = np.c_[x + np.arange(500) % 50, y + np.arange(500) // 10, np.full(500, 1000.0)]
-    in_feet = write_las(tmp_path / "ftus.las", xyz, crs=california)
+    in_feet = write_las(tmp_path / "ftus.laz", xyz, crs=california, version="1.3")
     in_metres = write_las(tmp_path / "metres.las", xyz, crs=california, vertical_unit=9001)
     feet = ingest_pointcloud(engine, in_feet, PointCloudOptions("feet"))
     metres = ingest_pointcloud(engine, in_metres, PointCloudOptions("metres"))
