@@ -116,3 +116,39 @@ def test_a_zip_that_escapes_its_folder_is_refused(client: httpx.Client) -> None:
 
 def test_unknown_jobs_are_404(client: httpx.Client) -> None:
     assert client.get("/jobs/nope").status_code == 404
+
+
+def test_a_zipped_tileset_folder_and_a_citygml_file_are_ingested_as_jobs(client: httpx.Client) -> None:
+    folder = shared_data("mesh/landform_mars_3dtiles")
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_STORED) as zf:
+        for path in sorted(folder.rglob("*")):
+            if path.is_file():
+                zf.write(path, f"mars/{path.relative_to(folder)}")
+    small = client.post("/ingest/tileset", content=archive.getvalue(),
+                        params={"name": "mars", "filename": "mars.zip", "origin": "8.43,49.10,100"})
+    assert small.status_code == 413  # 10 MB of tiles over this server's 2 MB limit
+    gml = shared_data("gis/delft-citygml2.gml").read_bytes()
+    started = client.post("/ingest/citygml", params={"name": "delft", "filename": "delft.gml"}, content=gml)
+    job = _wait(client, started.json()["url"])
+    assert job["status"] == "succeeded", job
+    assert job["summary"]["objects"] >= 3
+
+
+def test_a_zipped_tileset_folder_is_imported_as_a_job(engine: Engine, settings: Settings) -> None:
+    folder = shared_data("mesh/landform_mars_3dtiles")
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_STORED) as zf:
+        for path in sorted(folder.rglob("*")):
+            if path.is_file():
+                zf.write(path, f"mars/{path.relative_to(folder)}")
+    with serving(settings, Database(engine)) as base_url, httpx.Client(base_url=base_url, timeout=60) as client:
+        started = client.post("/ingest/tileset", content=archive.getvalue(),
+                              params={"name": "mars", "filename": "mars.zip", "origin": "8.43,49.10,100"})
+        assert started.status_code == 202, started.text
+        job = _wait(client, started.json()["url"])
+        assert job["status"] == "succeeded", job
+        document = client.get("/tilesets/mars/tileset.json").json()
+        assert "transform" in document["root"]
+        one = next(p for p in sorted(folder.glob("*.b3dm")))
+        assert client.get(f"/tilesets/mars/{one.name}").content == one.read_bytes()

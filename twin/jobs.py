@@ -63,11 +63,65 @@ def _ifc(engine: Engine, path: Path, name: str, options: dict[str, Any],
     return ingest_ifc(engine, path, name, georef, on_progress=on_progress)
 
 
+def _city_model(kind: str) -> Runner:
+    def run(engine: Engine, path: Path, name: str, options: dict[str, Any],
+            on_progress: ProgressCallback) -> dict[str, Any]:
+        from tiles.encoding import Compression
+        from twin import ingest
+
+        if kind == "cityjson":
+            from ingest_gis.cityjson import CityJsonOptions
+
+            return ingest.ingest_cityjson(engine, path, CityJsonOptions(name, options.get("crs"),
+                                                                        options.get("lod", "best")),
+                                          compression=Compression(options.get("compression", "draco")),
+                                          on_progress=on_progress)
+        from ingest_gis.citygml import CityGmlOptions
+
+        return ingest.ingest_citygml(engine, path, CityGmlOptions(name, options.get("crs"), options.get("lod", "best")),
+                                     compression=Compression(options.get("compression", "draco")),
+                                     on_progress=on_progress)
+
+    return run
+
+
+def _pointcloud(engine: Engine, path: Path, name: str, options: dict[str, Any],
+                on_progress: ProgressCallback) -> dict[str, Any]:
+    from ingest_gis.pointcloud import PointCloudOptions
+    from twin.ingest import ingest_pointcloud
+
+    return ingest_pointcloud(engine, path, PointCloudOptions(name, options.get("crs")), on_progress=on_progress)
+
+
+def _oblique(engine: Engine, path: Path, name: str, options: dict[str, Any],
+             on_progress: ProgressCallback) -> dict[str, Any]:
+    from twin.ingest import ingest_oblique
+
+    return ingest_oblique(engine, path.parent if path.name == "metadata.xml" else path, name,
+                          on_progress=on_progress)
+
+
+def _tileset(engine: Engine, path: Path, name: str, options: dict[str, Any],
+             on_progress: ProgressCallback) -> dict[str, Any]:
+    from ingest_bim.georef import parse_origin
+    from twin.ingest import ingest_tileset
+
+    origin = options.get("origin")
+    return ingest_tileset(engine, path, name, origin=parse_origin(origin) if origin else None,
+                          on_progress=on_progress)
+
+
 KINDS: dict[str, JobKind] = {
     "footprints": JobKind((".geojson", ".json", ".gpkg", ".shp", ".fgb"),
                           {"height_attr": str, "levels_attr": str, "storey_height": float, "crs": str, "layer": str,
                            "compression": str, "implicit": bool, "b3dm": bool}, _footprints),
     "ifc": JobKind((".ifc",), {"crs": str, "origin": str, "rotation": float}, _ifc),
+    "cityjson": JobKind((".json", ".jsonl"), {"crs": str, "lod": str, "compression": str}, _city_model("cityjson")),
+    "citygml": JobKind((".gml", ".xml"), {"crs": str, "lod": str, "compression": str}, _city_model("citygml")),
+    "pointcloud": JobKind((".las", ".laz"), {"crs": str}, _pointcloud),
+    # folders come zipped: the one metadata.xml (oblique) or root tileset.json (tileset) marks the input
+    "oblique": JobKind(("metadata.xml",), {}, _oblique),
+    "tileset": JobKind(("tileset.json",), {"origin": str}, _tileset),
 }
 
 
@@ -94,7 +148,7 @@ def unpack_upload(upload: Path, filename: str, kind: JobKind, workdir: Path) -> 
     """The input to ingest: the uploaded file, or the one input file (or folder) inside an uploaded zip."""
     suffix = Path(filename).suffix.lower()
     if suffix != ".zip":
-        if suffix not in kind.suffixes:
+        if suffix not in kind.suffixes or not suffix.startswith("."):
             raise IngestError(f"a {filename!r} upload is not an accepted input ({', '.join(kind.suffixes)} or .zip)")
         target = workdir / Path(filename).name
         upload.rename(target)
@@ -109,7 +163,10 @@ def unpack_upload(upload: Path, filename: str, kind: JobKind, workdir: Path) -> 
             archive.extractall(folder)
     except zipfile.BadZipFile as exc:
         raise IngestError(f"{filename!r} is not a readable zip archive") from exc
-    inputs = sorted(p for p in folder.rglob("*") if p.suffix.lower() in kind.suffixes)
+    inputs = sorted(p for p in folder.rglob("*") if p.suffix.lower() in kind.suffixes
+                    or p.name.lower() in kind.suffixes)
+    if kind.suffixes == ("tileset.json",):  # the root tileset: the shallowest tileset.json
+        inputs = sorted(inputs, key=lambda p: len(p.parts))[:1]
     if len(inputs) != 1:
         found = ", ".join(p.name for p in inputs[:5]) or "none"
         raise IngestError(f"the archive must hold exactly one input ({', '.join(kind.suffixes)}); found {found}")
