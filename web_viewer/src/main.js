@@ -88,6 +88,7 @@ function createViewer(Cesium, config) {
 /** Load every tileset listed by the server; failures are recorded per layer. */
 async function loadTilesets(Cesium, viewer, config) {
   const infos = await fetchJson(config.tilesets_url);
+  const HEIGHT_STYLED = new Set(["footprints", "cityjson", "citygml"]); // layers of buildings with a height
   const style = createBuildingStyle(Cesium);
   return Promise.all(
     infos.map(async (info) => {
@@ -95,10 +96,11 @@ async function loadTilesets(Cesium, viewer, config) {
         const tileset = await Cesium.Cesium3DTileset.fromUrl(info.url);
         if (info.kind === "pointcloud") {
           tileset.pointCloudShading.attenuation = true; // points grow with their tile's geometric error
-        } else if (info.kind !== "tileset") {
-          // point clouds and imported tilesets keep their own colours (RGB, textures)
-          tileset.style = info.kind === "ifc" ? createIfcStyle(Cesium) : style;
-        }
+        } else if (info.kind === "ifc") {
+          tileset.style = createIfcStyle(Cesium);
+        } else if (HEIGHT_STYLED.has(info.kind)) {
+          tileset.style = style;
+        } // oblique meshes and imported tilesets keep their own colours (textures, RGB)
         viewer.scene.primitives.add(tileset);
         return { info, tileset, error: null };
       } catch (error) {
