@@ -189,27 +189,7 @@ def assemble(model: CityModel, dataset: str, crs: SourceCrs, warnings: list[str]
     live = has_triangles[corner_surface]
     np.minimum.at(zmin, corner_object[live], height[corner_vertex[live]])
     np.maximum.at(zmax, corner_object[live], height[corner_vertex[live]])
-    footprints: list[BaseGeometry | None] = []
-    for i, obj in enumerate(model.objects):
-        span = np.arange(obj.first_surface, obj.stop_surface)
-        span = span[has_triangles[span]]
-        down, upward = span[up[span] < -FOOTPRINT_FACING], span[up[span] > FOOTPRINT_FACING]
-        chosen = down if len(down) else upward
-        polygons = []
-        for s in chosen.tolist():
-            rings = [corner_vertex[surfaces.ring_start[r]:surfaces.ring_start[r + 1]]
-                     for r in range(surfaces.surface_ring[s], surfaces.surface_ring[s + 1])]
-            xy = [np.column_stack([lon[r], lat[r]]) for r in rings]
-            polygons.append(Polygon(xy[0], xy[1:]))
-        shape = _footprint(polygons)
-        if shape is None and len(span):  # only vertical surfaces (a wall, a fence): their outline from above
-            idx = corner_vertex[np.isin(corner_surface, span)]
-            shape = shapely.convex_hull(shapely.multipoints(np.column_stack([lon[idx], lat[idx]])))
-            if not isinstance(shape, Polygon) or shape.area == 0:
-                shape = shape.buffer(1e-6)
-        footprints.append(shape)
-        if i % 1000 == 999 or i == n_objects - 1:
-            on_progress("objects", i + 1, n_objects)
+    footprints = _footprints(model, surface_object, has_triangles, up, corner_surface, lon, lat, on_progress)
 
     # parents cover their children; objects without geometry anywhere below them are left out
     index = {o.key: i for i, o in enumerate(model.objects)}
@@ -259,6 +239,51 @@ def assemble(model: CityModel, dataset: str, crs: SourceCrs, warnings: list[str]
                "surfaces": {name: drawn[k] for k, name in enumerate(LAYERS) if drawn[k]},
                "triangles": len(triangulation.triangles)}
     return objects, features, summary
+
+
+def _footprints(model: CityModel, surface_object: NDArray, has_triangles: NDArray, up: NDArray,
+                corner_surface: NDArray, lon: NDArray, lat: NDArray,
+                on_progress: ProgressCallback) -> list[BaseGeometry | None]:
+    """Each object's outline seen from above: its downward-facing surfaces, else its upward-facing ones (open
+    surfaces such as roads), else the hull of its vertical ones (a wall, a fence); None without surfaces."""
+    surfaces, n_objects = model.surfaces, len(model.objects)
+    down = has_triangles & (up < -FOOTPRINT_FACING)
+    upward = has_triangles & (up > FOOTPRINT_FACING)
+    has_down = np.bincount(surface_object[down], minlength=n_objects) > 0
+    chosen = np.flatnonzero(np.where(has_down[surface_object], down, upward))
+    polygons = np.empty(len(chosen), dtype=object)
+    ring_count = np.diff(surfaces.surface_ring)[chosen]
+    simple = np.flatnonzero(ring_count == 1)  # one ring: all built by shapely at once
+    exterior = surfaces.surface_ring[chosen[simple]]
+    starts, stops = surfaces.ring_start[exterior], surfaces.ring_start[exterior + 1]
+    counts = stops - starts
+    corners = np.repeat(starts - np.cumsum(counts) + counts, counts) + np.arange(int(counts.sum()))
+    vertex = surfaces.corner_vertex[corners]
+    rings = shapely.linearrings(np.column_stack([lon[vertex], lat[vertex]]),
+                                indices=np.repeat(np.arange(len(simple)), counts))
+    polygons[simple] = shapely.polygons(rings)
+    for k in np.flatnonzero(ring_count > 1).tolist():  # with holes
+        s = int(chosen[k])
+        xy = [np.column_stack([lon[r], lat[r]]) for r in
+              (surfaces.corner_vertex[surfaces.ring_start[r]:surfaces.ring_start[r + 1]]
+               for r in range(surfaces.surface_ring[s], surfaces.surface_ring[s + 1]))]
+        polygons[k] = Polygon(xy[0], xy[1:])
+    owner = surface_object[chosen]
+    first, last = np.searchsorted(owner, np.arange(n_objects)), np.searchsorted(owner, np.arange(n_objects), "right")
+    drawn = np.bincount(surface_object[has_triangles], minlength=n_objects) > 0
+    footprints: list[BaseGeometry | None] = []
+    for i in range(n_objects):
+        shape = _footprint(list(polygons[first[i]:last[i]]))
+        if shape is None and drawn[i]:
+            span = np.flatnonzero(has_triangles[model.objects[i].first_surface:model.objects[i].stop_surface])
+            idx = surfaces.corner_vertex[np.isin(corner_surface, span + model.objects[i].first_surface)]
+            shape = shapely.convex_hull(shapely.multipoints(np.column_stack([lon[idx], lat[idx]])))
+            if not isinstance(shape, Polygon) or shape.area == 0:
+                shape = shape.buffer(1e-6)
+        footprints.append(shape)
+        if i % 5000 == 4999 or i == n_objects - 1:
+            on_progress("objects", i + 1, n_objects)
+    return footprints
 
 
 def _object_features(model: CityModel, dataset: str, keys: list[str], triangulation: Any,
