@@ -131,6 +131,25 @@ def test_an_lod2_house_keeps_roof_wall_and_ground_apart_with_closed_outward_soli
         pytest.approx(336, rel=1e-3)
 
 
+@pytest.mark.parametrize("geometry_type", ["MultiSurface", "CompositeSurface", "MultiSolid", "CompositeSolid"])
+def test_every_surface_and_solid_geometry_type_reads_the_same_house(tmp_path: Path, geometry_type: str) -> None:
+    doc = cityjson_house()
+    for obj in doc["CityObjects"].values():
+        lod2 = obj["geometry"][1]
+        shell, values = lod2["boundaries"][0], lod2["semantics"]["values"][0]
+        if geometry_type.endswith("Surface"):
+            lod2["boundaries"], lod2["semantics"]["values"] = shell, values
+        else:
+            lod2["boundaries"], lod2["semantics"]["values"] = [[shell]], [[values]]
+        lod2["type"] = geometry_type
+    result = read_cityjson(_write(tmp_path, doc), CityJsonOptions("house"))
+    for feature in result.features:
+        assert assert_colours_follow_facing(feature) == {"roof", "wall", "ground"}
+    for object_id, key in (("house.B1", "B1"), ("house.B1-P", "B1-P")):
+        solid = object_solid(result.features, object_id)
+        assert solid.is_watertight and solid.volume == pytest.approx(VOLUMES[key], rel=1e-3)
+
+
 def test_vertex_normals_agree_with_the_winding_of_every_triangle(tmp_path: Path) -> None:
     result = read_cityjson(_write(tmp_path, cityjson_house()), CityJsonOptions("house"))
     for feature in result.features:
