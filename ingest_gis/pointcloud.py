@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -54,7 +55,11 @@ class PreparedCloud:
     max_colour: int = 0
     lonlat_min: NDArray[np.float64] = field(default_factory=lambda: np.full(3, np.inf))
     lonlat_max: NDArray[np.float64] = field(default_factory=lambda: np.full(3, -np.inf))
-    classes: dict[int, int] = field(default_factory=dict)
+    class_counts: NDArray[np.int64] = field(default_factory=lambda: np.zeros(256, dtype=np.int64))
+
+    @property
+    def classes(self) -> dict[int, int]:
+        return {int(c): int(self.class_counts[c]) for c in np.flatnonzero(self.class_counts)}
 
 
 @dataclass(frozen=True)
@@ -69,6 +74,7 @@ class PointCloudResult:
     zmin: float
     zmax: float
     warnings: list[str]
+    seconds: dict[str, float] = field(default_factory=dict)  # read (and place), tile, import
 
     def summary(self) -> dict[str, Any]:
         return {"points": self.points, "georef": self.crs.summary(), "rgb": self.has_rgb,
@@ -140,10 +146,9 @@ def prepare_points(path: str | Path, options: PointCloudOptions, work_dir: Path,
         finally:
             if writer is not None:
                 writer.close()
-    if prepared is None or prepared.points == 0:
-        raise IngestError(f"{path.name} holds no points")
-    if prepared.points != total:
-        raise IngestError(f"{path.name}: the header announces {total} points but {prepared.points} could be read")
+    if prepared is None or prepared.points != total:
+        raise IngestError(f"{path.name}: the header announces {total} points but "
+                          f"{prepared.points if prepared else 0} could be read")
     return prepared
 
 
@@ -165,9 +170,7 @@ def _write_chunk(writer: laspy.LasWriter, prepared: PreparedCloud, chunk: Any, l
             points[colour] = values
             prepared.max_colour = max(prepared.max_colour, int(values.max()))
     writer.write_points(points)
-    classes, counts = np.unique(classification, return_counts=True)
-    for c, n in zip(classes.tolist(), counts.tolist(), strict=True):
-        prepared.classes[c] = prepared.classes.get(c, 0) + n
+    prepared.class_counts += np.bincount(classification, minlength=256)
     prepared.lonlat_min = np.minimum(prepared.lonlat_min, [lon.min(), lat.min(), h.min()])
     prepared.lonlat_max = np.maximum(prepared.lonlat_max, [lon.max(), lat.max(), h.max()])
     prepared.points += len(enu)
@@ -189,7 +192,9 @@ def _place_output(out: Path, frame: EnuFrame) -> None:
 def tile_point_cloud(path: str | Path, options: PointCloudOptions, work_dir: Path,
                      on_progress: ProgressCallback = no_progress) -> PointCloudResult:
     """A LAS/LAZ file → stored-ready `pnts` tileset placed on the globe (working files go in `work_dir`)."""
+    start = time.perf_counter()
     prepared = prepare_points(path, options, work_dir, on_progress)
+    seconds = {"read": time.perf_counter() - start}
     warnings: list[str] = []
     colour_scale = None
     if prepared.has_rgb and prepared.max_colour == 0:
@@ -202,11 +207,15 @@ def tile_point_cloud(path: str | Path, options: PointCloudOptions, work_dir: Pat
     on_progress("tile", 0, 1)
     job = TilerJob(str(prepared.las.resolve()), str(out.resolve()), rgb=prepared.has_rgb, color_scale=colour_scale,
                    extra_fields=["classification"], jobs=options.jobs)
+    start = time.perf_counter()
     run_tiler(job, options.timeout_s or time_limit(prepared.points))
     prepared.las.unlink()
     _place_output(out, prepared.frame)
     on_progress("tile", 1, 1)
+    seconds["tile"] = time.perf_counter() - start
+    start = time.perf_counter()
     imported = import_tileset(out, on_progress=on_progress)
+    seconds["import"] = time.perf_counter() - start
     low, high = prepared.lonlat_min, prepared.lonlat_max
     ring = ((low[0], low[1]), (high[0], low[1]), (high[0], high[1]), (low[0], high[1]), (low[0], low[1]))
     entries = imported.tileset.entries
@@ -214,4 +223,4 @@ def tile_point_cloud(path: str | Path, options: PointCloudOptions, work_dir: Pat
                                                        float(high[2])))
     return PointCloudResult(imported, prepared.points, prepared.crs, prepared.classes, prepared.has_rgb,
                             prepared.frame, (float(low[0]), float(low[1]), float(high[0]), float(high[1])),
-                            float(low[2]), float(high[2]), warnings)
+                            float(low[2]), float(high[2]), warnings, seconds)

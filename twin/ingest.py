@@ -202,10 +202,9 @@ def ingest_pointcloud(engine: Engine, path: str | Path, options: PointCloudOptio
 
     check_dataset_name(options.name)
     timings: dict[str, float] = {}
-    start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="citytwin-points-", dir=work_dir) as work:
         cloud = tile_point_cloud(path, options, Path(work), on_progress)
-    timings["read_and_tile"] = time.perf_counter() - start
+    timings.update(cloud.seconds)
     tileset = cloud.imported.tileset
     _servable(tileset)
     start = time.perf_counter()
