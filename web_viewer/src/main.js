@@ -88,7 +88,7 @@ function createViewer(Cesium, config) {
 /** Load every tileset listed by the server; failures are recorded per layer. */
 async function loadTilesets(Cesium, viewer, config) {
   const infos = await fetchJson(config.tilesets_url);
-  const HEIGHT_STYLED = new Set(["footprints", "cityjson", "citygml"]); // layers of buildings with a height
+  const HEIGHT_STYLED = new Set(["footprints"]); // LoD1 blocks; city models keep their roof/wall colours
   const style = createBuildingStyle(Cesium);
   return Promise.all(
     infos.map(async (info) => {
