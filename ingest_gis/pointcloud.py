@@ -10,9 +10,12 @@ imported tileset (`tileset_import`).
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -106,6 +109,36 @@ def _geodetic(transformer: Transformer, crs: PointCrs, x: NDArray[np.float64], y
     return np.asarray(lon), np.asarray(lat), height
 
 
+class _Placer:
+    """Points → lon/lat/height (checked) and ENU metres, split over threads (pyproj and numpy release the GIL)."""
+
+    def __init__(self, crs: PointCrs, name: str, pool: ThreadPoolExecutor, parts: int) -> None:
+        self.crs, self.name, self.pool, self.parts = crs, name, pool, parts
+        self.local = threading.local()
+
+    def _transformer(self) -> Transformer:
+        found = getattr(self.local, "transformer", None)
+        if found is None:  # a Transformer must not be shared between threads
+            found = self.local.transformer = Transformer.from_crs(self.crs.horizontal, "EPSG:4326", always_xy=True)
+        return found
+
+    def _split(self, *arrays: NDArray[np.float64]) -> list[tuple[NDArray[np.float64], ...]]:
+        parts = min(self.parts, max(1, len(arrays[0]) // 50_000))  # small chunks are not worth a thread
+        bounds = np.linspace(0, len(arrays[0]), parts + 1).astype(int)
+        return [tuple(a[i:j] for a in arrays) for i, j in itertools.pairwise(bounds) if j > i]
+
+    def geodetic(self, x: NDArray[np.float64], y: NDArray[np.float64], z: NDArray[np.float64]
+                 ) -> tuple[NDArray[np.float64], ...]:
+        parts = self.pool.map(lambda p: _geodetic(self._transformer(), self.crs, p[0], p[1], p[2], self.name),
+                              self._split(x, y, z))
+        lon, lat, h = zip(*parts, strict=True)
+        return np.concatenate(lon), np.concatenate(lat), np.concatenate(h)
+
+    def enu(self, frame: EnuFrame, lon: NDArray[np.float64], lat: NDArray[np.float64], h: NDArray[np.float64]
+            ) -> NDArray[np.float64]:
+        return np.concatenate(list(self.pool.map(lambda p: frame.from_geodetic(*p), self._split(lon, lat, h))))
+
+
 def _header(has_rgb: bool) -> laspy.LasHeader:
     header = laspy.LasHeader(point_format=7 if has_rgb else 6, version="1.4")
     header.scales = np.array([LAS_SCALE] * 3)
@@ -124,26 +157,28 @@ def prepare_points(path: str | Path, options: PointCloudOptions, work_dir: Path,
             raise IngestError(f"{path.name} holds no points")
         crs = resolve_point_crs(header, options.crs)
         dimensions = set(header.point_format.dimension_names)
-        transformer = Transformer.from_crs(crs.horizontal, "EPSG:4326", always_xy=True)
         prepared: PreparedCloud | None = None
         writer: laspy.LasWriter | None = None
+        pool = ThreadPoolExecutor(options.jobs, thread_name_prefix="citytwin-points")
+        placer = _Placer(crs, path.name, pool, options.jobs)
         try:
             for chunk in reader.chunk_iterator(CHUNK):
-                lon, lat, h = _geodetic(transformer, crs, np.asarray(chunk.x), np.asarray(chunk.y),
-                                        np.asarray(chunk.z), path.name)
+                lon, lat, h = placer.geodetic(np.asarray(chunk.x), np.asarray(chunk.y), np.asarray(chunk.z))
                 if prepared is None:
                     frame = EnuFrame(float(np.median(lon)), float(np.median(lat)), 0.0)
                     prepared = PreparedCloud(work_dir / "points.las", frame, crs,
                                              has_rgb={"red", "green", "blue"} <= dimensions)
                     writer = laspy.open(prepared.las, mode="w", header=_header(prepared.has_rgb))
                 assert writer is not None
-                _write_chunk(writer, prepared, chunk, lon, lat, h, path.name)
+                _write_chunk(writer, prepared, chunk, lon, lat, h, placer.enu(prepared.frame, lon, lat, h),
+                             path.name)
                 on_progress("read", prepared.points, total)
         except IngestError:
             raise
         except Exception as exc:  # truncated or corrupt point data
             raise IngestError(f"{path.name}: cannot read its points ({exc})") from exc
         finally:
+            pool.shutdown()
             if writer is not None:
                 writer.close()
     if prepared is None or prepared.points != total:
@@ -153,8 +188,7 @@ def prepare_points(path: str | Path, options: PointCloudOptions, work_dir: Path,
 
 
 def _write_chunk(writer: laspy.LasWriter, prepared: PreparedCloud, chunk: Any, lon: NDArray[np.float64],
-                 lat: NDArray[np.float64], h: NDArray[np.float64], name: str) -> None:
-    enu = prepared.frame.from_geodetic(lon, lat, h)
+                 lat: NDArray[np.float64], h: NDArray[np.float64], enu: NDArray[np.float64], name: str) -> None:
     if np.abs(enu).max() > MAX_ENU_M:
         raise IngestError(f"{name} spans more than {MAX_ENU_M / 1000:,.0f} km; split it into smaller files")
     points = laspy.ScaleAwarePointRecord.zeros(len(enu), header=writer.header)
