@@ -254,3 +254,29 @@ def test_the_header_crs_reader_explains_unreadable_records(tmp_path: Path) -> No
     assert resolve_point_crs(header, "2227").source == "--crs"
     with pytest.raises(IngestError, match="not a coordinate reference system"):
         resolve_point_crs(header, "EPSG:999999")
+
+
+def test_point_clouds_uploaded_over_http_become_datasets_or_fail_with_the_reason(settings: Settings,
+                                                                                  engine: Engine) -> None:
+    import time
+
+    def finished(client: httpx.Client, url: str) -> dict[str, object]:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            job: dict[str, object] = client.get(url).json()
+            if job["status"] in ("succeeded", "failed"):
+                return job
+            time.sleep(0.1)
+        raise AssertionError(f"job {url} did not finish")
+
+    ahn = shared_data(AHN).read_bytes()
+    with serving(settings, Database(engine)) as base, httpx.Client(base_url=base, timeout=60) as client:
+        refused = finished(client, client.post("/ingest/pointcloud", content=ahn,
+                                               params={"name": "ahn", "filename": "ahn.laz"}).json()["url"])
+        assert refused["status"] == "failed" and "no CRS in its header" in str(refused["error"])
+        assert _counts(engine) == (0, 0, 0)
+        job = finished(client, client.post("/ingest/pointcloud", content=ahn,
+                                           params={"name": "ahn", "filename": "ahn.laz", "crs": "28992"}).json()["url"])
+        assert job["status"] == "succeeded", job
+        assert job["summary"]["points"] == 208_432 and job["done"] == job["total"]  # type: ignore[index]
+        assert client.get("/tilesets/ahn/tileset.json").status_code == 200
