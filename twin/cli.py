@@ -12,6 +12,7 @@ from typing import Any
 import orjson
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from sqlalchemy import Engine
 
 from ingest_gis.footprints import DEFAULT_STOREY_HEIGHT, FootprintOptions
 from ingest_gis.records import IngestError, ProgressCallback
@@ -19,7 +20,7 @@ from tiles.encoding import Compression
 from twin.db import Database, embedded_cluster, open_database
 from twin.embedded import EmbeddedDatabaseError
 from twin.settings import Settings
-from twin.tilestore import FileTileStore, make_store
+from twin.tilestore import FileTileStore, TileStore, make_store
 
 console = Console(stderr=True)
 
@@ -65,29 +66,41 @@ def cmd_db(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
-    from twin.ingest import ingest_footprints
+Ingest = Callable[[Engine, TileStore, ProgressCallback], dict[str, Any]]
 
-    options = FootprintOptions(name=args.name, height_attr=args.height_attr, levels_attr=args.levels_attr,
-                               storey_height=args.storey_height, crs=args.crs, layer=args.layer)
+
+def _run_ingest(args: argparse.Namespace, settings: Settings, ingest: Ingest,
+                describe: Callable[[dict[str, Any]], str]) -> int:
+    """Open the database, ingest with progress bars into the configured store, then print the summary."""
     database = open_database(settings)
     try:
         with progress_bars(not args.json) as on_progress:
-            summary = ingest_footprints(database.engine, args.path, options,
-                                        max_features_per_tile=settings.max_features_per_tile,
-                                        compression=Compression(args.compression), implicit=args.implicit,
-                                        b3dm=args.b3dm, store=make_store(settings.tile_store, settings.tile_dir),
-                                        on_progress=on_progress)
+            summary = ingest(database.engine, make_store(settings.tile_store, settings.tile_dir), on_progress)
     finally:
         database.close()
     if args.json:
         _print_json(summary)
     else:
-        console.print(f"dataset [bold]{summary['dataset_id']}[/]: {summary['objects']} objects, "
-                      f"{summary['tiles']} tiles ({summary['bytes']:,} bytes), tileset {summary['tileset_id']}")
-        for warning in summary["warnings"]:
+        console.print(describe(summary))
+        for warning in summary.get("warnings", []):
             console.print(f"[yellow]warning:[/] {warning}")
     return 0
+
+
+def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
+    from twin.ingest import ingest_footprints
+
+    options = FootprintOptions(name=args.name, height_attr=args.height_attr, levels_attr=args.levels_attr,
+                               storey_height=args.storey_height, crs=args.crs, layer=args.layer)
+    return _run_ingest(
+        args, settings,
+        lambda engine, store, on_progress: ingest_footprints(
+            engine, args.path, options, max_features_per_tile=settings.max_features_per_tile,
+            compression=Compression(args.compression), implicit=args.implicit, b3dm=args.b3dm, store=store,
+            on_progress=on_progress),
+        lambda s: (f"dataset [bold]{s['dataset_id']}[/]: {s['objects']} objects, {s['tiles']} tiles "
+                   f"({s['bytes']:,} bytes), tileset {s['tileset_id']}"),
+    )
 
 
 def cmd_ingest_ifc(args: argparse.Namespace, settings: Settings) -> int:
@@ -96,23 +109,15 @@ def cmd_ingest_ifc(args: argparse.Namespace, settings: Settings) -> int:
 
     georef = GeorefOptions(crs=args.crs, origin=parse_origin(args.origin) if args.origin else None,
                            rotation=args.rotation)
-    database = open_database(settings)
-    try:
-        with progress_bars(not args.json) as on_progress:
-            summary = ingest_ifc(database.engine, args.path, args.name, georef,
-                                 max_features_per_tile=settings.max_features_per_tile, on_progress=on_progress)
-    finally:
-        database.close()
-    if args.json:
-        _print_json(summary)
-    else:
-        where = summary["georef"]
-        console.print(f"dataset [bold]{summary['dataset_id']}[/] ({summary['schema']}): {summary['objects']} objects, "
-                      f"{summary['elements_in_tiles']} elements in {summary['tiles']} tiles, "
-                      f"{summary['floors']} walkable floors; placed by {where['source']} at {where['origin']}")
-        for warning in summary["warnings"]:
-            console.print(f"[yellow]warning:[/] {warning}")
-    return 0
+    return _run_ingest(
+        args, settings,
+        lambda engine, _store, on_progress: ingest_ifc(engine, args.path, args.name, georef,
+                                                       max_features_per_tile=settings.max_features_per_tile,
+                                                       on_progress=on_progress),
+        lambda s: (f"dataset [bold]{s['dataset_id']}[/] ({s['schema']}): {s['objects']} objects, "
+                   f"{s['elements_in_tiles']} elements in {s['tiles']} tiles, {s['floors']} walkable floors; "
+                   f"placed by {s['georef']['source']} at {s['georef']['origin']}"),
+    )
 
 
 def cmd_ingest_city_model(args: argparse.Namespace, settings: Settings) -> int:
@@ -120,53 +125,34 @@ def cmd_ingest_city_model(args: argparse.Namespace, settings: Settings) -> int:
     from ingest_gis.cityjson import CityJsonOptions
     from twin.ingest import ingest_citygml, ingest_cityjson
 
-    database = open_database(settings)
-    try:
-        with progress_bars(not args.json) as on_progress:
-            store = make_store(settings.tile_store, settings.tile_dir)
-            compression = Compression(args.compression)
-            if args.kind == "cityjson":
-                summary = ingest_cityjson(database.engine, args.path, CityJsonOptions(args.name, args.crs, args.lod),
-                                          max_features_per_tile=settings.max_features_per_tile,
-                                          compression=compression, store=store, on_progress=on_progress)
-            else:
-                summary = ingest_citygml(database.engine, args.path, CityGmlOptions(args.name, args.crs, args.lod),
-                                         max_features_per_tile=settings.max_features_per_tile,
-                                         compression=compression, store=store, on_progress=on_progress)
-    finally:
-        database.close()
-    if args.json:
-        _print_json(summary)
-    else:
-        types = ", ".join(f"{n} {t}" for t, n in summary["types"].items())
-        console.print(f"dataset [bold]{summary['dataset_id']}[/] ({summary['version']}, {summary['source_crs']}): "
-                      f"{summary['objects']} objects ({types}), {summary['tiles']} tiles "
-                      f"({summary['bytes']:,} bytes), LoD {', '.join(summary['lods']) or '-'}")
-        for warning in summary["warnings"]:
-            console.print(f"[yellow]warning:[/] {warning}")
-    return 0
+    def ingest(engine: Engine, store: TileStore, on_progress: ProgressCallback) -> dict[str, Any]:
+        budget, compression = settings.max_features_per_tile, Compression(args.compression)
+        if args.kind == "cityjson":
+            return ingest_cityjson(engine, args.path, CityJsonOptions(args.name, args.crs, args.lod),
+                                   max_features_per_tile=budget, compression=compression, store=store,
+                                   on_progress=on_progress)
+        return ingest_citygml(engine, args.path, CityGmlOptions(args.name, args.crs, args.lod),
+                              max_features_per_tile=budget, compression=compression, store=store,
+                              on_progress=on_progress)
+
+    def describe(s: dict[str, Any]) -> str:
+        types = ", ".join(f"{n} {t}" for t, n in s["types"].items())
+        return (f"dataset [bold]{s['dataset_id']}[/] ({s['version']}, {s['source_crs']}): {s['objects']} objects "
+                f"({types}), {s['tiles']} tiles ({s['bytes']:,} bytes), LoD {', '.join(s['lods']) or '-'}")
+
+    return _run_ingest(args, settings, ingest, describe)
 
 
 def cmd_ingest_oblique(args: argparse.Namespace, settings: Settings) -> int:
     from twin.ingest import ingest_oblique
 
-    database = open_database(settings)
-    try:
-        with progress_bars(not args.json) as on_progress:
-            summary = ingest_oblique(database.engine, args.path, args.name,
-                                     store=make_store(settings.tile_store, settings.tile_dir), on_progress=on_progress)
-    finally:
-        database.close()
-    if args.json:
-        _print_json(summary)
-    else:
-        levels = " + ".join(str(n) for n in summary["levels"])
-        console.print(f"dataset [bold]{summary['dataset_id']}[/] ({summary['format']}, {summary['source_crs']}): "
-                      f"{summary['tiles']} textured tiles in {len(summary['levels'])} levels ({levels}) "
-                      f"from {summary['files']} files, {summary['bytes']:,} bytes")
-        for warning in summary["warnings"]:
-            console.print(f"[yellow]warning:[/] {warning}")
-    return 0
+    def describe(s: dict[str, Any]) -> str:
+        levels = " + ".join(str(n) for n in s["levels"])
+        return (f"dataset [bold]{s['dataset_id']}[/] ({s['format']}, {s['source_crs']}): {s['tiles']} textured "
+                f"tiles in {len(s['levels'])} levels ({levels}) from {s['files']} files, {s['bytes']:,} bytes")
+
+    return _run_ingest(args, settings, lambda engine, store, on_progress: ingest_oblique(
+        engine, args.path, args.name, store=store, on_progress=on_progress), describe)
 
 
 def cmd_ingest_pointcloud(args: argparse.Namespace, settings: Settings) -> int:
@@ -174,24 +160,15 @@ def cmd_ingest_pointcloud(args: argparse.Namespace, settings: Settings) -> int:
     from twin.ingest import ingest_pointcloud
 
     options = PointCloudOptions(name=args.name, crs=args.crs, timeout_s=args.timeout)
-    database = open_database(settings)
-    try:
-        with progress_bars(not args.json) as on_progress:
-            summary = ingest_pointcloud(database.engine, args.path, options,
-                                        store=make_store(settings.tile_store, settings.tile_dir),
-                                        on_progress=on_progress)
-    finally:
-        database.close()
-    if args.json:
-        _print_json(summary)
-    else:
-        west, south, east, north = summary["extent"]
-        console.print(f"dataset [bold]{summary['dataset_id']}[/]: {summary['points']:,} points in {summary['tiles']} "
-                      f"tiles ({summary['bytes']:,} bytes), CRS {summary['source_crs']} from "
-                      f"{summary['georef']['from']}, at lon {west:.5f}…{east:.5f}, lat {south:.5f}…{north:.5f}")
-        for warning in summary["warnings"]:
-            console.print(f"[yellow]warning:[/] {warning}")
-    return 0
+
+    def describe(s: dict[str, Any]) -> str:
+        west, south, east, north = s["extent"]
+        return (f"dataset [bold]{s['dataset_id']}[/]: {s['points']:,} points in {s['tiles']} tiles "
+                f"({s['bytes']:,} bytes), CRS {s['source_crs']} from {s['georef']['from']}, "
+                f"at lon {west:.5f}…{east:.5f}, lat {south:.5f}…{north:.5f}")
+
+    return _run_ingest(args, settings, lambda engine, store, on_progress: ingest_pointcloud(
+        engine, args.path, options, store=store, on_progress=on_progress), describe)
 
 
 def cmd_ingest_tileset(args: argparse.Namespace, settings: Settings) -> int:
@@ -199,20 +176,13 @@ def cmd_ingest_tileset(args: argparse.Namespace, settings: Settings) -> int:
     from twin.ingest import ingest_tileset
 
     origin = parse_origin(args.origin) if args.origin else None
-    database = open_database(settings)
-    try:
-        with progress_bars(not args.json) as on_progress:
-            summary = ingest_tileset(database.engine, args.path, args.name, origin=origin,
-                                     store=make_store(settings.tile_store, settings.tile_dir), on_progress=on_progress)
-    finally:
-        database.close()
-    if args.json:
-        _print_json(summary)
-    else:
-        console.print(f"dataset [bold]{summary['dataset_id']}[/]: 3D Tiles {summary['asset_version']} with "
-                      f"{summary['tiles']} contents in {summary['files']} files ({summary['bytes']:,} bytes), "
-                      f"placed by {summary['placed_by']}")
-    return 0
+    return _run_ingest(
+        args, settings,
+        lambda engine, store, on_progress: ingest_tileset(engine, args.path, args.name, origin=origin, store=store,
+                                                          on_progress=on_progress),
+        lambda s: (f"dataset [bold]{s['dataset_id']}[/]: 3D Tiles {s['asset_version']} with {s['tiles']} contents "
+                   f"in {s['files']} files ({s['bytes']:,} bytes), placed by {s['placed_by']}"),
+    )
 
 
 def _serve(settings: Settings, database: Database | None = None) -> None:
