@@ -104,3 +104,20 @@ def test_the_viewer_page_and_cesium_are_served(client: httpx.Client) -> None:
     assert page.status_code == 200 and "text/html" in page.headers["content-type"]
     assert client.head("/").status_code == 200
     assert client.get("/openapi.json").json()["info"]["title"] == "CityTwin"
+
+
+def test_request_bodies_over_the_limit_get_413_and_the_server_keeps_serving(client: httpx.Client) -> None:
+    polygon = {"type": "Polygon", "coordinates": [[[13.41, 52.53], [13.42, 52.53], [13.42, 52.54], [13.41, 52.53]]]}
+    assert client.post("/query/within", json=polygon).status_code == 200
+    declared = client.post("/query/within", content=b"{" + b" " * (11 * 2**20) + b"}",
+                           headers={"content-type": "application/json"})
+    assert declared.status_code == 413 and "larger than" in declared.json()["detail"]
+
+    def chunks():  # type: ignore[no-untyped-def]
+        yield b'{"type": "Polygon", "coordinates": ['
+        for _ in range(12):
+            yield b" " * 2**20
+
+    streamed = client.post("/query/within", content=chunks(), headers={"content-type": "application/json"})
+    assert streamed.status_code == 413
+    assert client.get("/health").status_code == 200

@@ -40,6 +40,7 @@ class Settings(BaseSettings):
     tile_dir: Path | None = Field(default=None, description="Folder of the 'files' tile store.")
     tile_cache_mb: int = Field(default=256, ge=0, description="Per-worker cache of served tile entries.")
     max_upload_mb: int = Field(default=2048, ge=1, description="Largest ingest upload accepted over HTTP.")
+    max_body_kb: int = Field(default=10_240, ge=1, description="Largest request body of any other route.")
     cors_origins: list[str] = ["*"]
 
     @property

@@ -19,6 +19,7 @@ from twin.api import (
     routes_tiles,
     routes_viewer,
 )
+from twin.api.limits import with_body_limit
 from twin.api.tile_server import Receive, Scope, Send, TileServer, serve_tile
 from twin.db import Database, open_database
 from twin.jobs import JobRunner
@@ -28,13 +29,21 @@ from twin.tilestore import FileTileStore
 
 
 class CityTwinApp(FastAPI):
-    """FastAPI with tile requests answered in bare ASGI before any middleware or routing."""
+    """FastAPI with tile requests answered in bare ASGI before any middleware or routing, and request bodies
+    capped (`max_body_kb`; ingest uploads have `max_upload_mb`)."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        tiles = getattr(self.state, "tiles", None) if scope["type"] == "http" else None
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        tiles = getattr(self.state, "tiles", None)
         if tiles is not None and await serve_tile(tiles, scope, send):
             return
-        await super().__call__(scope, receive, send)
+        if scope["path"].startswith("/ingest/"):  # uploads have their own, larger limit
+            await super().__call__(scope, receive, send)
+            return
+        limit = self.state.settings.max_body_kb * 1024
+        await with_body_limit(super().__call__, scope, receive, send, limit)
 
 
 def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
