@@ -95,11 +95,13 @@ def _flat(vertices: NDArray[np.float64], faces: NDArray[np.int64]
     faces, normals = faces[keep], cross[keep] / length[keep, None]
     corner_vertex = faces.reshape(-1)
     corner_normal = np.repeat(normals, 3, axis=0)
-    key = np.column_stack([corner_vertex, np.round(corner_normal * 1000).astype(np.int64)])
-    unique, inverse = np.unique(key, axis=0, return_inverse=True)
+    # one int64 key per corner: the vertex and its normal quantized to 1/1000 (11 bits a component)
+    code = (np.round(corner_normal * 1000).astype(np.int64) + 1024) & 0x7FF
+    key = (corner_vertex << 33) | (code[:, 0] << 22) | (code[:, 1] << 11) | code[:, 2]
+    unique, inverse = np.unique(key, return_inverse=True)
     first = np.zeros(len(unique), dtype=np.int64)
     first[inverse.reshape(-1)] = np.arange(len(key))
-    return unique[:, 0], corner_normal[first], inverse.reshape(-1, 3), faces, normals
+    return unique >> 33, corner_normal[first], inverse.reshape(-1, 3), faces, normals
 
 
 def shape_of(shape: object, georef: Georef) -> ElementShape | None:
