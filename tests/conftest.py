@@ -7,10 +7,11 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -128,24 +129,35 @@ def serving(settings: Settings, database: Database) -> Iterator[str]:
         thread.join(timeout=10)
 
 
+@contextmanager
+def populated_server(server_url: str, template_database: str, data_dir: Path,
+                     populate: Callable[[Engine], None]) -> Iterator[tuple[str, Engine]]:
+    """A fresh database filled by `populate`, served by the real app; dropped afterwards even if filling fails."""
+    url = _fresh_database(server_url, template_database)
+    engine = create_db_engine(url)
+    try:
+        populate(engine)
+        with serving(Settings(database_url=url, data_dir=data_dir), Database(engine)) as base_url:
+            yield base_url, engine
+    finally:
+        engine.dispose()
+        _drop_database(server_url, url)
+
+
 @pytest.fixture(scope="session")
 def live_city(server_url: str, template_database: str, tmp_path_factory: pytest.TempPathFactory
               ) -> Iterator[LiveCity]:
     """A running server with the Berlin footprints ingested."""
-    url = _fresh_database(server_url, template_database)
-    settings = Settings(database_url=url, data_dir=tmp_path_factory.mktemp("live"))
-    engine = create_db_engine(url)
-    summary = ingest_footprints(
-        engine, shared_data("gis/osm_berlin_prenzlauerberg_buildings.geojson"), FootprintOptions(name="berlin")
-    )
-    with engine.connect() as conn:
-        ids = [row[0] for row in conn.exec_driver_sql("SELECT id FROM twin_objects ORDER BY id")]
-    try:
-        with serving(settings, Database(engine)) as base_url:
-            yield LiveCity(base_url, summary["tileset_id"], ids, engine)
-    finally:
-        engine.dispose()
-        _drop_database(server_url, url)
+    summary: dict[str, Any] = {}
+
+    def populate(engine: Engine) -> None:
+        summary.update(ingest_footprints(engine, shared_data("gis/osm_berlin_prenzlauerberg_buildings.geojson"),
+                                         FootprintOptions(name="berlin")))
+
+    with populated_server(server_url, template_database, tmp_path_factory.mktemp("live"), populate) as (url, engine):
+        with engine.connect() as conn:
+            ids = [row[0] for row in conn.exec_driver_sql("SELECT id FROM twin_objects ORDER BY id")]
+        yield LiveCity(url, summary["tileset_id"], ids, engine)
 
 
 @dataclass
@@ -160,16 +172,11 @@ def query_city(server_url: str, template_database: str, tmp_path_factory: pytest
     """A running server with Berlin and NYC footprints plus a hand-made house with storeys and rooms."""
     from tests.helpers.city import add_house_and_street
 
-    url = _fresh_database(server_url, template_database)
-    settings = Settings(database_url=url, data_dir=tmp_path_factory.mktemp("query"))
-    engine = create_db_engine(url)
-    for name, path in (("berlin", "gis/osm_berlin_prenzlauerberg_buildings.geojson"),
-                       ("nyc", "gis/osm_nyc_ridgewood_buildings.geojson")):
-        ingest_footprints(engine, shared_data(path), FootprintOptions(name=name))
-    add_house_and_street(engine)
-    try:
-        with serving(settings, Database(engine)) as base_url:
-            yield QueryCity(base_url, engine)
-    finally:
-        engine.dispose()
-        _drop_database(server_url, url)
+    def populate(engine: Engine) -> None:
+        for name, path in (("berlin", "gis/osm_berlin_prenzlauerberg_buildings.geojson"),
+                           ("nyc", "gis/osm_nyc_ridgewood_buildings.geojson")):
+            ingest_footprints(engine, shared_data(path), FootprintOptions(name=name))
+        add_house_and_street(engine)
+
+    with populated_server(server_url, template_database, tmp_path_factory.mktemp("query"), populate) as (url, engine):
+        yield QueryCity(url, engine)

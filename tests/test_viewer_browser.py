@@ -254,25 +254,19 @@ def test_viewer_shows_error_banner_when_tilesets_fail(page: Any, live_city: Any)
 def implicit_city(server_url: str, template_database: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """A live server whose only layer is Berlin as a Draco-compressed, implicitly tiled quadtree."""
     from ingest_gis.footprints import FootprintOptions
-    from tests.conftest import _drop_database, _fresh_database, serving
+    from tests.conftest import populated_server
     from tests.helpers.data import shared_data
     from tiles.encoding import Compression
-    from twin.db import Database, create_db_engine
     from twin.ingest import ingest_footprints
-    from twin.settings import Settings
 
-    url = _fresh_database(server_url, template_database)
-    engine = create_db_engine(url)
-    ingest_footprints(engine, shared_data("gis/osm_berlin_prenzlauerberg_buildings.geojson"),
-                      FootprintOptions(name="implicit"), max_features_per_tile=60,
-                      compression=Compression.DRACO, implicit=True)
-    try:
-        with serving(Settings(database_url=url, data_dir=tmp_path_factory.mktemp("implicit")),
-                     Database(engine)) as base_url:
-            yield base_url
-    finally:
-        engine.dispose()
-        _drop_database(server_url, url)
+    def populate(engine: Any) -> None:
+        ingest_footprints(engine, shared_data("gis/osm_berlin_prenzlauerberg_buildings.geojson"),
+                          FootprintOptions(name="implicit"), max_features_per_tile=60,
+                          compression=Compression.DRACO, implicit=True)
+
+    data_dir = tmp_path_factory.mktemp("implicit")
+    with populated_server(server_url, template_database, data_dir, populate) as (base_url, _):
+        yield base_url
 
 
 def test_a_compressed_implicitly_tiled_layer_renders_and_picks(page: Any, implicit_city: str) -> None:

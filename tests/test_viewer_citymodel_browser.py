@@ -28,25 +28,21 @@ def delft(server_url: str, template_database: str, tmp_path_factory: pytest.Temp
     from bench.cityjson import generate
     from ingest_gis.cityjson import CityJsonOptions
     from ingest_gis.pointcloud import PointCloudOptions
-    from tests.conftest import _drop_database, _fresh_database, serving
+    from tests.conftest import populated_server
     from tests.helpers.data import shared_data
-    from twin.db import Database, create_db_engine
     from twin.ingest import ingest_cityjson, ingest_pointcloud
-    from twin.settings import Settings
 
     folder = tmp_path_factory.mktemp("delft")
     houses = {**generate(16), "transform": {"scale": [0.001, 0.001, 0.001], "translate": [84990.0, 447430.0, 0.0]}}
     (folder / "houses.city.json").write_bytes(orjson.dumps(houses))
-    url = _fresh_database(server_url, template_database)
-    engine = create_db_engine(url)
-    ingest_cityjson(engine, folder / "houses.city.json", CityJsonOptions("houses"))
-    ingest_pointcloud(engine, shared_data("pointcloud/ahn3_cropped_2.laz"), PointCloudOptions("ahn3", crs="28992"))
-    try:
-        with serving(Settings(database_url=url, data_dir=folder / "data"), Database(engine)) as base_url:
-            yield base_url
-    finally:
-        engine.dispose()
-        _drop_database(server_url, url)
+    def populate(engine: Any) -> None:
+        ingest_cityjson(engine, folder / "houses.city.json", CityJsonOptions("houses"))
+        ingest_pointcloud(engine, shared_data("pointcloud/ahn3_cropped_2.laz"),
+                          PointCloudOptions("ahn3", crs="28992"))
+
+    data_dir = folder / "data"
+    with populated_server(server_url, template_database, data_dir, populate) as (base_url, _):
+        yield base_url
 
 
 def test_lod2_houses_and_a_point_cloud_render_together_and_a_house_shows_its_attributes(page: Any,  # noqa: F811

@@ -76,22 +76,16 @@ def ifc_page() -> Iterator[Any]:
 @pytest.fixture(scope="module")
 def house(server_url: str, template_database: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """A live server whose only layer is the FZK house."""
-    from tests.conftest import _drop_database, _fresh_database, serving
+    from tests.conftest import populated_server
     from tests.helpers.data import shared_data
-    from twin.db import Database, create_db_engine
     from twin.ingest import ingest_ifc
-    from twin.settings import Settings
 
-    url = _fresh_database(server_url, template_database)
-    engine = create_db_engine(url)
-    ingest_ifc(engine, shared_data("ifc/AC20-FZK-Haus.ifc"), "fzk")
-    try:
-        with serving(Settings(database_url=url, data_dir=tmp_path_factory.mktemp("house")),
-                     Database(engine)) as base_url:
-            yield base_url, engine
-    finally:
-        engine.dispose()
-        _drop_database(server_url, url)
+    def populate(engine: Any) -> None:
+        ingest_ifc(engine, shared_data("ifc/AC20-FZK-Haus.ifc"), "fzk")
+
+    data_dir = tmp_path_factory.mktemp("house")
+    with populated_server(server_url, template_database, data_dir, populate) as (base_url, engine):
+        yield base_url, engine
 
 
 def test_fzk_house_renders_and_picking_shows_globalid_and_property_sets(ifc_page: Any, house: Any) -> None:

@@ -77,22 +77,16 @@ def cloud_page() -> Iterator[Any]:
 def autzen(server_url: str, template_database: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A live server whose only layer is the Autzen point cloud."""
     from ingest_gis.pointcloud import PointCloudOptions
-    from tests.conftest import _drop_database, _fresh_database, serving
+    from tests.conftest import populated_server
     from tests.helpers.data import shared_data
-    from twin.db import Database, create_db_engine
     from twin.ingest import ingest_pointcloud
-    from twin.settings import Settings
 
-    url = _fresh_database(server_url, template_database)
-    engine = create_db_engine(url)
-    ingest_pointcloud(engine, shared_data("pointcloud/autzen_trim.laz"), PointCloudOptions("autzen"))
-    try:
-        with serving(Settings(database_url=url, data_dir=tmp_path_factory.mktemp("autzen")),
-                     Database(engine)) as base_url:
-            yield base_url
-    finally:
-        engine.dispose()
-        _drop_database(server_url, url)
+    def populate(engine: Any) -> None:
+        ingest_pointcloud(engine, shared_data("pointcloud/autzen_trim.laz"), PointCloudOptions("autzen"))
+
+    data_dir = tmp_path_factory.mktemp("autzen")
+    with populated_server(server_url, template_database, data_dir, populate) as (base_url, _):
+        yield base_url
 
 
 def test_autzen_point_cloud_renders_where_it_lies_in_its_own_colours(cloud_page: Any, autzen: str) -> None:
