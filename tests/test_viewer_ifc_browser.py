@@ -4,24 +4,20 @@ inspector with its GlobalId and property-set values, IfcSpace volumes stay hidde
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import text
 
-from tests.test_viewer_browser import (
+from tests.test_viewer_browser import (  # noqa: F401 - browser and page are fixtures
     ARTIFACTS,
-    CHROMIUM,
-    CHROMIUM_ARGS,
     SNAPSHOT_DIFF_JS,
     SNAPSHOT_JS,
-    VIEWPORT,
     PageLog,
+    browser,
     open_viewer,
+    page,
 )
-
-sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
 
 pytestmark = pytest.mark.browser
 
@@ -61,19 +57,6 @@ ANY_SPACE_JS = """
 
 
 @pytest.fixture(scope="module")
-def ifc_page() -> Iterator[Any]:
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        context = browser.new_context(viewport=VIEWPORT)
-        page = context.new_page()
-        page.set_default_timeout(30_000)
-        yield page
-        browser.close()
-
-
-@pytest.fixture(scope="module")
 def house(server_url: str, template_database: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """A live server whose only layer is the FZK house."""
     from tests.conftest import populated_server
@@ -88,8 +71,8 @@ def house(server_url: str, template_database: str, tmp_path_factory: pytest.Temp
         yield base_url, engine
 
 
-def test_fzk_house_renders_and_picking_shows_globalid_and_property_sets(ifc_page: Any, house: Any) -> None:
-    page = ifc_page
+def test_fzk_house_renders_and_picking_shows_globalid_and_property_sets(page: Any,  # noqa: F811 - the shared page fixture
+    house: Any) -> None:
     base_url, engine = house
     log = PageLog(page, base_url)
     state = open_viewer(page, log)

@@ -4,14 +4,18 @@ colours, and hiding the layer removes them."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.test_viewer_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, SNAPSHOT_JS, VIEWPORT, PageLog, open_viewer
-
-sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+from tests.test_viewer_browser import (  # noqa: F401 - browser and page are fixtures
+    ARTIFACTS,
+    SNAPSHOT_JS,
+    PageLog,
+    browser,
+    open_viewer,
+    page,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -62,18 +66,6 @@ BLACK_BACKGROUND_JS = """
 
 
 @pytest.fixture(scope="module")
-def cloud_page() -> Iterator[Any]:
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_context(viewport=VIEWPORT).new_page()
-        page.set_default_timeout(30_000)
-        yield page
-        browser.close()
-
-
-@pytest.fixture(scope="module")
 def autzen(server_url: str, template_database: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A live server whose only layer is the Autzen point cloud."""
     from ingest_gis.pointcloud import PointCloudOptions
@@ -89,8 +81,8 @@ def autzen(server_url: str, template_database: str, tmp_path_factory: pytest.Tem
         yield base_url
 
 
-def test_autzen_point_cloud_renders_where_it_lies_in_its_own_colours(cloud_page: Any, autzen: str) -> None:
-    page = cloud_page
+def test_autzen_point_cloud_renders_where_it_lies_in_its_own_colours(page: Any,  # noqa: F811 - the shared page fixture
+    autzen: str) -> None:
     log = PageLog(page, autzen)
     state = open_viewer(page, log)
     assert state["ok"] and state["tilesets"] == 1 and state["failed"] == 0, state
