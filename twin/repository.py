@@ -103,11 +103,6 @@ def write_dataset(engine: Engine, *, name: str, kind: str, source: str, result: 
             "tiles": tileset.content_count, "bytes": total_bytes}
 
 
-def delete_dataset(engine: Engine, name: str) -> bool:
-    with engine.begin() as conn:
-        return conn.execute(text("DELETE FROM datasets WHERE name = :n"), {"n": name}).rowcount > 0
-
-
 def list_tilesets(engine: Engine) -> list[dict[str, Any]]:
     with engine.connect() as conn:
         rows = conn.execute(

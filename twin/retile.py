@@ -61,6 +61,33 @@ def _write_objects(conn: Connection, dataset_id: str, upserts: Sequence[ObjectRe
         )
 
 
+def _lock_tileset(conn: Connection, dataset_id: str, needs_layout: bool) -> Any:
+    """The tileset row of a footprint dataset, locked for this transaction; refuses other kinds."""
+    row = conn.execute(text("SELECT kind, version, layout FROM tilesets WHERE id = :t FOR UPDATE"),
+                       {"t": dataset_id}).first()
+    if row is None:
+        raise NotFound(f"no tileset {dataset_id!r}")
+    if row.kind not in SUPPORTED_KINDS or (needs_layout and not row.layout):
+        raise IngestError(f"dataset {dataset_id!r} ({row.kind}) cannot be re-tiled from its objects: "
+                          "ingest it again")
+    return row
+
+
+def _publish_version(conn: Connection, dataset_id: str, version: int, written: list[str], removed: list[str],
+                     full: bool) -> dict[str, Any]:
+    """Record the new version with its counts and queue the `tileset_changed` notice (delivered at commit)."""
+    tiles, size = conn.execute(text("SELECT count(*) FILTER (WHERE feature_ids IS NOT NULL), sum(size_bytes) "
+                                    "FROM tiles WHERE tileset_id = :t"), {"t": dataset_id}).one()
+    conn.execute(text("UPDATE tilesets SET version = :v, content_count = :c, total_bytes = :b WHERE id = :t"),
+                 {"v": version, "c": tiles, "b": size, "t": dataset_id})
+    conn.execute(text("UPDATE datasets SET object_count = (SELECT count(*) FROM twin_objects WHERE dataset_id = :t)"
+                      " WHERE id = :t"), {"t": dataset_id})
+    notice = {"type": "tileset_changed", "tileset": dataset_id, "version": version, "written": written,
+              "removed": removed, "full": full}
+    publish(conn, notice)
+    return {**notice, "tiles": tiles, "bytes": size}
+
+
 def update_objects(engine: Engine, dataset_id: str, upserts: Sequence[ObjectRecord], deleted: Sequence[str] = (),
                    store: TileStore | None = None) -> dict[str, Any]:
     """Add, move or delete objects of a footprint dataset and re-tile only what they touch."""
@@ -68,12 +95,7 @@ def update_objects(engine: Engine, dataset_id: str, upserts: Sequence[ObjectReco
     if any(not o.id.startswith(f"{dataset_id}.") for o in upserts):
         raise IngestError(f"object ids of dataset {dataset_id!r} start with '{dataset_id}.'")
     with engine.begin() as conn:
-        row = conn.execute(text("SELECT kind, version, layout FROM tilesets WHERE id = :t FOR UPDATE"),
-                           {"t": dataset_id}).first()
-        if row is None:
-            raise NotFound(f"no tileset {dataset_id!r}")
-        if row.kind not in SUPPORTED_KINDS or not row.layout:
-            raise IngestError(f"dataset {dataset_id!r} ({row.kind}) cannot be re-tiled in place: ingest it again")
+        row = _lock_tileset(conn, dataset_id, needs_layout=True)
         missing = set(deleted) - {o.id for o in _load_objects(conn, dataset_id, list(deleted))}
         if missing:
             raise NotFound(f"no objects {sorted(missing)} in dataset {dataset_id!r}")
@@ -94,15 +116,7 @@ def update_objects(engine: Engine, dataset_id: str, upserts: Sequence[ObjectReco
         else:
             written, removed = _partial(conn, dataset_id, placement, options, plan.cells, changed, tiles, store,
                                         version)
-        counts = conn.execute(text("SELECT count(*) FILTER (WHERE feature_ids IS NOT NULL), sum(size_bytes) "
-                                   "FROM tiles WHERE tileset_id = :t"), {"t": dataset_id}).one()
-        conn.execute(text("UPDATE tilesets SET version = :v, content_count = :c, total_bytes = :b WHERE id = :t"),
-                     {"v": version, "c": counts[0], "b": counts[1], "t": dataset_id})
-        conn.execute(text("UPDATE datasets SET object_count = (SELECT count(*) FROM twin_objects WHERE dataset_id = :t)"
-                          " WHERE id = :t"), {"t": dataset_id})
-        notice = {"type": "tileset_changed", "tileset": dataset_id, "version": version, "written": written,
-                  "removed": removed, "full": plan.full}
-        publish(conn, notice)
+        notice = _publish_version(conn, dataset_id, version, written, removed, plan.full)
     store.collect(engine, dataset_id)
     return notice
 
@@ -112,23 +126,12 @@ def retile_dataset(engine: Engine, dataset_id: str, options: TilingOptions | Non
     """Tile a footprint dataset again from its objects in PostGIS (optionally with new options)."""
     store = store or PostgisTileStore()
     with engine.begin() as conn:
-        row = conn.execute(text("SELECT kind, version, layout FROM tilesets WHERE id = :t FOR UPDATE"),
-                           {"t": dataset_id}).first()
-        if row is None:
-            raise NotFound(f"no tileset {dataset_id!r}")
-        if row.kind not in SUPPORTED_KINDS:
-            raise IngestError(f"dataset {dataset_id!r} ({row.kind}) cannot be re-tiled from its objects")
+        row = _lock_tileset(conn, dataset_id, needs_layout=options is None)
         options = options or TilingOptions.from_dict(row.layout["options"])
         written, removed = _full(conn, dataset_id, options, store, row.version + 1)
-        counts = conn.execute(text("SELECT count(*) FILTER (WHERE feature_ids IS NOT NULL), sum(size_bytes) "
-                                   "FROM tiles WHERE tileset_id = :t"), {"t": dataset_id}).one()
-        conn.execute(text("UPDATE tilesets SET version = :v, content_count = :c, total_bytes = :b WHERE id = :t"),
-                     {"v": row.version + 1, "c": counts[0], "b": counts[1], "t": dataset_id})
-        notice = {"type": "tileset_changed", "tileset": dataset_id, "version": row.version + 1, "written": written,
-                  "removed": removed, "full": True}
-        publish(conn, notice)
+        notice = _publish_version(conn, dataset_id, row.version + 1, written, removed, full=True)
     store.collect(engine, dataset_id)
-    return {**notice, "tiles": counts[0], "bytes": counts[1]}
+    return notice
 
 
 def _partial(conn: Connection, dataset_id: str, placement: Placement, options: TilingOptions,
