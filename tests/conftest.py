@@ -16,6 +16,7 @@ from typing import Any
 import psycopg
 import pytest
 import uvicorn
+from fastapi import FastAPI
 from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 
@@ -112,8 +113,15 @@ class LiveCity:
 @contextmanager
 def serving(settings: Settings, database: Database) -> Iterator[str]:
     """Run the real app with uvicorn on a free loopback port; yields its base URL."""
+    with serving_app(create_app(settings, database)) as base_url:
+        yield base_url
+
+
+@contextmanager
+def serving_app(app: FastAPI) -> Iterator[str]:
+    """Run this app with uvicorn (lifespan and all) on a free loopback port; yields its base URL."""
     port = free_port()
-    config = uvicorn.Config(create_app(settings, database), host="127.0.0.1", port=port, log_level="warning")
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

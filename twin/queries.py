@@ -7,6 +7,7 @@ on the WGS84 spheroid (geography), computed after the index has cut the candidat
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -132,6 +133,10 @@ def _knn_shape(crs: Crs, with_kind: bool) -> Select[Any]:
             .order_by(found.c.metres, OBJECTS.c.id).limit(bindparam("k", type_=Integer)))
 
 
+KNN_METRES, KNN_LAST_DEGREES, KNN_CANDIDATES = 3, 4, 5
+"""Columns of a `knn_query` row after the feature's three: its metres, the last candidate's degrees, how many."""
+
+
 def knn_query(lon: float, lat: float, kind: str | None, k: int, candidates: int, crs: Crs = CRS84) -> SqlQuery:
     """One round of exact nearest-k: the `candidates` nearest by the GiST index (`<->`, degrees), re-ranked by
     geodesic metres; features for the best `k` only, each row also telling how many candidates there were and
@@ -154,29 +159,39 @@ class Nearest:
     rounds: int
 
 
-def nearest(conn: Connection, lon: float, lat: float, k: int, kind: str | None, crs: Crs = CRS84) -> Nearest:
-    """The `k` nearest objects in geodesic metres, exactly.
+def next_round(rows: Sequence[Any], candidates: int, k: int, lat: float) -> int | None:
+    """After a `knn_query` round: None when its rows are the exact answer, else the candidates to ask for next.
 
     The index orders by distance in degrees, which differs from metres. So take m ≥ k candidates by the index;
     every object outside them is at least as far in degrees as the m-th, hence at least that far times the
     fewest metres per degree nearby. If the k-th best candidate in metres is no further than that bound, no
     outsider can beat it; otherwise widen m fourfold and ask again.
     """
-    check_point(lon, lat)
+    if not rows or rows[0][KNN_CANDIDATES] < candidates:
+        return None  # every object of the kind was a candidate
+    last_degrees = rows[0][KNN_LAST_DEGREES]
+    bound = last_degrees * _metres_per_degree_floor(lat, last_degrees)
+    if len(rows) == k and rows[-1][KNN_METRES] <= bound:
+        return None
+    return candidates * 4
+
+
+def check_k(k: int) -> None:
     if not 1 <= k <= MAX_K:
         raise QueryError(f"k={k} must be from 1 to {MAX_K}")
-    candidates = initial_candidates(k, lat)
+
+
+def nearest(conn: Connection, lon: float, lat: float, k: int, kind: str | None, crs: Crs = CRS84) -> Nearest:
+    """The `k` nearest objects in geodesic metres, exactly (rounds of `knn_query` until `next_round` is None)."""
+    check_point(lon, lat)
+    check_k(k)
+    candidates: int | None = initial_candidates(k, lat)
     rounds = 0
-    while True:
+    while candidates is not None:
         rounds += 1
         query = knn_query(lon, lat, kind, k, candidates, crs)
         rows = conn.execute(query.statement, dict(query.params)).all()
-        if not rows or rows[0].candidates < candidates:
-            break  # every object of the kind was a candidate
-        bound = rows[0].last_degrees * _metres_per_degree_floor(lat, rows[0].last_degrees)
-        if len(rows) == k and rows[-1].metres <= bound:
-            break
-        candidates *= 4
+        candidates = next_round(rows, candidates, k, lat)
     return Nearest([FeatureRow(r[0], r[1], r[2]) for r in rows], rounds)
 
 

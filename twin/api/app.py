@@ -20,6 +20,7 @@ from twin.api import (
     routes_viewer,
 )
 from twin.api.limits import with_body_limit
+from twin.api.query_server import QueryServer, serve_query
 from twin.api.tile_server import Receive, Scope, Send, TileServer, serve_tile
 from twin.db import Database, open_database
 from twin.jobs import JobRunner
@@ -29,8 +30,8 @@ from twin.tilestore import FileTileStore
 
 
 class CityTwinApp(FastAPI):
-    """FastAPI with tile requests answered in bare ASGI before any middleware or routing, and request bodies
-    capped (`max_body_kb`; ingest uploads have `max_upload_mb`)."""
+    """FastAPI with tile requests and the commonest location queries answered in bare ASGI before any middleware
+    or routing, and request bodies capped (`max_body_kb`; ingest uploads have `max_upload_mb`)."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -38,6 +39,9 @@ class CityTwinApp(FastAPI):
             return
         tiles = getattr(self.state, "tiles", None)
         if tiles is not None and await serve_tile(tiles, scope, send):
+            return
+        queries = getattr(self.state, "queries", None)
+        if queries is not None and await serve_query(queries, scope, send):
             return
         if scope["path"].startswith("/ingest/"):  # uploads have their own, larger limit
             await super().__call__(scope, receive, send)
@@ -60,9 +64,12 @@ def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
         listener = NoticeListener(url, [lambda notice: app.state.tiles.cache.drop_tileset(notice["tileset"])])
         listener.start()
         app.state.jobs = JobRunner(app.state.db.engine)
+        app.state.queries = await QueryServer.open(app.state.db.engine, settings.cors_origins)
         try:
             yield
         finally:
+            if app.state.queries is not None:
+                await app.state.queries.close()
             app.state.jobs.shutdown()
             listener.stop()
             if owned:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request
 
 from twin.api.deps import InlineEngineDep as EngineDep
+from twin.api.pages import OGC_PREFIX, geojson_response, items_page, ogc_root
 from twin.api.responses import OrjsonResponse
 from twin.ogc import documents
 from twin.ogc.catalog import (
@@ -21,15 +21,15 @@ from twin.ogc.catalog import (
     property_schemas,
     queryables_document,
 )
-from twin.ogc.crs import CRS84, Crs, parse_crs
+from twin.ogc.crs import CRS84, parse_crs
 from twin.ogc.documents import GEOJSON, JSON, OPENAPI_30, SCHEMA_JSON, link
 from twin.ogc.errors import QueryError
 from twin.ogc.items import MAX_LIMIT, items_statement, needs_queryables, parse_items_request
 from twin.ogc.openapi import ogc_document, to_openapi30
-from twin.ogc.sql import OBJECTS, feature, feature_collection, feature_select, fetch_features, read_connection
+from twin.ogc.sql import OBJECTS, feature, feature_select, fetch_features, read_connection
 from twin.repository import NotFound
 
-PREFIX = "/ogc"
+PREFIX = OGC_PREFIX
 router = APIRouter(prefix=PREFIX, tags=["OGC API – Features"])
 
 CollectionId = Annotated[str, Path(alias="collectionId", description="`objects` for every object, else a dataset id")]
@@ -38,11 +38,10 @@ CrsParam = Annotated[str | None, Query(description="CRS of the returned geometri
 
 
 def _root(request: Request) -> str:
-    return str(request.base_url).rstrip("/") + PREFIX
+    return ogc_root(request.base_url)
 
 
-def _geojson(body: dict[str, Any], crs: Crs) -> OrjsonResponse:
-    return OrjsonResponse(body, media_type=GEOJSON, headers={"Content-Crs": f"<{crs.uri}>"})
+_geojson = geojson_response
 
 
 @router.get("", summary="Landing page")
@@ -130,13 +129,8 @@ def items(
         rows = fetch_features(conn, items_statement(parsed))
         if not rows and plain:
             get_collection(conn, collection_id)
-    page, more = rows[:parsed.limit], len(rows) > parsed.limit
-    url = f"{_root(request)}/collections/{found.id}"
-    links = [link(str(request.url), "self", GEOJSON, "this page"), link(url, "collection", JSON, found.title)]
-    if more:
-        links.append(link(str(request.url.include_query_params(after=page[-1].id)), "next", GEOJSON, "next page"))
-    stamp = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-    return _geojson(feature_collection(page, links=links, timeStamp=stamp), parsed.crs)
+    body = items_page(rows, parsed.limit, request.url, f"{_root(request)}/collections/{found.id}", found.title)
+    return _geojson(body, parsed.crs)
 
 
 @router.get("/collections/{collectionId}/items/{featureId}", summary="One object as a GeoJSON Feature")

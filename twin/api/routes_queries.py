@@ -13,9 +13,11 @@ from fastapi import APIRouter, Body, Query, Request
 from sqlalchemy import Engine, Select
 
 from twin.api.deps import InlineEngineDep as EngineDep
+from twin.api.pages import geojson_response, listing, near_listing, page
 from twin.api.responses import OrjsonResponse
 from twin.ogc.crs import Crs, parse_crs
 from twin.ogc.documents import GEOJSON, link
+from twin.ogc.items import MAX_LIMIT
 from twin.ogc.sql import FeatureRow, SqlQuery, feature, feature_collection, read_connection
 from twin.queries import (
     MAX_K,
@@ -30,7 +32,6 @@ from twin.queries import (
     within_statement,
 )
 
-MAX_LIMIT = 10_000
 router = APIRouter(tags=["twin queries"])
 
 Lon = Annotated[float, Query(ge=-180, le=180, description="longitude, degrees (WGS84)")]
@@ -46,17 +47,8 @@ def _run(engine: Engine, query: Select[Any] | SqlQuery) -> list[FeatureRow]:
         return run(conn, query)
 
 
-def _respond(rows: list[FeatureRow], crs: Crs, links: list[dict[str, str]], **members: Any) -> OrjsonResponse:
-    body = feature_collection(rows, links=links, **members)
-    return OrjsonResponse(body, media_type=GEOJSON, headers={"Content-Crs": f"<{crs.uri}>"})
-
-
 def _paged(rows: list[FeatureRow], limit: int, request: Request, crs: Crs) -> OrjsonResponse:
-    page = rows[:limit]
-    links = [link(str(request.url), "self", GEOJSON, "this page")]
-    if len(rows) > limit:
-        links.append(link(str(request.url.include_query_params(after=page[-1].id)), "next", GEOJSON, "next page"))
-    return _respond(page, crs, links)
+    return geojson_response(page(rows, limit, request.url), crs)
 
 
 @router.get("/query/near", summary="Objects within a radius of a point",
@@ -66,8 +58,7 @@ def query_near(request: Request, engine: EngineDep, lon: Lon, lat: Lat,
                kind: Kind = None, limit: Limit = 100, crs: CrsParam = None) -> OrjsonResponse:
     output = parse_crs(crs)
     rows = _run(engine, near_query(lon, lat, radius, kind, limit, output))
-    return _respond(rows[:limit], output, [link(str(request.url), "self", GEOJSON)],
-                    moreAvailable=len(rows) > limit)
+    return geojson_response(near_listing(rows, limit, request.url), output)
 
 
 @router.get("/query/at", summary="Objects containing a point at a height (which building, storey, space)",
@@ -78,7 +69,7 @@ def query_at(request: Request, engine: EngineDep, lon: Lon, lat: Lat,
              kind: Kind = None, crs: CrsParam = None) -> OrjsonResponse:
     output = parse_crs(crs)
     rows = _run(engine, containing_query(lon, lat, h, kind, output))
-    return _respond(rows, output, [link(str(request.url), "self", GEOJSON)])
+    return geojson_response(listing(rows, request.url), output)
 
 
 @router.get("/query/nearest", summary="The k nearest objects (of a kind) to a point",
@@ -89,7 +80,7 @@ def query_nearest(request: Request, engine: EngineDep, lon: Lon, lat: Lat,
     output = parse_crs(crs)
     with read_connection(engine) as conn:
         found = nearest(conn, lon, lat, k, kind, output)
-    return _respond(found.rows, output, [link(str(request.url), "self", GEOJSON)])
+    return geojson_response(listing(found.rows, request.url), output)
 
 
 _WITHIN_DOC = "Objects within (or intersecting) a polygon, by id with `next` paging"
@@ -151,4 +142,4 @@ def object_context(object_id: str, request: Request, engine: EngineDep,
                                      link(f"{base}/objects/{quote(object_id, safe='')}/children", "children", GEOJSON)])
     body["parent"] = feature(found["parent"]) if found["parent"] else None
     body["children"] = feature_collection(found["children"], links=kids_links)
-    return OrjsonResponse(body, media_type=GEOJSON, headers={"Content-Crs": f"<{output.uri}>"})
+    return geojson_response(body, output)

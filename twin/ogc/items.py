@@ -13,15 +13,16 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, literal, or_, select
+from sqlalchemy import ColumnElement, Float, Integer, Select, Text, and_, bindparam, func, literal, or_, select
 
 from twin.ogc.catalog import Collection
 from twin.ogc.crs import CRS84, Crs, bbox_condition, parse_crs, parse_numbers
 from twin.ogc.errors import QueryError
 from twin.ogc.filters import Queryables, attribute_equals_text, attribute_number, compile_filter, parse_filter
-from twin.ogc.sql import CORE_NUMBER, CORE_TEXT, DATASETS, OBJECTS, feature_select
+from twin.ogc.sql import CORE_NUMBER, CORE_TEXT, DATASETS, OBJECTS, SqlQuery, feature_select
 
 DEFAULT_LIMIT = 10
 MAX_LIMIT = 10_000
@@ -165,3 +166,27 @@ def items_statement(request: ItemsRequest) -> Select[Any]:
     if conditions:
         statement = statement.where(*conditions)
     return statement.order_by(OBJECTS.c.id).limit(request.limit + 1)
+
+
+@lru_cache(maxsize=4)
+def _bbox_page_shape(with_after: bool) -> Select[Any]:
+    box = func.ST_MakeEnvelope(*(bindparam(n, type_=Float) for n in ("x1", "y1", "x2", "y2")), 4326)
+    statement = feature_select().where(OBJECTS.c.dataset_id == bindparam("dataset", type_=Text),
+                                       func.ST_Intersects(OBJECTS.c.footprint, box))
+    if with_after:
+        statement = statement.where(OBJECTS.c.id > bindparam("after", type_=Text))
+    return statement.order_by(OBJECTS.c.id).limit(bindparam("rows", type_=Integer))
+
+
+def bbox_page_query(dataset_id: str, bbox: Sequence[float], limit: int, after: str | None) -> SqlQuery | None:
+    """The commonest items page — a dataset's objects meeting a CRS84 box, in CRS84 — as one cached statement
+    shape with bound values; None when `bbox` is not a plain lon/lat box (the general `items_statement` then)."""
+    if len(bbox) != 4 or not all(math.isfinite(v) for v in bbox):
+        return None
+    x1, y1, x2, y2 = bbox
+    if not (-180 <= x1 <= x2 <= 180 and -90 <= y1 <= y2 <= 90):
+        return None
+    values: dict[str, Any] = {"dataset": dataset_id, "x1": x1, "y1": y1, "x2": x2, "y2": y2, "rows": limit + 1}
+    if after is not None:
+        values["after"] = after
+    return SqlQuery(_bbox_page_shape(after is not None), values)

@@ -1,0 +1,236 @@
+"""The commonest location queries answered in bare ASGI on asyncpg, before FastAPI.
+
+Objects near a point, the objects holding a 3D point, the nearest k of a kind, and a page of a dataset's objects
+in a lon/lat box are what dashboards ask over and over. Here they run the very statement shapes the FastAPI
+routes run, compiled once for asyncpg and executed on the event loop: no routing, no validation layer, no thread
+hop, no ORM rows. Whatever this path does not fully understand — an unknown or repeated parameter, a value out of
+range, an `Origin` the CORS rules would have to judge, an empty items page (does the collection exist?), any
+database error — it declines before sending anything, and FastAPI answers (with its errors). Both paths build
+their bodies with `twin.api.pages`, and a test holds them to the same answers.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+from urllib.parse import parse_qsl
+
+import asyncpg
+from sqlalchemy import Engine, Select
+from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
+from starlette.requests import Request
+
+from twin.api.pages import items_page, listing, near_listing, ogc_root
+from twin.api.responses import render_json
+from twin.api.tile_server import Scope, Send
+from twin.ogc.catalog import ALL_OBJECTS
+from twin.ogc.crs import CRS84, Crs, parse_crs, parse_numbers
+from twin.ogc.documents import GEOJSON
+from twin.ogc.errors import QueryError
+from twin.ogc.items import MAX_LIMIT, bbox_page_query, parse_limit
+from twin.ogc.sql import FeatureRow, SqlQuery
+from twin.queries import (
+    MAX_K,
+    check_point,
+    containing_query,
+    initial_candidates,
+    knn_query,
+    near_query,
+    next_round,
+)
+
+log = logging.getLogger(__name__)
+NUMBER = re.compile(r"^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$")
+INTEGER = re.compile(r"^[+-]?\d+$")
+ITEMS_PATH = re.compile(r"^/ogc/collections/([^/]+)/items$")
+_DIALECT = asyncpg_dialect()
+EXPOSED = b"ETag, Content-Length"
+"""The `Access-Control-Expose-Headers` the app's CORS middleware sends (see `twin.api.app`)."""
+
+
+class Decline(Exception):
+    """This request is left to FastAPI."""
+
+
+@lru_cache(maxsize=256)
+def _compiled(statement: Select[Any]) -> tuple[str, Any]:
+    compiled = statement.compile(dialect=_DIALECT, compile_kwargs={"render_postcompile": True})
+    return str(compiled), compiled
+
+
+def asyncpg_arguments(query: SqlQuery) -> tuple[str, list[Any]]:
+    """The statement's SQL with `$n` placeholders, and its values in their order."""
+    sql, compiled = _compiled(query.statement)
+    values = compiled.construct_params(dict(query.params))
+    return sql, [values[name] for name in compiled.positiontup]
+
+
+async def _keep_session(connection: asyncpg.Connection) -> None:
+    """Connections go back to the pool as they are: this path runs single read-only statements and never
+    changes a session, so the default reset (a round trip of RESET ALL, UNLISTEN …) would be pure cost."""
+
+
+class QueryServer:
+    """An asyncpg pool for this worker's event loop, and the CORS rule the app applies to simple requests."""
+
+    def __init__(self, pool: asyncpg.Pool, cors_origins: Sequence[str]) -> None:
+        self.pool = pool
+        self.any_origin = "*" in cors_origins
+        self.answered = 0
+
+    @classmethod
+    async def open(cls, engine: Engine, cors_origins: Sequence[str], size: int = 10) -> QueryServer | None:
+        """A pool on the engine's database, or None (and every query goes through FastAPI) when it cannot connect."""
+        dsn = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        try:
+            pool = await asyncpg.create_pool(dsn, min_size=1, max_size=size, reset=_keep_session)
+        except (OSError, asyncpg.PostgresError, ValueError) as exc:
+            log.warning("query fast path off, asyncpg cannot connect: %s", exc)
+            return None
+        return cls(pool, cors_origins)
+
+    async def close(self) -> None:
+        await self.pool.close()
+
+    async def rows(self, query: SqlQuery) -> list[Any]:
+        sql, arguments = asyncpg_arguments(query)
+        return list(await self.pool.fetch(sql, *arguments))
+
+
+def _features(rows: Sequence[Any]) -> list[FeatureRow]:
+    return [FeatureRow(r[0], r[1], r[2]) for r in rows]
+
+
+@dataclass(frozen=True)
+class Params:
+    """A query string with every name given once and only known names."""
+
+    values: dict[str, str]
+
+    @classmethod
+    def parse(cls, query_string: bytes, allowed: frozenset[str]) -> Params:
+        pairs = parse_qsl(query_string.decode("latin-1"), keep_blank_values=True)
+        values = dict(pairs)
+        if len(values) != len(pairs) or not values.keys() <= allowed:
+            raise Decline
+        return cls(values)
+
+    def number(self, name: str, default: float | None = None) -> float | None:
+        text = self.values.get(name)
+        if text is None:
+            return default
+        if not NUMBER.match(text):
+            raise Decline
+        return float(text)
+
+    def required(self, name: str) -> float:
+        value = self.number(name)
+        if value is None:
+            raise Decline
+        return value
+
+    def integer(self, name: str, default: int, low: int, high: int) -> int:
+        text = self.values.get(name)
+        if text is None:
+            return default
+        if not INTEGER.match(text) or not low <= int(text) <= high:
+            raise Decline
+        return int(text)
+
+    def crs(self) -> Crs:
+        return parse_crs(self.values.get("crs"))
+
+
+Answer = tuple[dict[str, Any], Crs]
+Handler = Callable[[QueryServer, Request, Params], Awaitable[Answer]]
+
+
+async def _near(server: QueryServer, request: Request, params: Params) -> Answer:
+    limit = params.integer("limit", 100, 1, MAX_LIMIT)
+    crs = params.crs()
+    query = near_query(params.required("lon"), params.required("lat"), params.required("radius"),
+                       params.values.get("kind"), limit, crs)
+    return near_listing(_features(await server.rows(query)), limit, request.url), crs
+
+
+async def _at(server: QueryServer, request: Request, params: Params) -> Answer:
+    crs = params.crs()
+    query = containing_query(params.required("lon"), params.required("lat"), params.number("h"),
+                             params.values.get("kind"), crs)
+    return listing(_features(await server.rows(query)), request.url), crs
+
+
+async def _nearest(server: QueryServer, request: Request, params: Params) -> Answer:
+    lon, lat, k, crs = params.required("lon"), params.required("lat"), params.integer("k", 1, 1, MAX_K), params.crs()
+    check_point(lon, lat)
+    kind = params.values.get("kind")
+    candidates: int | None = initial_candidates(k, lat)
+    rows: list[Any] = []
+    while candidates is not None:
+        rows = await server.rows(knn_query(lon, lat, kind, k, candidates, crs))
+        candidates = next_round(rows, candidates, k, lat)
+    return listing(_features(rows), request.url), crs
+
+
+async def _items(server: QueryServer, request: Request, params: Params, collection_id: str) -> Answer:
+    limit = parse_limit(params.values.get("limit"))
+    bbox = params.values.get("bbox")
+    query = bbox_page_query(collection_id, parse_numbers(bbox, "bbox"), limit, params.values.get("after")
+                            ) if bbox is not None else None
+    if query is None:
+        raise Decline
+    rows = await server.rows(query)
+    if not rows:
+        raise Decline  # FastAPI tells an empty page from a missing collection
+    root = ogc_root(request.base_url)
+    return items_page(_features(rows), limit, request.url, f"{root}/collections/{collection_id}", collection_id), CRS84
+
+
+_POINT = frozenset({"lon", "lat", "kind", "crs"})
+ROUTES: dict[str, tuple[frozenset[str], Handler]] = {
+    "/query/near": (_POINT | {"radius", "limit"}, _near),
+    "/query/at": (_POINT | {"h"}, _at),
+    "/query/nearest": (_POINT | {"k"}, _nearest),
+}
+ITEMS_PARAMETERS = frozenset({"bbox", "limit", "after"})
+
+
+def _origin(scope: Scope) -> bytes | None:
+    for name, value in scope["headers"]:
+        if name == b"origin":
+            return bytes(value)
+    return None
+
+
+async def serve_query(server: QueryServer, scope: Scope, send: Send) -> bool:
+    """Answer a GET of one of the routes above straight from ASGI; False when the request is left to FastAPI."""
+    if scope["method"] != "GET":
+        return False
+    path: str = scope["path"]
+    cors: list[tuple[bytes, bytes]] = []
+    if _origin(scope) is not None:
+        if not server.any_origin:
+            return False
+        cors = [(b"access-control-allow-origin", b"*"), (b"access-control-expose-headers", EXPOSED)]
+    try:
+        if path in ROUTES:
+            allowed, handler = ROUTES[path]
+            body, crs = await handler(server, Request(scope), Params.parse(scope["query_string"], allowed))
+        elif (match := ITEMS_PATH.match(path)) and match.group(1) != ALL_OBJECTS:
+            params = Params.parse(scope["query_string"], ITEMS_PARAMETERS)
+            body, crs = await _items(server, Request(scope), params, match.group(1))
+        else:
+            return False
+    except (Decline, QueryError, asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
+        return False
+    content = render_json(body)
+    await send({"type": "http.response.start", "status": 200, "headers": [
+        (b"content-length", str(len(content)).encode()), (b"content-type", GEOJSON.encode()),
+        (b"content-crs", f"<{crs.uri}>".encode()), *cors]})
+    await send({"type": "http.response.body", "body": content})
+    server.answered += 1
+    return True
