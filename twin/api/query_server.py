@@ -32,7 +32,7 @@ from twin.ogc.crs import CRS84, Crs, parse_crs, parse_numbers
 from twin.ogc.documents import GEOJSON
 from twin.ogc.errors import QueryError
 from twin.ogc.items import MAX_LIMIT, bbox_page_query, parse_limit
-from twin.ogc.sql import FeatureRow, SqlQuery
+from twin.ogc.sql import SqlQuery
 from twin.queries import (
     MAX_K,
     check_point,
@@ -101,10 +101,6 @@ class QueryServer:
         return list(await self.pool.fetch(sql, *arguments))
 
 
-def _features(rows: Sequence[Any]) -> list[FeatureRow]:
-    return [FeatureRow(r[0], r[1], r[2]) for r in rows]
-
-
 @dataclass(frozen=True)
 class Params:
     """A query string with every name given once and only known names."""
@@ -154,14 +150,14 @@ async def _near(server: QueryServer, request: Request, params: Params) -> Answer
     crs = params.crs()
     query = near_query(params.required("lon"), params.required("lat"), params.required("radius"),
                        params.values.get("kind"), limit, crs)
-    return near_listing(_features(await server.rows(query)), limit, request.url), crs
+    return near_listing(await server.rows(query), limit, request.url), crs
 
 
 async def _at(server: QueryServer, request: Request, params: Params) -> Answer:
     crs = params.crs()
     query = containing_query(params.required("lon"), params.required("lat"), params.number("h"),
                              params.values.get("kind"), crs)
-    return listing(_features(await server.rows(query)), request.url), crs
+    return listing(await server.rows(query), request.url), crs
 
 
 async def _nearest(server: QueryServer, request: Request, params: Params) -> Answer:
@@ -173,7 +169,7 @@ async def _nearest(server: QueryServer, request: Request, params: Params) -> Ans
     while candidates is not None:
         rows = await server.rows(knn_query(lon, lat, kind, k, candidates, crs))
         candidates = next_round(rows, candidates, k, lat)
-    return listing(_features(rows), request.url), crs
+    return listing(rows, request.url), crs
 
 
 async def _items(server: QueryServer, request: Request, params: Params, collection_id: str) -> Answer:
@@ -187,7 +183,7 @@ async def _items(server: QueryServer, request: Request, params: Params, collecti
     if not rows:
         raise Decline  # FastAPI tells an empty page from a missing collection
     root = ogc_root(request.base_url)
-    return items_page(_features(rows), limit, request.url, f"{root}/collections/{collection_id}", collection_id), CRS84
+    return items_page(rows, limit, request.url, f"{root}/collections/{collection_id}", collection_id), CRS84
 
 
 _POINT = frozenset({"lon", "lat", "kind", "crs"})

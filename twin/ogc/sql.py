@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 from sqlalchemy import (
@@ -49,8 +49,10 @@ METRES_PER_DEGREE_LAT = 110_574.0
 METRES_PER_DEGREE_LON = 111_320.0
 
 
-@dataclass(frozen=True)
-class FeatureRow:
+class FeatureRow(NamedTuple):
+    """A feature as every query here selects it. Database rows of the same three columns (SQLAlchemy's, asyncpg's)
+    serve as they are wherever a feature row is read: by position."""
+
     id: str
     geometry: str
     properties: str
@@ -138,16 +140,18 @@ def fetch_features(conn: Connection, query: Select[Any] | SqlQuery) -> list[Feat
     return [FeatureRow(r[0], r[1], r[2]) for r in conn.execute(query)]
 
 
-def feature(row: FeatureRow, links: Sequence[Mapping[str, str]] | None = None) -> dict[str, Any]:
-    body: dict[str, Any] = {"type": "Feature", "id": row.id, "geometry": orjson.Fragment(row.geometry),
-                            "properties": orjson.Fragment(row.properties)}
+def feature(row: Sequence[Any], links: Sequence[Mapping[str, str]] | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {"type": "Feature", "id": row[0], "geometry": orjson.Fragment(row[1]),
+                            "properties": orjson.Fragment(row[2])}
     if links:
         body["links"] = list(links)
     return body
 
 
-def feature_collection(rows: Iterable[FeatureRow], **members: Any) -> dict[str, Any]:
-    features = [feature(row) for row in rows]
+def feature_collection(rows: Iterable[Sequence[Any]], **members: Any) -> dict[str, Any]:
+    fragment = orjson.Fragment
+    features = [{"type": "Feature", "id": r[0], "geometry": fragment(r[1]), "properties": fragment(r[2])}
+                for r in rows]
     return {"type": "FeatureCollection", "features": features, "numberReturned": len(features), **members}
 
 
