@@ -15,6 +15,7 @@ from sqlalchemy import text
 from tests.conftest import QueryCity, serving_app
 from tests.helpers.city import DLAT, DLON, EAST_ROOM_CENTRE, HOUSE_LAT, HOUSE_LON
 from twin.api import create_app
+from twin.api.lean_pool import APPLICATION_NAME
 from twin.db import Database
 from twin.settings import Settings
 
@@ -132,3 +133,21 @@ def test_repeated_parameters_go_to_fastapi(app_and_client: tuple[FastAPI, httpx.
     response = client.get("/query/at?lon=13.4&lon=13.5&lat=52.5")
     assert app.state.queries.answered == before
     assert response.status_code in (200, 400, 422)
+
+
+def test_a_lost_connection_costs_one_declined_request_then_the_fast_path_reconnects(
+        app_and_client: tuple[FastAPI, httpx.Client], query_city: QueryCity) -> None:
+    app, client = app_and_client
+    lon, lat = EAST_ROOM_CENTRE
+    params = {"lon": lon, "lat": lat, "h": 4.5}
+    assert client.get("/query/at", params=params).status_code == 200
+    with query_city.engine.connect() as conn:
+        killed = conn.execute(text("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                                   "WHERE application_name = :name AND datname = current_database()"),
+                              {"name": APPLICATION_NAME}).scalar_one()
+    assert killed >= 1
+    before = app.state.queries.answered
+    answers = [client.get("/query/at", params=params) for _ in range(3)]
+    assert [a.status_code for a in answers] == [200, 200, 200]
+    assert len({orjson.dumps(_comparable(a)) for a in answers}) == 1
+    assert app.state.queries.answered - before >= 2

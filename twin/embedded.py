@@ -223,7 +223,7 @@ class EmbeddedPostgres:
             f"fsync = {'on' if self.fsync else 'off'}",
             f"synchronous_commit = {'on' if self.fsync else 'off'}",
             f"full_page_writes = {'on' if self.fsync else 'off'}",
-            "max_connections = 100",
+            "max_connections = 200",  # per worker: 20 pooled (SQLAlchemy) + 5 (query fast path) + listener
             "shared_buffers = 256MB",
         ]
         with (self.cluster_dir / "postgresql.conf").open("a") as fh:

@@ -24,6 +24,7 @@ from sqlalchemy import Engine, Select
 from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 from starlette.requests import Request
 
+from twin.api.lean_pool import LeanPool
 from twin.api.pages import items_page, listing, near_listing, ogc_root
 from twin.api.responses import render_json
 from twin.api.tile_server import Scope, Send
@@ -69,25 +70,21 @@ def asyncpg_arguments(query: SqlQuery) -> tuple[str, list[Any]]:
     return sql, [values[name] for name in compiled.positiontup]
 
 
-async def _keep_session(connection: asyncpg.Connection) -> None:
-    """Connections go back to the pool as they are: this path runs single read-only statements and never
-    changes a session, so the default reset (a round trip of RESET ALL, UNLISTEN …) would be pure cost."""
-
-
 class QueryServer:
-    """An asyncpg pool for this worker's event loop, and the CORS rule the app applies to simple requests."""
+    """Lean asyncpg connections for this worker's event loop, and the CORS rule the app applies to simple
+    requests."""
 
-    def __init__(self, pool: asyncpg.Pool, cors_origins: Sequence[str]) -> None:
+    def __init__(self, pool: LeanPool, cors_origins: Sequence[str]) -> None:
         self.pool = pool
         self.any_origin = "*" in cors_origins
         self.answered = 0
 
     @classmethod
-    async def open(cls, engine: Engine, cors_origins: Sequence[str], size: int = 10) -> QueryServer | None:
+    async def open(cls, engine: Engine, cors_origins: Sequence[str], size: int = 5) -> QueryServer | None:
         """A pool on the engine's database, or None (and every query goes through FastAPI) when it cannot connect."""
         dsn = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
         try:
-            pool = await asyncpg.create_pool(dsn, min_size=1, max_size=size, reset=_keep_session)
+            pool = await LeanPool.connect(dsn, size)
         except (OSError, asyncpg.PostgresError, ValueError) as exc:
             log.warning("query fast path off, asyncpg cannot connect: %s", exc)
             return None
@@ -98,7 +95,7 @@ class QueryServer:
 
     async def rows(self, query: SqlQuery) -> list[Any]:
         sql, arguments = asyncpg_arguments(query)
-        return list(await self.pool.fetch(sql, *arguments))
+        return await self.pool.fetch(sql, arguments)
 
 
 @dataclass(frozen=True)
@@ -109,7 +106,11 @@ class Params:
 
     @classmethod
     def parse(cls, query_string: bytes, allowed: frozenset[str]) -> Params:
-        pairs = parse_qsl(query_string.decode("latin-1"), keep_blank_values=True)
+        text = query_string.decode("latin-1")
+        if "%" in text or "+" in text:
+            pairs = parse_qsl(text, keep_blank_values=True)
+        else:  # nothing escaped (the usual case): split, as parse_qsl would
+            pairs = [(name, value) for name, _, value in (p.partition("=") for p in text.split("&") if p)]
         values = dict(pairs)
         if len(values) != len(pairs) or not values.keys() <= allowed:
             raise Decline
