@@ -10,6 +10,7 @@ no geometry at all stand as a point at their placement origin.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,20 +18,18 @@ from typing import Any
 import numpy as np
 import shapely
 from numpy.typing import NDArray
-from shapely.geometry import MultiPoint, Point, Polygon
+from shapely.geometry import Point
 from shapely.geometry.base import BaseGeometry
 
-from ingest_bim.geometry import NOT_DRAWN, ElementShape, iterate_shapes
+from ingest_bim.geometry import NOT_DRAWN, make_iterator, mesh_batches
 from ingest_bim.georef import Georef, GeorefOptions, read_georef
+from ingest_bim.meshing import MeshBatch
 from ingest_bim.model import open_model
-from ingest_bim.semantics import Semantics
+from ingest_bim.semantics import ProductInfo, Semantics
 from ingest_bim.spool import FeatureSpool
 from ingest_bim.tileset import layer_of
 from ingest_bim.walkable import Element, Floors, walkable_floors
 from ingest_gis.records import IngestError, ObjectRecord, ProgressCallback, no_progress
-
-PLAN_CLASSES = ("IfcSpace", "IfcSlab", "IfcWall", "IfcDoor", "IfcStair", "IfcStairFlight", "IfcRamp",
-                "IfcRampFlight", "IfcCovering")
 
 
 @dataclass
@@ -50,12 +49,11 @@ class BimResult:
         return self.georef.crs
 
 
-def _plan(shape: ElementShape) -> Polygon | None:
+def _plan(up_faces: NDArray[np.float64]) -> BaseGeometry | None:
     """Union of the upward faces in model xy (the element seen from above)."""
-    tri = shape.up_triangles
-    if not len(tri):
+    if not len(up_faces):
         return None
-    polygons = shapely.polygons(np.concatenate([tri, tri[:, :1]], axis=1))
+    polygons = shapely.polygons(np.concatenate([up_faces, up_faces[:, :1]], axis=1))
     polygons = polygons[shapely.area(polygons) > 1e-8]
     if not len(polygons):
         return None
@@ -63,21 +61,71 @@ def _plan(shape: ElementShape) -> Polygon | None:
     return merged if not merged.is_empty else None
 
 
+def _hulls(batch: MeshBatch) -> NDArray[np.object_]:
+    """Convex hull of each shape's vertices in model xy, for all shapes of a batch at once."""
+    offsets = np.cumsum([0] + [len(v) for v in batch.model_vertices])
+    points = np.ascontiguousarray(np.concatenate(batch.model_vertices)[:, :2])
+    return shapely.convex_hull(shapely.from_ragged_array(shapely.GeometryType.MULTIPOINT, points, (offsets,)))
+
+
 def _hull(points: NDArray[np.float64]) -> BaseGeometry:
-    return MultiPoint(points[:, :2]).convex_hull
+    return shapely.convex_hull(shapely.multipoints(np.ascontiguousarray(points[:, :2])))
 
 
-def _to_lonlat(geometry: BaseGeometry, georef: Georef) -> BaseGeometry:
+def _all_to_lonlat(geometries: list[BaseGeometry], georef: Georef) -> NDArray[np.object_]:
+    """Model xy geometries → lon/lat, all coordinates converted in one call."""
     def convert(xy: NDArray[np.float64]) -> NDArray[np.float64]:
-        xyz = np.column_stack([xy, np.zeros(len(xy))])
-        return georef.to_geodetic(xyz)[:, :2]
+        return georef.to_geodetic(np.column_stack([xy, np.zeros(len(xy))]))[:, :2]
 
-    return shapely.transform(geometry, convert)
+    return shapely.transform(np.asarray(geometries, dtype=object), convert)
 
 
 def _polygonal(geometry: BaseGeometry) -> BaseGeometry:
     """A hull of fewer than three distinct points is a line or point; keep it, but never an empty geometry."""
     return geometry if not geometry.is_empty else Point(0, 0)
+
+
+@dataclass
+class _Drawn:
+    """What the geometry pass leaves per drawn element (keyed by GlobalId)."""
+
+    hulls: dict[str, BaseGeometry] = field(default_factory=dict)  # model xy convex hull
+    plans: dict[str, BaseGeometry] = field(default_factory=dict)
+    heights: dict[str, tuple[float, float]] = field(default_factory=dict)
+    stair_vertices: dict[str, NDArray[np.float64]] = field(default_factory=dict)
+    step_ids: dict[str, int] = field(default_factory=dict)
+    lo: NDArray[np.float64] = field(default_factory=lambda: np.full(3, np.inf))
+    hi: NDArray[np.float64] = field(default_factory=lambda: np.full(3, -np.inf))
+
+
+def _geometry_pass(batches: Iterator[MeshBatch], name: str, infos: dict[int, ProductInfo], spool: FeatureSpool,
+                   drawable: int, on_progress: ProgressCallback) -> _Drawn:
+    """Spool every batch's parts as tile features and keep outlines, plans and heights per element."""
+    drawn = _Drawn()
+    done = 0
+    for batch in batches:
+        feature_ids, layers, properties = [], [], []
+        for i, (shape, hull) in enumerate(zip(batch.shapes, _hulls(batch), strict=True)):
+            info, guid = infos[shape.step_id], shape.guid
+            feature_ids.append(f"{name}.{guid}")
+            layers.append(layer_of(shape.ifc_class))
+            properties.append({"GlobalId": guid, "class": shape.ifc_class, "storey": info.attributes.get("storey"),
+                               "name": info.name, "storey_elevation": info.attributes.get("storey_elevation")})
+            drawn.step_ids[guid] = shape.step_id
+            drawn.hulls[guid] = hull
+            drawn.heights[guid] = (float(batch.zmin[i]), float(batch.zmax[i]))
+            if info.plan_class:
+                plan = _plan(batch.up_faces[i])
+                drawn.plans[guid] = plan if plan is not None else hull
+                if info.stair_class:
+                    drawn.stair_vertices[guid] = batch.model_vertices[i]
+        spool.add_batch(batch, feature_ids, layers, properties)
+        if len(batch.positions):
+            drawn.lo = np.minimum(drawn.lo, batch.positions.min(axis=0))
+            drawn.hi = np.maximum(drawn.hi, batch.positions.max(axis=0))
+        done += len(batch.shapes)
+        on_progress("geometry", min(done, drawable), drawable)
+    return drawn
 
 
 def read_ifc(path: str | Path, name: str, options: GeorefOptions, spool: FeatureSpool, *,
@@ -86,94 +134,70 @@ def read_ifc(path: str | Path, name: str, options: GeorefOptions, spool: Feature
     path = Path(path)
     model = open_model(path)
     georef = read_georef(model, options)
-    semantics = Semantics(model)
     products = model.by_type("IfcProduct")
     drawable = sum(1 for p in products if p.Representation is not None and p.is_a() not in NOT_DRAWN)
     if not drawable:
         raise IngestError(f"{path.name} has no product with geometry")
-
-    hulls: dict[str, NDArray[np.float64]] = {}  # model xy points of each element's convex hull
-    plans: dict[str, BaseGeometry] = {}
-    heights: dict[str, tuple[float, float]] = {}
-    extent_lo, extent_hi = np.full(3, np.inf), np.full(3, -np.inf)
-    infos = {}
-    step_ids: dict[str, int] = {}
-    stair_vertices: dict[str, NDArray[np.float64]] = {}
-    for done, shape in enumerate(iterate_shapes(model, georef, cores), start=1):
-        product = model.by_id(shape.step_id)
-        info = semantics.describe(product)
-        infos[shape.guid] = info
-        step_ids[shape.guid] = shape.step_id
-        feature_id = f"{name}.{shape.guid}"
-        storey_name = info.attributes.get("storey")
-        properties: dict[str, str | float | int | None] = {
-            "GlobalId": shape.guid, "class": shape.ifc_class, "storey": storey_name, "name": info.name,
-            "storey_elevation": info.attributes.get("storey_elevation")}
-        layer = layer_of(shape.ifc_class)
-        for part in shape.parts:
-            spool.add(layer, feature_id, properties, part)
-            extent_lo = np.minimum(extent_lo, part.positions.min(axis=0))
-            extent_hi = np.maximum(extent_hi, part.positions.max(axis=0))
-        hull = _hull(shape.model_vertices)
-        hulls[shape.guid] = np.asarray(hull.exterior.coords if isinstance(hull, Polygon) else hull.coords)
-        if product.is_a() in PLAN_CLASSES or any(product.is_a(c) for c in PLAN_CLASSES):
-            plan = _plan(shape)
-            plans[shape.guid] = plan if plan is not None else hull
-            if product.is_a("IfcStair") or product.is_a("IfcStairFlight") or product.is_a("IfcRamp"):
-                stair_vertices[shape.guid] = shape.model_vertices
-        heights[shape.guid] = (shape.zmin, shape.zmax)
-        on_progress("geometry", done, drawable)
-    drawn = len(heights)
-    if not drawn:
+    iterator = make_iterator(model, cores)  # computes shapes on its own threads from here on
+    semantics = Semantics(model)
+    infos = {product.id(): semantics.describe(product) for product in products}
+    drawn = _geometry_pass(mesh_batches(iterator, georef), name, infos, spool, drawable, on_progress)
+    if not drawn.heights:
         raise IngestError(f"{path.name} has no product whose geometry could be triangulated")
 
     # spatial containers and hosts gather their descendants' outlines and heights
-    gathered: dict[str, list[NDArray[np.float64]]] = defaultdict(list)
+    gathered: dict[str, list[BaseGeometry]] = defaultdict(list)
     ranges: dict[str, list[float]] = {}
-    for guid, points in hulls.items():
-        node = semantics.parent.get(step_ids[guid])
+    for guid, hull in drawn.hulls.items():
+        node = semantics.parent.get(drawn.step_ids[guid])
+        lo, hi = drawn.heights[guid]
         depth = 0
         while node is not None and node.is_a("IfcProduct") and depth < 64:
-            gathered[node.GlobalId].append(points)
-            lo, hi = heights[guid]
-            r = ranges.setdefault(node.GlobalId, [lo, hi])
+            node_guid = node.GlobalId
+            gathered[node_guid].append(hull)
+            r = ranges.setdefault(node_guid, [lo, hi])
             r[0], r[1] = min(r[0], lo), max(r[1], hi)
             node, depth = semantics.parent.get(node.id()), depth + 1
 
-    objects: list[ObjectRecord] = []
-    elements: list[Element] = []
+    footprints: list[BaseGeometry] = []
+    spans: list[tuple[float, float]] = []
     for product in products:
         guid = product.GlobalId
-        info = infos.get(guid) or semantics.describe(product)
-        footprint: BaseGeometry
-        if guid in plans:
-            footprint = plans[guid]
-        elif guid in hulls:
-            footprint = _hull(hulls[guid])
+        if guid in drawn.plans:
+            footprints.append(drawn.plans[guid])
+        elif guid in drawn.hulls:
+            footprints.append(drawn.hulls[guid])
         elif guid in gathered:
-            footprint = _hull(np.concatenate(gathered[guid]))
+            footprints.append(_hull(shapely.get_coordinates(shapely.GeometryCollection(gathered[guid]))))
         else:
-            x, y, z = semantics.placement_origin(product)
-            footprint = Point(x, y)
-        if guid in heights:
-            zmin, zmax = heights[guid]
+            x, y, _ = semantics.placement_origin(product)
+            footprints.append(Point(x, y))
+        if guid in drawn.heights:
+            spans.append(drawn.heights[guid])
         elif guid in ranges:
-            zmin, zmax = ranges[guid]
+            spans.append((ranges[guid][0], ranges[guid][1]))
         else:
-            x, y, z = semantics.placement_origin(product)
-            zmin = zmax = float(georef.to_geodetic(np.array([[x, y, z]]))[0, 2])
-        attributes = dict(info.attributes)
-        if product.is_a("IfcBuildingStorey"):
-            x, y, z = semantics.placement_origin(product)
-            attributes["height_above_ellipsoid"] = round(float(georef.to_geodetic(np.array([[x, y, z]]))[0, 2]), 4)
-        objects.append(ObjectRecord(f"{name}.{guid}", info.ifc_class, info.name,
-                                    _polygonal(_to_lonlat(footprint, georef)), zmin, zmax, attributes,
-                                    f"{name}.{info.parent}" if info.parent else None))
+            z = float(georef.to_geodetic(np.array([semantics.placement_origin(product)]))[0, 2])
+            spans.append((z, z))
+    lonlat = _all_to_lonlat(footprints, georef)
+
+    objects: list[ObjectRecord] = []
+    elements: list[Element] = []
+    for product, footprint, geographic, (zmin, zmax) in zip(products, footprints, lonlat, spans, strict=True):
+        info = infos[product.id()]
+        guid = info.guid
+        attributes = info.attributes
+        if info.ifc_class == "IfcBuildingStorey":
+            attributes = dict(attributes)
+            origin = np.array([semantics.placement_origin(product)])
+            attributes["height_above_ellipsoid"] = round(float(georef.to_geodetic(origin)[0, 2]), 4)
+        objects.append(ObjectRecord(f"{name}.{guid}", info.ifc_class, info.name, _polygonal(geographic), zmin, zmax,
+                                    attributes, f"{name}.{info.parent}" if info.parent else None))
         elements.append(Element(guid, info.ifc_class, info.name, info.storey, footprint, zmin, zmax,
-                                attributes, stair_vertices.get(guid)))
+                                attributes, drawn.stair_vertices.get(guid)))
     floors = walkable_floors(elements, model, semantics, georef, name)
     warnings = list(georef.warnings) + floors.warnings
-    return BimResult(objects, georef, str(model.schema), drawn, (extent_lo, extent_hi), floors, warnings)
+    return BimResult(objects, georef, str(model.schema), len(drawn.heights), (drawn.lo, drawn.hi), floors, warnings)
 
 
 def describe_georef(result: BimResult) -> dict[str, Any]:

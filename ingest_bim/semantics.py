@@ -17,6 +17,12 @@ import ifcopenshell.util.placement
 import ifcopenshell.util.unit
 
 SPATIAL = ("IfcSite", "IfcBuilding", "IfcBuildingStorey", "IfcSpace", "IfcFacility", "IfcFacilityPart")
+# classes (and their subclasses) whose footprint is their plan rather than their hull; stairs keep their vertices
+PLAN_CLASSES = ("IfcSpace", "IfcSlab", "IfcWall", "IfcDoor", "IfcStair", "IfcStairFlight", "IfcRamp",
+                "IfcRampFlight", "IfcCovering")
+STAIR_CLASSES = ("IfcStair", "IfcStairFlight", "IfcRamp")
+READ = ("GlobalId", "Name", "Description", "ObjectType", "Tag", "LongName", "PredefinedType", "Elevation",
+        "OverallWidth", "OverallHeight")
 
 
 def _plain(value: Any) -> Any:
@@ -34,6 +40,25 @@ def _plain(value: Any) -> Any:
     return value
 
 
+_Definition = tuple[str, bool, dict[str, Any]]  # name, is a quantity set, values
+
+
+def _predefined_type(attrs: dict[str, Any], type_attrs: dict[str, Any] | None) -> str | None:
+    """The predefined type, the type object's first; USERDEFINED gives way to the user's own type name."""
+    if type_attrs is not None:
+        value = type_attrs.get("PredefinedType")
+        if value == "USERDEFINED" or not value:
+            value = type_attrs.get("ElementType", ...)
+            if value is ...:
+                value = type_attrs.get("ProcessType")
+        if value and value != "NOTDEFINED":
+            return str(value)
+    value = attrs.get("PredefinedType")
+    if value == "USERDEFINED" or not value:
+        value = attrs.get("ObjectType")
+    return value
+
+
 @dataclass
 class ProductInfo:
     """Everything a twin object says about one product, apart from its geometry."""
@@ -44,6 +69,8 @@ class ProductInfo:
     parent: str | None  # GlobalId of the spatial parent (or host, for openings)
     storey: str | None  # GlobalId of the storey the product is on
     attributes: dict[str, Any] = field(default_factory=dict)
+    plan_class: bool = False  # one of PLAN_CLASSES
+    stair_class: bool = False  # one of STAIR_CLASSES
 
 
 class Semantics:
@@ -56,8 +83,12 @@ class Semantics:
         self.definitions: dict[int, list[ifcopenshell.entity_instance]] = defaultdict(list)
         self.materials: dict[int, list[str]] = {}
         self.types: dict[int, ifcopenshell.entity_instance] = {}
-        self._pset_cache: dict[int, dict[str, Any]] = {}
+        self._pset_cache: dict[int, _Definition] = {}
         self._storey: dict[int, ifcopenshell.entity_instance | None] = {}
+        self._classes: dict[str, tuple[bool, bool, bool]] = {}
+        self._positions: dict[str, list[tuple[str, int]]] = {}
+        self._type_cache: dict[int, tuple[dict[str, Any], list[_Definition]]] = {}
+        self._nodes: dict[int, tuple[str | None, str | None, float | None]] = {}
         self._read_relationships()
 
     def _read_relationships(self) -> None:
@@ -83,14 +114,16 @@ class Semantics:
             for obj in rel.RelatedObjects:
                 self.materials[obj.id()] = names
 
-    def _definition(self, definition: ifcopenshell.entity_instance) -> dict[str, Any]:
+    def _definition(self, definition: ifcopenshell.entity_instance) -> _Definition:
+        """(name, is a quantity set, values) of a property definition, converted once however often it is used."""
         key = definition.id()
         if key not in self._pset_cache:
             try:
                 values = ifcopenshell.util.element.get_property_definition(definition) or {}
             except Exception:  # a malformed property set is skipped, not fatal
                 values = {}
-            self._pset_cache[key] = _plain(values)
+            name = getattr(definition, "Name", None) or f"#{key}"
+            self._pset_cache[key] = (name, definition.is_a("IfcElementQuantity"), _plain(values))
         return self._pset_cache[key]
 
     def storey_of(self, product: ifcopenshell.entity_instance) -> ifcopenshell.entity_instance | None:
@@ -102,46 +135,81 @@ class Semantics:
             self._storey[key] = node if node is not None and node.is_a("IfcBuildingStorey") else None
         return self._storey[key]
 
+    def _class(self, product: ifcopenshell.entity_instance) -> tuple[bool, bool, bool]:
+        """(is a storey, is a plan class, is a stair class) of the product's class, looked up once per class."""
+        name = product.is_a()
+        if name not in self._classes:
+            self._classes[name] = (name == "IfcBuildingStorey", any(product.is_a(c) for c in PLAN_CLASSES),
+                                   any(product.is_a(c) for c in STAIR_CLASSES))
+        return self._classes[name]
+
+    def _attributes(self, product: ifcopenshell.entity_instance, ifc_class: str) -> dict[str, Any]:
+        """The product's plain attributes that `describe` reads, by position (positions looked up once per class)."""
+        if ifc_class not in self._positions:
+            names = product.get_attribute_names()
+            self._positions[ifc_class] = [(n, names.index(n)) for n in READ if n in names]
+        return {name: product.get_argument(i) for name, i in self._positions[ifc_class]}
+
+    def _type(self, ifc_type: ifcopenshell.entity_instance) -> tuple[dict[str, Any], list[_Definition]]:
+        """A type object's attributes and property definitions, read once per type."""
+        key = ifc_type.id()
+        if key not in self._type_cache:
+            self._type_cache[key] = (ifc_type.get_info(recursive=False),
+                                     [self._definition(d) for d in ifc_type.HasPropertySets or ()])
+        return self._type_cache[key]
+
+    def _related(self, node: ifcopenshell.entity_instance) -> tuple[str | None, str | None, float | None]:
+        """GlobalId (if a product) of a parent or storey, its name, and a storey's elevation, read once per node."""
+        key = node.id()
+        if key not in self._nodes:
+            is_product = node.is_a("IfcProduct")
+            self._nodes[key] = (node.GlobalId if is_product else None, getattr(node, "Name", None),
+                                round(self.storey_elevation(node), 4) if node.is_a("IfcBuildingStorey") else None)
+        return self._nodes[key]
+
     def describe(self, product: ifcopenshell.entity_instance) -> ProductInfo:
         key = product.id()
+        ifc_class = product.is_a()
+        attrs = self._attributes(product, ifc_class)
+        is_storey, plan_class, stair_class = self._class(product)
         psets: dict[str, Any] = {}
         qtos: dict[str, Any] = {}
         ifc_type = self.types.get(key)
-        definitions = list(getattr(ifc_type, "HasPropertySets", None) or ()) + self.definitions.get(key, [])
-        for definition in definitions:  # occurrence sets come last and win over the type's
-            name = getattr(definition, "Name", None) or f"#{definition.id()}"
-            target = qtos if definition.is_a("IfcElementQuantity") else psets
-            target.setdefault(name, {}).update(self._definition(definition))
+        type_attrs, definitions = self._type(ifc_type) if ifc_type is not None else ({}, [])
+        definitions = definitions + [self._definition(d) for d in self.definitions.get(key, ())]
+        for name, is_quantity, values in definitions:  # occurrence sets come last and win over the type's
+            (qtos if is_quantity else psets).setdefault(name, {}).update(values)
         parent = self.parent.get(key)
-        storey = product if product.is_a("IfcBuildingStorey") else self.storey_of(product)
+        parent_guid = self._related(parent)[0] if parent is not None else None
+        storey = product if is_storey else self.storey_of(product)
+        storey_guid, storey_name, storey_elevation = self._related(storey) if storey is not None else (None,) * 3
         attributes: dict[str, Any] = {
-            "GlobalId": product.GlobalId,
-            "class": product.is_a(),
-            "predefined_type": ifcopenshell.util.element.get_predefined_type(product),
-            "object_type": getattr(product, "ObjectType", None),
-            "tag": getattr(product, "Tag", None),
-            "description": getattr(product, "Description", None),
-            "long_name": getattr(product, "LongName", None),
-            "type": getattr(ifc_type, "Name", None) if ifc_type is not None else None,
-            "type_class": ifc_type.is_a() if ifc_type is not None else None,
-            "storey": getattr(storey, "Name", None) if storey is not None else None,
-            "storey_id": storey.GlobalId if storey is not None else None,
+            "GlobalId": attrs["GlobalId"],
+            "class": ifc_class,
+            "predefined_type": _predefined_type(attrs, type_attrs if ifc_type is not None else None),
+            "object_type": attrs.get("ObjectType"),
+            "tag": attrs.get("Tag"),
+            "description": attrs.get("Description"),
+            "long_name": attrs.get("LongName"),
+            "type": type_attrs.get("Name"),
+            "type_class": type_attrs.get("type"),
+            "storey": storey_name,
+            "storey_id": storey_guid,
             "materials": self.materials.get(key) or (self.materials.get(ifc_type.id()) if ifc_type else None),
             "psets": psets,
             "qtos": qtos,
         }
-        if product.is_a("IfcBuildingStorey") and product.Elevation is not None:
-            attributes["elevation"] = float(product.Elevation) * self.unit
-        if storey is not None:
-            attributes["storey_elevation"] = round(self.storey_elevation(storey), 4)
+        if is_storey and attrs.get("Elevation") is not None:
+            attributes["elevation"] = float(attrs["Elevation"]) * self.unit
+        if storey_elevation is not None:
+            attributes["storey_elevation"] = storey_elevation
         for dimension in ("OverallWidth", "OverallHeight"):
-            value = getattr(product, dimension, None)
+            value = attrs.get(dimension)
             if isinstance(value, float):
                 attributes[dimension[7:].lower()] = value * self.unit
         attributes = {k: v for k, v in attributes.items() if v not in (None, {}, [], "")}
-        return ProductInfo(product.GlobalId, product.is_a(), getattr(product, "Name", None) or None,
-                           parent.GlobalId if parent is not None and parent.is_a("IfcProduct") else None,
-                           storey.GlobalId if storey is not None else None, attributes)
+        return ProductInfo(attrs["GlobalId"], ifc_class, attrs.get("Name") or None, parent_guid, storey_guid,
+                           attributes, plan_class, stair_class)
 
     def storey_elevation(self, storey: ifcopenshell.entity_instance) -> float:
         """A storey's elevation in metres: its Elevation attribute, else the height of its placement."""

@@ -4,8 +4,9 @@ Per storey: the walkable area is the union of its IfcSpace footprints, or, with 
 its walls. Doors link the spaces on either side: two probe points, half the door's depth plus 0.5 m in front of
 and behind its centre, each look for a space (or, without spaces, for walkable area); a door whose far side is
 in none leads outside, and on the lowest walkable storey that makes it an exit. Stairs (and ramps) link the storey
-nearest their foot to the storey nearest their head, and the spaces there. All measures are metres; geometries
-leave as EPSG:4326 lon/lat.
+nearest their foot to the storey nearest their head, and the spaces there (the nearest within 0.5 m when an end
+lies on none: a stair arrives at its space's edge). All measures are metres; geometries leave as EPSG:4326
+lon/lat.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from ingest_bim.georef import Georef
 from ingest_bim.semantics import Semantics
 
 PROBE_MARGIN = 0.5
+STAIR_REACH = 0.5  # metres from a stair's foot or head to the space it leads to
 STAIR_CLASSES = ("IfcStair", "IfcRamp")
 FLIGHT_CLASSES = ("IfcStairFlight", "IfcRampFlight")
 NOT_FLOOR_SLABS = ("ROOF",)
@@ -182,6 +184,14 @@ class _Analysis:
                 return element
         return None
 
+    def space_near(self, point: Point, spaces: list[tuple[Element, BaseGeometry]]) -> Element | None:
+        """The space at `point`, else the nearest within STAIR_REACH (a stair ends at its space's edge)."""
+        found = self.space_at(point, spaces)
+        if found is not None or not spaces:
+            return found
+        distance, element = min(((g.distance(point), e) for e, g in spaces), key=lambda pair: pair[0])
+        return element if distance <= STAIR_REACH else None
+
     def doors(self, storey: ifcopenshell.entity_instance, floor: tuple[BaseGeometry, list, BaseGeometry],
               members: list[Element], ground: bool) -> None:
         area, spaces, _ = floor
@@ -235,8 +245,8 @@ class _Analysis:
             if below == above:
                 self.result.warnings.append(f"stair {key} does not reach another storey; not linked")
                 continue
-            start = self.space_at(Point(*foot), floors[below][1]) if below in floors else None
-            end = self.space_at(Point(*head), floors[above][1]) if above in floors else None
+            start = self.space_near(Point(*foot), floors[below][1]) if below in floors else None
+            end = self.space_near(Point(*head), floors[above][1]) if above in floors else None
             building = self.building_of(below)
             stair = self.model.by_guid(key)
             line = LineString([foot, head])

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from pyproj import Transformer
 
-from ingest_bim.geometry import iterate_shapes
+from ingest_bim.geometry import make_iterator, mesh_batches
 from ingest_bim.georef import GeorefOptions, parse_origin, read_georef, resolve_scale
 from ingest_gis.records import IngestError
 from tests.helpers.data import shared_data
@@ -36,8 +36,9 @@ def test_utm_sample_vertices_land_at_the_map_position_with_the_rotation_applied(
     georef = read_georef(model)
     assert georef.source == "IfcMapConversion" and georef.crs == "EPSG:25832"
     assert "reciprocal" in georef.parameters["scale_reading"]
-    (shape,) = list(iterate_shapes(model, georef))
-    positions = np.concatenate([p.positions for p in shape.parts])
+    (batch,) = list(mesh_batches(make_iterator(model), georef))
+    assert len(batch.shapes) == 1
+    positions = batch.positions
     to_lonlat = Transformer.from_crs(25832, 4326, always_xy=True)
     # the proxy's first vertex (0, 0, 0) mm is the map conversion's origin itself
     lon, lat = to_lonlat.transform(458657.30, 5438232.25)
