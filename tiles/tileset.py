@@ -11,7 +11,9 @@ Everything is keyed by cell `(level, x, y)`, so a tileset can be described again
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,6 +33,7 @@ TILESET_TYPE = "application/json"
 BOX_MARGIN = 0.01  # metres added per level so rounded parent boxes always contain their children
 ERROR_PER_DIAGONAL = 0.25
 Key = tuple[int, int, int]
+CONTENT_THREADS = 4  # at most this many tiles are encoded at once
 DIGEST_LENGTH = 12  # hex digits of SHA-256 in explicit content names
 
 
@@ -157,15 +160,21 @@ def build_content(key: Key, features: Sequence[Feature], lo: NDArray, hi: NDArra
 
 def build_contents(layout: Layout, options: TilingOptions,
                    on_progress: Callable[[int, int], None] | None = None) -> dict[Key, TileEntry]:
-    """One GLB per cell that holds features, keyed by cell."""
+    """One GLB per cell that holds features, keyed by cell; cells are encoded on a few threads (the Draco and
+    numpy work releases the GIL), the result is the same as one after another."""
     cells = [c for c in layout.root.walk() if len(c.members)]
-    entries = {}
-    for done, cell in enumerate(cells, start=1):
+
+    def build(cell: Cell) -> TileEntry:
         members = [layout.features[i] for i in cell.members]
-        entries[cell.key] = build_content(cell.key, members, layout.lo[cell.members], layout.hi[cell.members],
-                                          layout.placement.frame, options)
-        if on_progress:
-            on_progress(done, len(cells))
+        return build_content(cell.key, members, layout.lo[cell.members], layout.hi[cell.members],
+                             layout.placement.frame, options)
+
+    entries = {}
+    with ThreadPoolExecutor(max(1, min(CONTENT_THREADS, os.cpu_count() or 1, len(cells)))) as pool:
+        for done, (cell, entry) in enumerate(zip(cells, pool.map(build, cells), strict=True), start=1):
+            entries[cell.key] = entry
+            if on_progress:
+                on_progress(done, len(cells))
     return entries
 
 

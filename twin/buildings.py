@@ -21,26 +21,28 @@ def _geojson(geometry: shapely.Geometry) -> Any:
 
 
 def write_floors(conn: Connection, dataset_id: str, floors: Floors) -> None:
-    """Insert a dataset's floors and connections (inside the dataset's transaction)."""
-    for f in floors.floors:
-        spaces = [{**s, "geometry": _geojson(s["geometry"])} for s in f.spaces]
+    """Insert a dataset's floors and connections (inside the dataset's transaction), each table in one batch."""
+    if floors.floors:
         conn.execute(
             text("INSERT INTO building_floors (storey_id, dataset_id, building_id, name, ordinal, elevation, height,"
                  " source, walkable, spaces) VALUES (:storey, :dataset, :building, :name, :ordinal, :elevation,"
                  " :height, :source, ST_GeomFromEWKB(decode(:walkable, 'hex')), CAST(:spaces AS jsonb))"),
-            {"storey": f.storey_id, "dataset": dataset_id, "building": f.building_id, "name": f.name,
-             "ordinal": f.ordinal, "elevation": f.elevation, "height": f.height, "source": f.source,
-             "walkable": _ewkb(f.walkable), "spaces": orjson.dumps(spaces).decode()},
+            [{"storey": f.storey_id, "dataset": dataset_id, "building": f.building_id, "name": f.name,
+              "ordinal": f.ordinal, "elevation": f.elevation, "height": f.height, "source": f.source,
+              "walkable": _ewkb(f.walkable),
+              "spaces": orjson.dumps([{**s, "geometry": _geojson(s["geometry"])} for s in f.spaces]).decode()}
+             for f in floors.floors],
         )
-    for c in floors.connections:
+    if floors.connections:
         conn.execute(
             text("INSERT INTO building_connections (id, dataset_id, building_id, kind, storey_id, to_storey_id,"
                  " from_space, to_space, width, geometry, attributes) VALUES (:id, :dataset, :building, :kind,"
                  " :storey, :to_storey, :from_space, :to_space, :width, ST_GeomFromEWKB(decode(:geometry, 'hex')),"
                  " CAST(:attributes AS jsonb))"),
-            {"id": c.id, "dataset": dataset_id, "building": c.building_id, "kind": c.kind, "storey": c.storey_id,
-             "to_storey": c.to_storey_id, "from_space": c.from_space, "to_space": c.to_space, "width": c.width,
-             "geometry": _ewkb(c.geometry), "attributes": orjson.dumps(c.attributes).decode()},
+            [{"id": c.id, "dataset": dataset_id, "building": c.building_id, "kind": c.kind, "storey": c.storey_id,
+              "to_storey": c.to_storey_id, "from_space": c.from_space, "to_space": c.to_space, "width": c.width,
+              "geometry": _ewkb(c.geometry), "attributes": orjson.dumps(c.attributes).decode()}
+             for c in floors.connections],
         )
 
 

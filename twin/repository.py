@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import orjson
 import shapely
 from shapely.geometry import box
@@ -39,6 +40,13 @@ def check_dataset_name(name: str) -> str:
 
 def _ewkb(geometry: shapely.Geometry) -> str:
     return shapely.to_wkb(shapely.set_srid(geometry, 4326), hex=True, include_srid=True)
+
+
+def _ewkbs(geometries: list[shapely.Geometry]) -> list[str]:
+    """Hex EWKB (SRID 4326) of many geometries in one call."""
+    array = np.empty(len(geometries), dtype=object)
+    array[:] = geometries
+    return list(shapely.to_wkb(shapely.set_srid(array, 4326), hex=True, include_srid=True))
 
 
 def write_dataset(engine: Engine, *, name: str, kind: str, source: str, result: IngestResult,
@@ -86,8 +94,9 @@ def write_dataset(engine: Engine, *, name: str, kind: str, source: str, result: 
                 "COPY twin_objects (id, dataset_id, kind, name, parent_id, footprint, zmin, zmax, attributes)"
                 " FROM STDIN"
             ) as copy:
-                for o in result.objects:
-                    copy.write_row((o.id, name, o.kind, o.name, o.parent_id, _ewkb(o.footprint), o.zmin,
+                footprints = _ewkbs([o.footprint for o in result.objects])
+                for o, footprint in zip(result.objects, footprints, strict=True):
+                    copy.write_row((o.id, name, o.kind, o.name, o.parent_id, footprint, o.zmin,
                                     o.zmax, orjson.dumps(o.attributes).decode()))
             store.write(conn, name, version, tileset.entries)
             if also_write is not None:
