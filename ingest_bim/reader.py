@@ -10,11 +10,12 @@ no geometry at all stand as a point at their placement origin.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import ifcopenshell
 import numpy as np
 import shapely
 from numpy.typing import NDArray
@@ -90,7 +91,8 @@ class _Drawn:
     """What the geometry pass leaves per drawn element (keyed by GlobalId)."""
 
     hulls: dict[str, BaseGeometry] = field(default_factory=dict)  # model xy convex hull
-    plans: dict[str, BaseGeometry] = field(default_factory=dict)
+    footprints: dict[str, BaseGeometry] = field(default_factory=dict)  # model xy: the plan, else the hull
+    lonlat: dict[str, BaseGeometry] = field(default_factory=dict)  # the footprint in lon/lat
     heights: dict[str, tuple[float, float]] = field(default_factory=dict)
     stair_vertices: dict[str, NDArray[np.float64]] = field(default_factory=dict)
     step_ids: dict[str, int] = field(default_factory=dict)
@@ -98,13 +100,13 @@ class _Drawn:
     hi: NDArray[np.float64] = field(default_factory=lambda: np.full(3, -np.inf))
 
 
-def _geometry_pass(batches: Iterator[MeshBatch], name: str, infos: dict[int, ProductInfo], spool: FeatureSpool,
-                   drawable: int, on_progress: ProgressCallback) -> _Drawn:
-    """Spool every batch's parts as tile features and keep outlines, plans and heights per element."""
+def _geometry_pass(batches: Iterator[MeshBatch], name: str, infos: dict[int, ProductInfo], georef: Georef,
+                   spool: FeatureSpool, drawable: int, on_progress: ProgressCallback) -> _Drawn:
+    """Spool every batch's parts as tile features and keep outlines, footprints and heights per element."""
     drawn = _Drawn()
     done = 0
     for batch in batches:
-        feature_ids, layers, properties = [], [], []
+        feature_ids, layers, properties, footprints = [], [], [], []
         for i, (shape, hull) in enumerate(zip(batch.shapes, _hulls(batch), strict=True)):
             info, guid = infos[shape.step_id], shape.guid
             feature_ids.append(f"{name}.{guid}")
@@ -114,11 +116,15 @@ def _geometry_pass(batches: Iterator[MeshBatch], name: str, infos: dict[int, Pro
             drawn.step_ids[guid] = shape.step_id
             drawn.hulls[guid] = hull
             drawn.heights[guid] = (float(batch.zmin[i]), float(batch.zmax[i]))
+            footprint = hull
             if info.plan_class:
                 plan = _plan(batch.up_faces[i])
-                drawn.plans[guid] = plan if plan is not None else hull
+                footprint = plan if plan is not None else hull
                 if info.stair_class:
                     drawn.stair_vertices[guid] = batch.model_vertices[i]
+            footprints.append(footprint)
+        drawn.footprints.update(zip((s.guid for s in batch.shapes), footprints, strict=True))
+        drawn.lonlat.update(zip((s.guid for s in batch.shapes), _all_to_lonlat(footprints, georef), strict=True))
         spool.add_batch(batch, feature_ids, layers, properties)
         if len(batch.positions):
             drawn.lo = np.minimum(drawn.lo, batch.positions.min(axis=0))
@@ -128,76 +134,110 @@ def _geometry_pass(batches: Iterator[MeshBatch], name: str, infos: dict[int, Pro
     return drawn
 
 
-def read_ifc(path: str | Path, name: str, options: GeorefOptions, spool: FeatureSpool, *,
-             cores: int | None = None, on_progress: ProgressCallback = no_progress) -> BimResult:
-    """Read `path`; mesh parts go to `spool` as the iterator yields them. IngestError for unusable input."""
+@dataclass
+class IfcReading:
+    """A model whose geometry is read and spooled; `finish` makes its objects and walkable floors."""
+
+    path: Path
+    name: str
+    model: ifcopenshell.file
+    georef: Georef
+    semantics: Semantics
+    products: Sequence[ifcopenshell.entity_instance]
+    infos: dict[int, ProductInfo]
+    drawn: _Drawn
+
+    def _containers(self) -> tuple[dict[str, list[BaseGeometry]], dict[str, list[float]]]:
+        """Spatial containers and hosts gather their descendants' outlines and heights (elements grouped by their
+        direct parent, so each chain of ancestors is walked once)."""
+        by_parent: dict[int, list[str]] = defaultdict(list)
+        parent, drawn = self.semantics.parent, self.drawn
+        for guid, step_id in drawn.step_ids.items():
+            node = parent.get(step_id)
+            if node is not None:
+                by_parent[node.id()].append(guid)
+        gathered: dict[str, list[BaseGeometry]] = defaultdict(list)
+        ranges: dict[str, list[float]] = {}
+        for node_id, guids in by_parent.items():
+            hulls = [drawn.hulls[g] for g in guids]
+            lo = min(drawn.heights[g][0] for g in guids)
+            hi = max(drawn.heights[g][1] for g in guids)
+            node, depth = self.model.by_id(node_id), 0
+            while node is not None and node.is_a("IfcProduct") and depth < 64:
+                node_guid = node.GlobalId
+                gathered[node_guid].extend(hulls)
+                r = ranges.setdefault(node_guid, [lo, hi])
+                r[0], r[1] = min(r[0], lo), max(r[1], hi)
+                node, depth = parent.get(node.id()), depth + 1
+        return gathered, ranges
+
+    def finish(self) -> BimResult:
+        """One object per product and the walkable floors."""
+        georef, semantics, drawn = self.georef, self.semantics, self.drawn
+        gathered, ranges = self._containers()
+        undrawn: dict[str, BaseGeometry] = {}  # footprints of products without geometry of their own
+        spans: list[tuple[float, float]] = []
+        for product in self.products:
+            guid = self.infos[product.id()].guid
+            if guid in drawn.heights:
+                spans.append(drawn.heights[guid])
+                continue
+            if guid in gathered:
+                undrawn[guid] = _hull(shapely.get_coordinates(shapely.GeometryCollection(gathered[guid])))
+                spans.append((ranges[guid][0], ranges[guid][1]))
+                continue
+            x, y, z = semantics.placement_origin(product)
+            undrawn[guid] = Point(x, y)
+            height = float(georef.to_geodetic(np.array([[x, y, z]]))[0, 2])
+            spans.append((height, height))
+        lonlat = dict(zip(undrawn, _all_to_lonlat(list(undrawn.values()), georef), strict=True))
+
+        objects: list[ObjectRecord] = []
+        elements: list[Element] = []
+        for product, (zmin, zmax) in zip(self.products, spans, strict=True):
+            info = self.infos[product.id()]
+            guid = info.guid
+            drawn_here = guid in drawn.footprints
+            footprint = drawn.footprints[guid] if drawn_here else undrawn[guid]
+            attributes = info.attributes
+            if info.ifc_class == "IfcBuildingStorey":
+                attributes = dict(attributes)
+                origin = np.array([semantics.placement_origin(product)])
+                attributes["height_above_ellipsoid"] = round(float(georef.to_geodetic(origin)[0, 2]), 4)
+            geographic = drawn.lonlat[guid] if drawn_here else lonlat[guid]
+            objects.append(ObjectRecord(f"{self.name}.{guid}", info.ifc_class, info.name, _polygonal(geographic),
+                                        zmin, zmax, attributes, f"{self.name}.{info.parent}" if info.parent else None))
+            elements.append(Element(guid, info.ifc_class, info.name, info.storey, footprint, zmin, zmax,
+                                    attributes, drawn.stair_vertices.get(guid)))
+        floors = walkable_floors(elements, self.model, semantics, georef, self.name)
+        warnings = list(georef.warnings) + floors.warnings
+        return BimResult(objects, georef, str(self.model.schema), len(drawn.heights), (drawn.lo, drawn.hi), floors,
+                         warnings)
+
+
+def read_geometry(path: str | Path, name: str, options: GeorefOptions, spool: FeatureSpool, *,
+                  cores: int | None = None, on_progress: ProgressCallback = no_progress) -> IfcReading:
+    """Open `path` and stream its geometry into `spool`. IngestError for unusable input."""
     path = Path(path)
     model = open_model(path)
+    iterator = make_iterator(model, cores)  # computes shapes on its own threads from here on
     georef = read_georef(model, options)
     products = model.by_type("IfcProduct")
     drawable = sum(1 for p in products if p.Representation is not None and p.is_a() not in NOT_DRAWN)
-    if not drawable:
+    if not drawable or iterator is None:
         raise IngestError(f"{path.name} has no product with geometry")
-    iterator = make_iterator(model, cores)  # computes shapes on its own threads from here on
     semantics = Semantics(model)
     infos = {product.id(): semantics.describe(product) for product in products}
-    drawn = _geometry_pass(mesh_batches(iterator, georef), name, infos, spool, drawable, on_progress)
+    drawn = _geometry_pass(mesh_batches(iterator, georef), name, infos, georef, spool, drawable, on_progress)
     if not drawn.heights:
         raise IngestError(f"{path.name} has no product whose geometry could be triangulated")
+    return IfcReading(path, name, model, georef, semantics, products, infos, drawn)
 
-    # spatial containers and hosts gather their descendants' outlines and heights
-    gathered: dict[str, list[BaseGeometry]] = defaultdict(list)
-    ranges: dict[str, list[float]] = {}
-    for guid, hull in drawn.hulls.items():
-        node = semantics.parent.get(drawn.step_ids[guid])
-        lo, hi = drawn.heights[guid]
-        depth = 0
-        while node is not None and node.is_a("IfcProduct") and depth < 64:
-            node_guid = node.GlobalId
-            gathered[node_guid].append(hull)
-            r = ranges.setdefault(node_guid, [lo, hi])
-            r[0], r[1] = min(r[0], lo), max(r[1], hi)
-            node, depth = semantics.parent.get(node.id()), depth + 1
 
-    footprints: list[BaseGeometry] = []
-    spans: list[tuple[float, float]] = []
-    for product in products:
-        guid = product.GlobalId
-        if guid in drawn.plans:
-            footprints.append(drawn.plans[guid])
-        elif guid in drawn.hulls:
-            footprints.append(drawn.hulls[guid])
-        elif guid in gathered:
-            footprints.append(_hull(shapely.get_coordinates(shapely.GeometryCollection(gathered[guid]))))
-        else:
-            x, y, _ = semantics.placement_origin(product)
-            footprints.append(Point(x, y))
-        if guid in drawn.heights:
-            spans.append(drawn.heights[guid])
-        elif guid in ranges:
-            spans.append((ranges[guid][0], ranges[guid][1]))
-        else:
-            z = float(georef.to_geodetic(np.array([semantics.placement_origin(product)]))[0, 2])
-            spans.append((z, z))
-    lonlat = _all_to_lonlat(footprints, georef)
-
-    objects: list[ObjectRecord] = []
-    elements: list[Element] = []
-    for product, footprint, geographic, (zmin, zmax) in zip(products, footprints, lonlat, spans, strict=True):
-        info = infos[product.id()]
-        guid = info.guid
-        attributes = info.attributes
-        if info.ifc_class == "IfcBuildingStorey":
-            attributes = dict(attributes)
-            origin = np.array([semantics.placement_origin(product)])
-            attributes["height_above_ellipsoid"] = round(float(georef.to_geodetic(origin)[0, 2]), 4)
-        objects.append(ObjectRecord(f"{name}.{guid}", info.ifc_class, info.name, _polygonal(geographic), zmin, zmax,
-                                    attributes, f"{name}.{info.parent}" if info.parent else None))
-        elements.append(Element(guid, info.ifc_class, info.name, info.storey, footprint, zmin, zmax,
-                                attributes, drawn.stair_vertices.get(guid)))
-    floors = walkable_floors(elements, model, semantics, georef, name)
-    warnings = list(georef.warnings) + floors.warnings
-    return BimResult(objects, georef, str(model.schema), len(drawn.heights), (drawn.lo, drawn.hi), floors, warnings)
+def read_ifc(path: str | Path, name: str, options: GeorefOptions, spool: FeatureSpool, *,
+             cores: int | None = None, on_progress: ProgressCallback = no_progress) -> BimResult:
+    """Read `path`: mesh parts go to `spool` as the iterator yields them, then objects and floors are made."""
+    return read_geometry(path, name, options, spool, cores=cores, on_progress=on_progress).finish()
 
 
 def describe_georef(result: BimResult) -> dict[str, Any]:

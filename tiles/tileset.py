@@ -109,8 +109,8 @@ def content_key(path: str) -> Key:
 
 def dataset_frame(features: Sequence[Feature]) -> EnuFrame:
     """The ENU frame at the centre of the features' lon/lat extent, on the ellipsoid."""
-    lo = np.min([f.mesh.positions.min(axis=0) for f in features], axis=0)
-    hi = np.max([f.mesh.positions.max(axis=0) for f in features], axis=0)
+    positions = np.concatenate([f.mesh.positions for f in features])
+    lo, hi = positions.min(axis=0), positions.max(axis=0)
     return EnuFrame(round(float(lo[0] + hi[0]) / 2, 9), round(float(lo[1] + hi[1]) / 2, 9), 0.0)
 
 

@@ -6,6 +6,7 @@ import gc
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -86,9 +87,10 @@ def ingest_ifc(
 ) -> dict[str, Any]:
     """IFC → one twin object per product, a building tileset and walkable floors in PostGIS, atomically.
 
-    Meshes stream from the geometry iterator into an on-disk spool and are tiled one material bucket at a time.
+    Meshes stream from the geometry iterator into an on-disk spool; the tiles are then built on a second thread
+    (their encoding releases the GIL) while the objects and walkable floors are made.
     """
-    from ingest_bim.reader import read_ifc
+    from ingest_bim.reader import read_geometry
     from ingest_bim.spool import FeatureSpool
     from ingest_bim.tileset import build_building_tileset
     from twin.buildings import write_floors
@@ -96,13 +98,17 @@ def ingest_ifc(
     check_dataset_name(name)
     timings: dict[str, float] = {}
     with _cycle_collector_paused():
-        with FeatureSpool() as spool:
+        with FeatureSpool() as spool, ThreadPoolExecutor(1, thread_name_prefix="citytwin-tiles") as background:
             start = time.perf_counter()
-            bim = read_ifc(path, name, georef or GeorefOptions(), spool, cores=cores, on_progress=on_progress)
+            reading = read_geometry(path, name, georef or GeorefOptions(), spool, cores=cores,
+                                    on_progress=on_progress)
             timings["read_and_mesh"] = time.perf_counter() - start
             start = time.perf_counter()
-            tileset = build_building_tileset(spool, max_features_per_tile=max_features_per_tile,
-                                             on_progress=lambda done, total: on_progress("tiles", done, total))
+            tiling = background.submit(build_building_tileset, spool, max_features_per_tile=max_features_per_tile,
+                                       on_progress=lambda done, total: on_progress("tiles", done, total))
+            bim = reading.finish()
+            timings["objects_and_floors"] = time.perf_counter() - start
+            tileset = tiling.result()
             timings["tile"] = time.perf_counter() - start
             spooled = spool.bytes_written
 
