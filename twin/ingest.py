@@ -9,22 +9,24 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine
 
 from ingest_bim.georef import GeorefOptions
-from ingest_gis.citygml import CityGmlOptions, read_citygml
-from ingest_gis.cityjson import CityJsonOptions, read_cityjson
-from ingest_gis.citymodel import CityIngestResult
-from ingest_gis.footprints import FootprintOptions, read_footprints
-from ingest_gis.pointcloud import PointCloudOptions
 from ingest_gis.records import IngestError, IngestResult, ProgressCallback, no_progress
 from tiles.encoding import Compression
 from tiles.model import BuiltTileset
 from tiles.tileset import TilingOptions, build_tileset
 from twin.repository import check_dataset_name, write_dataset
 from twin.tilestore import TileStore
+
+if TYPE_CHECKING:  # each reader is imported by its own ingest, so one kind does not load every kind's libraries
+    from ingest_gis.citygml import CityGmlOptions
+    from ingest_gis.cityjson import CityJsonOptions
+    from ingest_gis.citymodel import CityIngestResult
+    from ingest_gis.footprints import FootprintOptions
+    from ingest_gis.pointcloud import PointCloudOptions
 
 
 def ingest_footprints(
@@ -40,6 +42,8 @@ def ingest_footprints(
     on_progress: ProgressCallback = no_progress,
 ) -> dict[str, Any]:
     """Footprints → twin objects + LoD1 tileset in PostGIS; returns a summary with per-stage seconds."""
+    from ingest_gis.footprints import read_footprints
+
     check_dataset_name(options.name)
     timings: dict[str, float] = {}
     start = time.perf_counter()
@@ -88,7 +92,7 @@ def ingest_ifc(
     """IFC → one twin object per product, a building tileset and walkable floors in PostGIS, atomically.
 
     Meshes stream from the geometry iterator into an on-disk spool; the tiles are then built on a second thread
-    (their encoding releases the GIL) while the objects and walkable floors are made.
+    (their encoding releases the GIL) while the objects and walkable floors are made and written.
     """
     from ingest_bim.reader import read_geometry
     from ingest_bim.spool import FeatureSpool
@@ -97,31 +101,34 @@ def ingest_ifc(
 
     check_dataset_name(name)
     timings: dict[str, float] = {}
-    with _cycle_collector_paused():
-        with FeatureSpool() as spool, ThreadPoolExecutor(1, thread_name_prefix="citytwin-tiles") as background:
-            start = time.perf_counter()
-            reading = read_geometry(path, name, georef or GeorefOptions(), spool, cores=cores,
-                                    on_progress=on_progress)
-            timings["read_and_mesh"] = time.perf_counter() - start
-            start = time.perf_counter()
-            tiling = background.submit(build_building_tileset, spool, max_features_per_tile=max_features_per_tile,
-                                       on_progress=lambda done, total: on_progress("tiles", done, total))
-            bim = reading.finish()
-            timings["objects_and_floors"] = time.perf_counter() - start
-            tileset = tiling.result()
-            timings["tile"] = time.perf_counter() - start
-            spooled = spool.bytes_written
 
+    def build_tiles(spool: FeatureSpool) -> BuiltTileset:
+        start = time.perf_counter()
+        tileset = build_building_tileset(spool, max_features_per_tile=max_features_per_tile,
+                                         on_progress=lambda done, total: on_progress("tiles", done, total))
+        timings["tile"] = time.perf_counter() - start
+        return tileset
+
+    with (_cycle_collector_paused(), FeatureSpool() as spool,
+          ThreadPoolExecutor(1, thread_name_prefix="citytwin-tiles") as background):
+        start = time.perf_counter()
+        reading = read_geometry(path, name, georef or GeorefOptions(), spool, cores=cores, on_progress=on_progress)
+        timings["read_and_mesh"] = time.perf_counter() - start
+        tiling = background.submit(build_tiles, spool)
+        start = time.perf_counter()
+        bim = reading.finish()
+        timings["objects_and_floors"] = time.perf_counter() - start
         start = time.perf_counter()
         on_progress("store", 0, 1)
         result = IngestResult(bim.objects, [], bim.source_crs, bim.warnings, tile_class="element")
         extra = {"schema": bim.schema, "georef": bim.georef.summary(), "elements_in_tiles": bim.drawn,
                  "floors": len(bim.floors.floors), "connections": len(bim.floors.connections)}
         stored = write_dataset(engine, name=name, kind="ifc", source=str(Path(path).name), result=result,
-                               tileset=tileset, extra_summary=extra,
+                               tileset=tiling.result, extra_summary=extra,
                                also_write=lambda conn: write_floors(conn, name, bim.floors))
         on_progress("store", 1, 1)
-        timings["store"] = time.perf_counter() - start
+        timings["store"] = time.perf_counter() - start  # from the end of the floors, the tiles' wait included
+        spooled = spool.bytes_written
     return {**stored, **extra, "source_crs": bim.source_crs, "warnings": bim.warnings, "spooled_bytes": spooled,
             "seconds": {k: round(v, 3) for k, v in timings.items()}}
 
@@ -157,6 +164,8 @@ def ingest_cityjson(engine: Engine, path: str | Path, options: CityJsonOptions, 
                     compression: Compression = Compression.DRACO, store: TileStore | None = None,
                     on_progress: ProgressCallback = no_progress) -> dict[str, Any]:
     """CityJSON → one twin object per city object and a tileset coloured by surface semantics, atomically."""
+    from ingest_gis.cityjson import read_cityjson
+
     return _ingest_city_model(engine, path, options.name, "cityjson",
                               lambda: read_cityjson(path, options, on_progress),
                               max_features_per_tile=max_features_per_tile, compression=compression, store=store,
@@ -167,6 +176,8 @@ def ingest_citygml(engine: Engine, path: str | Path, options: CityGmlOptions, *,
                    compression: Compression = Compression.DRACO, store: TileStore | None = None,
                    on_progress: ProgressCallback = no_progress) -> dict[str, Any]:
     """CityGML buildings (streamed) → one twin object per building or part and their tileset, atomically."""
+    from ingest_gis.citygml import read_citygml
+
     return _ingest_city_model(engine, path, options.name, "citygml",
                               lambda: read_citygml(path, options, on_progress),
                               max_features_per_tile=max_features_per_tile, compression=compression, store=store,

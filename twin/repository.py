@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import orjson
@@ -50,22 +50,25 @@ def _ewkbs(geometries: list[shapely.Geometry]) -> list[str]:
 
 
 def write_dataset(engine: Engine, *, name: str, kind: str, source: str, result: IngestResult,
-                  tileset: BuiltTileset, extra_summary: dict[str, Any] | None = None,
+                  tileset: BuiltTileset | Callable[[], BuiltTileset], extra_summary: dict[str, Any] | None = None,
                   also_write: Callable[[Connection], None] | None = None,
                   store: TileStore | None = None) -> dict[str, Any]:
     """Store a dataset, its objects and its tileset atomically; returns the stored ids and counts.
 
-    `also_write` runs in the same transaction after the dataset rows exist (for kind-specific tables).
+    `also_write` runs in the same transaction after the dataset rows exist (for kind-specific tables). A callable
+    `tileset` is called once the objects are written, so a tileset still being built elsewhere overlaps the
+    writing of the objects.
     """
     check_dataset_name(name)
+    built = tileset if isinstance(tileset, BuiltTileset) else None
     if result.objects:
         minx, miny, maxx, maxy = shapely.total_bounds([o.footprint for o in result.objects])
-    elif tileset.root.bounds is not None:  # a dataset without objects (e.g. photogrammetry) spans its tileset
-        minx, miny, maxx, maxy = shapely.Polygon(tileset.root.bounds.ring).bounds
-    else:
-        raise IngestError(f"dataset {name!r} has neither objects nor a tileset extent")
-    summary = {"warnings": result.warnings, "tile_count": tileset.content_count, **(extra_summary or {})}
-    total_bytes = sum(len(e.content) for e in tileset.entries)
+    else:  # a dataset without objects (e.g. photogrammetry) spans its tileset
+        built = built or cast(Callable[[], BuiltTileset], tileset)()
+        if built.root.bounds is None:
+            raise IngestError(f"dataset {name!r} has neither objects nor a tileset extent")
+        minx, miny, maxx, maxy = shapely.Polygon(built.root.bounds.ring).bounds
+    summary = {"warnings": result.warnings, **(extra_summary or {})}
     store = store or PostgisTileStore()
     version = 0
     try:
@@ -81,13 +84,6 @@ def write_dataset(engine: Engine, *, name: str, kind: str, source: str, result: 
                  "count": len(result.objects), "extent": _ewkb(box(minx, miny, maxx, maxy)),
                  "summary": orjson.dumps(summary).decode()},
             )
-            conn.execute(
-                text("INSERT INTO tilesets (id, dataset_id, name, kind, version, content_count, total_bytes, layout,"
-                     " store) VALUES (:id, :id, :name, :kind, :version, :count, :bytes, CAST(:layout AS jsonb),"
-                     " :store)"),
-                {"id": name, "name": name, "kind": kind, "version": version, "count": tileset.content_count,
-                 "bytes": total_bytes, "layout": orjson.dumps(tileset.layout).decode(), "store": store.name},
-            )
             raw = conn.connection.driver_connection
             assert raw is not None
             with raw.cursor() as cur, cur.copy(
@@ -98,9 +94,20 @@ def write_dataset(engine: Engine, *, name: str, kind: str, source: str, result: 
                 for o, footprint in zip(result.objects, footprints, strict=True):
                     copy.write_row((o.id, name, o.kind, o.name, o.parent_id, footprint, o.zmin,
                                     o.zmax, orjson.dumps(o.attributes).decode()))
-            store.write(conn, name, version, tileset.entries)
             if also_write is not None:
                 also_write(conn)
+            built = built or cast(Callable[[], BuiltTileset], tileset)()
+            total_bytes = sum(len(e.content) for e in built.entries)
+            conn.execute(text("UPDATE datasets SET summary = summary || jsonb_build_object('tile_count', :count)"
+                              " WHERE id = :id"), {"id": name, "count": built.content_count})
+            conn.execute(
+                text("INSERT INTO tilesets (id, dataset_id, name, kind, version, content_count, total_bytes, layout,"
+                     " store) VALUES (:id, :id, :name, :kind, :version, :count, :bytes, CAST(:layout AS jsonb),"
+                     " :store)"),
+                {"id": name, "name": name, "kind": kind, "version": version, "count": built.content_count,
+                 "bytes": total_bytes, "layout": orjson.dumps(built.layout).decode(), "store": store.name},
+            )
+            store.write(conn, name, version, built.entries)
     except IntegrityError as exc:
         store.discard(name, version)
         raise IngestError(f"cannot store dataset {name!r}: {str(exc.orig).splitlines()[0]}") from exc
@@ -109,7 +116,7 @@ def write_dataset(engine: Engine, *, name: str, kind: str, source: str, result: 
         raise
     store.collect(engine, name)
     return {"dataset_id": name, "tileset_id": name, "objects": len(result.objects),
-            "tiles": tileset.content_count, "bytes": total_bytes}
+            "tiles": built.content_count, "bytes": total_bytes}
 
 
 def list_tilesets(engine: Engine) -> list[dict[str, Any]]:
