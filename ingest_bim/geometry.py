@@ -24,7 +24,7 @@ NOT_DRAWN = ("IfcOpeningElement", "IfcOpeningStandardCase", "IfcVirtualElement",
              "IfcGrid", "IfcAlignment")
 GLASS_TINT = np.array([0.72, 0.82, 0.88])
 # CGAL with a floating-point kernel, OpenCASCADE for what it cannot do: several times faster than OpenCASCADE
-# alone, and shells come out closed and consistently wound
+# alone, and its shells are consistently wound
 GEOMETRY_LIBRARY: Final[Literal["hybrid-cgal-simple-opencascade"]] = "hybrid-cgal-simple-opencascade"
 BATCH_VERTICES = 200_000  # vertices per batch (a shape larger than this is a batch of its own)
 BATCH_SHAPES = 500

@@ -64,6 +64,8 @@ def _plan(up_faces: NDArray[np.float64]) -> BaseGeometry | None:
 
 def _hulls(batch: MeshBatch) -> NDArray[np.object_]:
     """Convex hull of each shape's vertices in model xy, for all shapes of a batch at once."""
+    if not batch.shapes:
+        return np.empty(0, dtype=object)
     offsets = np.cumsum([0] + [len(v) for v in batch.model_vertices])
     points = np.ascontiguousarray(np.concatenate(batch.model_vertices)[:, :2])
     return shapely.convex_hull(shapely.from_ragged_array(shapely.GeometryType.MULTIPOINT, points, (offsets,)))
