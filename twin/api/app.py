@@ -20,7 +20,7 @@ from twin.api import (
     routes_viewer,
 )
 from twin.api.limits import with_body_limit
-from twin.api.query_server import QueryServer, serve_query
+from twin.api.query_server import CORS_EXPOSED, QueryServer, serve_query
 from twin.api.tile_server import Receive, Scope, Send, TileServer, serve_tile
 from twin.db import Database, open_database
 from twin.jobs import JobRunner
@@ -79,7 +79,7 @@ def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
                   description="Digital-twin 3D city server: twin objects in PostGIS, OGC 3D Tiles, live state.")
     app.state.settings = settings
     app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "HEAD"],
-                       allow_headers=["*"], expose_headers=["ETag", "Content-Length"])
+                       allow_headers=["*"], expose_headers=list(CORS_EXPOSED))
     errors.add_exception_handlers(app)
     app.include_router(routes_tiles.router)
     app.include_router(routes_objects.router)

@@ -49,8 +49,9 @@ NUMBER = re.compile(r"^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$")
 INTEGER = re.compile(r"^[+-]?\d+$")
 ITEMS_PATH = re.compile(r"^/ogc/collections/([^/]+)/items$")
 _DIALECT = asyncpg_dialect()
-EXPOSED = b"ETag, Content-Length"
-"""The `Access-Control-Expose-Headers` the app's CORS middleware sends (see `twin.api.app`)."""
+CORS_EXPOSED = ("ETag", "Content-Length")
+"""Headers a cross-origin script may read; the app's CORS middleware is configured with the same."""
+_EXPOSED = ", ".join(CORS_EXPOSED).encode()
 
 
 class Decline(Exception):
@@ -212,7 +213,7 @@ async def serve_query(server: QueryServer, scope: Scope, send: Send) -> bool:
     if _origin(scope) is not None:
         if not server.any_origin:
             return False
-        cors = [(b"access-control-allow-origin", b"*"), (b"access-control-expose-headers", EXPOSED)]
+        cors = [(b"access-control-allow-origin", b"*"), (b"access-control-expose-headers", _EXPOSED)]
     try:
         if path in ROUTES:
             allowed, handler = ROUTES[path]
@@ -222,7 +223,10 @@ async def serve_query(server: QueryServer, scope: Scope, send: Send) -> bool:
             body, crs = await _items(server, Request(scope), params, match.group(1))
         else:
             return False
-    except (Decline, QueryError, asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
+    except (Decline, QueryError):
+        return False
+    except Exception as exc:  # a lost connection, a driver state error…: FastAPI answers on its own connection
+        log.warning("query fast path declined %s after %s: %s", path, type(exc).__name__, exc)
         return False
     content = render_json(body)
     await send({"type": "http.response.start", "status": 200, "headers": [
