@@ -6,12 +6,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 
-from twin.embedded import EmbeddedPostgres
-from twin.settings import Settings
+if TYPE_CHECKING:  # the cluster and settings are loaded by the commands that start a cluster, not by every import
+    from twin.embedded import EmbeddedPostgres
+    from twin.settings import Settings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -43,6 +45,8 @@ def migrate(engine: Engine) -> None:
 
 
 def embedded_cluster(settings: Settings) -> EmbeddedPostgres:
+    from twin.embedded import EmbeddedPostgres
+
     return EmbeddedPostgres(settings.data_dir, port=settings.embedded_port, bin_dir=settings.postgres_bin,
                             os_user=settings.db_user)
 
