@@ -13,10 +13,8 @@ Every city object type comes in (kind = its type in snake case); a file without 
 
 from __future__ import annotations
 
-import gc
 from collections import Counter
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +24,7 @@ import orjson
 
 from ingest_gis.citycrs import resolve_crs
 from ingest_gis.citymodel import CityIngestResult, CityModel, CityObject, assemble
+from ingest_gis.cycle_collector import cycle_collector_paused
 from ingest_gis.footprints import parse_number
 from ingest_gis.records import IngestError, ProgressCallback, no_progress
 from ingest_gis.surfaces import SurfaceBuilder
@@ -229,23 +228,10 @@ def declared_crs(doc: dict[str, Any]) -> str | None:
     return str(epsg) if epsg else None
 
 
-@contextmanager
-def _without_cycle_collection() -> Iterator[None]:
-    """Pause the cyclic garbage collector: a parsed document is millions of containers without cycles, which
-    refcounting frees, and collecting passes over them would take about as long as the reading itself."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
 def read_cityjson(path: str | Path, options: CityJsonOptions,
                   on_progress: ProgressCallback = no_progress) -> CityIngestResult:
     """Read a CityJSON file into twin objects and vertex-coloured features (no I/O besides reading `path`)."""
-    with _without_cycle_collection():
+    with cycle_collector_paused():
         return _read(Path(path), options, on_progress)
 
 

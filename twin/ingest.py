@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import gc
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine
 
 from ingest_bim.georef import GeorefOptions
+from ingest_gis.cycle_collector import cycle_collector_paused
 from ingest_gis.records import IngestError, IngestResult, ProgressCallback, no_progress
 from tiles.encoding import Compression
 from tiles.model import BuiltTileset
@@ -66,19 +65,6 @@ def ingest_footprints(
             "seconds": {k: round(v, 3) for k, v in timings.items()}}
 
 
-@contextmanager
-def _cycle_collector_paused() -> Iterator[None]:
-    """Pause Python's cycle collector: an ingest makes millions of short-lived objects and hardly any cycles, and
-    the collector's repeated passes over them cost more than a large model's own Python work."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
 def ingest_ifc(
     engine: Engine,
     path: str | Path,
@@ -109,7 +95,7 @@ def ingest_ifc(
         timings["tile"] = time.perf_counter() - start
         return tileset
 
-    with (_cycle_collector_paused(), FeatureSpool() as spool,
+    with (cycle_collector_paused(), FeatureSpool() as spool,
           ThreadPoolExecutor(1, thread_name_prefix="citytwin-tiles") as background):
         start = time.perf_counter()
         reading = read_geometry(path, name, georef or GeorefOptions(), spool, cores=cores, on_progress=on_progress)
