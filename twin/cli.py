@@ -14,7 +14,6 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from sqlalchemy import Engine
 
-from ingest_gis.footprints import DEFAULT_STOREY_HEIGHT, FootprintOptions
 from ingest_gis.records import IngestError, ProgressCallback
 from tiles.encoding import Compression
 from twin.db import Database, embedded_cluster, open_database
@@ -88,10 +87,12 @@ def _run_ingest(args: argparse.Namespace, settings: Settings, ingest: Ingest,
 
 
 def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
+    from ingest_gis.footprints import DEFAULT_STOREY_HEIGHT, FootprintOptions  # pandas/GDAL: footprints only
     from twin.ingest import ingest_footprints
 
+    storey_height = DEFAULT_STOREY_HEIGHT if args.storey_height is None else args.storey_height
     options = FootprintOptions(name=args.name, height_attr=args.height_attr, levels_attr=args.levels_attr,
-                               storey_height=args.storey_height, crs=args.crs, layer=args.layer)
+                               storey_height=storey_height, crs=args.crs, layer=args.layer)
     return _run_ingest(
         args, settings,
         lambda engine, store, on_progress: ingest_footprints(
@@ -259,7 +260,7 @@ def build_parser() -> argparse.ArgumentParser:
     fp.add_argument("--name", required=True, help="dataset name; re-ingesting a name replaces that dataset")
     fp.add_argument("--height-attr", help="attribute with the building height in metres")
     fp.add_argument("--levels-attr", help="attribute with the number of storeys")
-    fp.add_argument("--storey-height", type=float, default=DEFAULT_STOREY_HEIGHT, help="metres per storey")
+    fp.add_argument("--storey-height", type=float, help="metres per storey (default 3)")
     fp.add_argument("--crs", help="CRS of the layer (EPSG code) when it has none or declares a wrong one")
     fp.add_argument("--layer", help="layer name in a multi-layer source such as a GeoPackage")
     fp.add_argument("--compression", choices=[c.value for c in Compression], default=Compression.DRACO.value,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ if TYPE_CHECKING:  # the cluster and settings are loaded by the commands that st
     from twin.settings import Settings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+_REVISION_LINE = re.compile(r"^(revision|down_revision)\s*(?::[^=]*)?=\s*[\"']([^\"']+)[\"']", re.MULTILINE)
 
 
 def normalise_url(url: str) -> str:
@@ -32,8 +34,34 @@ def create_db_engine(url: str) -> Engine:
     return create_engine(normalise_url(url), pool_size=10, max_overflow=10, pool_recycle=1800)
 
 
+def head_revision() -> str:
+    """The newest migration's revision, read from the version files (one linear chain) without Alembic."""
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    for path in (MIGRATIONS / "versions").glob("*.py"):
+        found = dict(_REVISION_LINE.findall(path.read_text(encoding="utf-8")))
+        if "revision" in found:
+            revisions.add(found["revision"])
+            parents.add(found.get("down_revision", ""))
+    heads = revisions - parents
+    if len(heads) != 1:
+        raise RuntimeError(f"the migrations must form one chain with one head, found {sorted(heads)}")
+    return heads.pop()
+
+
+def schema_is_current(engine: Engine) -> bool:
+    """Whether the database is at the head revision (two cheap queries; Alembic is not loaded)."""
+    with engine.connect() as conn:
+        if conn.execute(text("SELECT to_regclass('alembic_version')")).scalar() is None:
+            return False
+        stamped: list[str] = list(conn.execute(text("SELECT version_num FROM alembic_version")).scalars())
+    return stamped == [head_revision()]
+
+
 def migrate(engine: Engine) -> None:
-    """Bring the schema to the newest Alembic revision."""
+    """Bring the schema to the newest Alembic revision (Alembic runs only when the database is behind)."""
+    if schema_is_current(engine):
+        return
     from alembic import command  # imported here: only a migration needs it
     from alembic.config import Config
 
