@@ -5,7 +5,8 @@ process tree, sampled every 20 ms):
 
   (a) the bare ifcopenshell geometry iterator over the file, all cores, our settings: the limit;
   (b) py3dtiles' IFC conversion (`py3dtiles convert FILE`), the peer;
-  (c) our full ingest: twin objects, walkable floors and tiles written to PostGIS.
+  (c) our full ingest, the command line itself (`citytwin ingest ifc FILE --name … --json`): twin objects,
+      walkable floors and tiles written to PostGIS.
 
 The tower is generated with `ifcopenshell.api` (default 24 storeys × 850 products = 20,400 products plus the
 spatial structure): slab, columns, walls, doors, rooms and furniture per storey, in four surface styles.
@@ -88,17 +89,6 @@ def _child_iterator(path: str) -> None:
     print(json.dumps({"shapes": shapes, "vertices": vertices}))
 
 
-def _child_ingest(path: str, name: str) -> None:
-    from twin.db import create_db_engine
-    from twin.ingest import ingest_ifc
-
-    engine = create_db_engine(os.environ["CITYTWIN_DATABASE_URL"])
-    summary = ingest_ifc(engine, path, name)
-    engine.dispose()
-    print(json.dumps({"objects": summary["objects"], "elements": summary["elements_in_tiles"],
-                      "tiles": summary["tiles"], "seconds": summary["seconds"]}))
-
-
 def measure(command: list[str], env: dict[str, str] | None = None) -> dict[str, Any]:
     """Run `command`; wall seconds, peak summed RSS of its process tree (MB), exit code and last output line."""
     start = time.perf_counter()
@@ -118,7 +108,7 @@ def measure(command: list[str], env: dict[str, str] | None = None) -> dict[str, 
     lines = [line for line in out.splitlines() if line.strip()]
     error = (err.strip().splitlines() or ["failed"])[-1] if process.returncode else None
     return {"seconds": seconds, "peak_mb": peak / 2**20, "ok": process.returncode == 0, "error": error,
-            "output": lines[-1] if lines else ""}
+            "output": lines[-1] if lines else "", "stdout": out}
 
 
 def _row(label: str, result: dict[str, Any], limit: dict[str, Any], peer: dict[str, Any]) -> str:
@@ -136,7 +126,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
-        _child_iterator(args.child[1]) if args.child[0] == "iterator" else _child_ingest(*args.child[1:3])
+        _child_iterator(args.child[1])
         return
 
     from twin.db import open_database
@@ -163,11 +153,12 @@ def main(argv: list[str] | None = None) -> None:
                 limit = measure([*python, "iterator", str(path)])
                 peer = measure([py3dtiles, "convert", str(path), "--out", str(Path(tmp) / f"p3d-{i}"),
                                 "--overwrite", "--jobs", str(multiprocessing.cpu_count())])
-                ours = measure([*python, "ingest", str(path), f"bench{i}"], {"CITYTWIN_DATABASE_URL": url})
-                detail = json.loads(ours["output"]) if ours["ok"] else {}
+                ours = measure([sys.executable, "-m", "twin.cli", "ingest", "ifc", str(path), "--name", f"bench{i}",
+                                "--json"], {"CITYTWIN_DATABASE_URL": url})
+                detail = json.loads(ours["stdout"]) if ours["ok"] else {}
                 shapes = json.loads(limit["output"])["shapes"] if limit["ok"] else "?"
                 print(f"{path.name}: {shapes} shapes; ours: {detail.get('objects', '?')} objects, "
-                      f"{detail.get('elements', '?')} elements in {detail.get('tiles', '?')} tiles, "
+                      f"{detail.get('elements_in_tiles', '?')} elements in {detail.get('tiles', '?')} tiles, "
                       f"stages {detail.get('seconds', {})}")
                 print(_row("(a) bare geometry iterator", limit, limit, peer))
                 print(_row("(b) py3dtiles convert", peer, limit, peer))

@@ -29,6 +29,11 @@ STRUCTURE = frozenset({
 })
 
 
+# Building meshes (boxes, extrusions, few shared vertices) come out as small at level 7 as at 10 and encode about
+# a quarter faster.
+DRACO_LEVEL = 7
+
+
 def layer_of(ifc_class: str) -> str:
     if ifc_class == "IfcSpace":
         return "spaces"
@@ -42,5 +47,6 @@ def build_building_tileset(spool: FeatureSpool, *, max_features_per_tile: int = 
               if name in spool.layers]
     if not layers:
         raise ValueError("a building tileset needs at least one drawn element")
-    options = TilingOptions(max_features_per_tile=max_features_per_tile, class_name="element")
+    options = TilingOptions(max_features_per_tile=max_features_per_tile, class_name="element",
+                            draco_level=DRACO_LEVEL)
     return build_layered_tileset(layers, options, on_progress)

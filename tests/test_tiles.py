@@ -266,3 +266,21 @@ def test_layers_share_a_frame_and_refine_in_from_their_own_distance(berlin: Inge
     assert_valid_glbs({e.path: e.content for e in built.entries[1:]})
     with pytest.raises(ValueError, match="unique"):
         build_layered_tileset([Layer("a", big), Layer("a", small)])
+
+
+def test_the_draco_level_is_a_tileset_option_that_keeps_the_geometry(berlin: IngestResult) -> None:
+    features = berlin.features[:150]
+    default = build_tileset(features, TilingOptions())
+    fast = build_tileset(features, TilingOptions(draco_level=7))
+    assert default.layout["options"]["draco_level"] == 10 and fast.layout["options"]["draco_level"] == 7
+    assert TilingOptions.from_dict(fast.layout["options"]).draco_level == 7
+    legacy = {k: v for k, v in default.layout["options"].items() if k != "draco_level"}  # stored before the option
+    assert TilingOptions.from_dict(legacy).draco_level == 10
+    for a, b in zip(default.entries[1:], fast.entries[1:], strict=True):
+        assert a.content != b.content
+        ref, ref_ids, _ = decode_positions(a.content)
+        got, got_ids, _ = decode_positions(b.content)
+        for fid in np.unique(ref_ids):
+            ours, theirs = np.sort(ref[ref_ids == fid], axis=0), np.sort(got[got_ids == fid], axis=0)
+            assert ours.shape == theirs.shape and np.abs(ours - theirs).max() < 1e-6
+    assert_valid_glbs({e.path: e.content for e in fast.entries[1:]})

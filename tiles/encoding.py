@@ -24,7 +24,7 @@ FLOAT = 5126
 QUANTIZED_RANGE = 65535
 DRACO_POSITION_BITS = 16
 DRACO_NORMAL_BITS = 8
-DRACO_LEVEL = 10
+DRACO_LEVEL = 10  # the default compression level (0–10); a tileset may choose its own
 # Draco attribute types (position, normal, color, generic) and the glTF semantics we give them.
 DRACO_SEMANTICS = {0: "POSITION", 1: "NORMAL", 2: "COLOR_0", 4: "_FEATURE_ID_0"}
 
@@ -165,11 +165,11 @@ def encode_quantized(geometry: Geometry, buffer: BinaryBuffer) -> EncodedPrimiti
     return _with_colors(encoded, geometry, buffer)
 
 
-def encode_draco(geometry: Geometry, buffer: BinaryBuffer) -> EncodedPrimitive:
-    """Draco edgebreaker with 16-bit positions, 8-bit normals and exact feature ids."""
+def encode_draco(geometry: Geometry, buffer: BinaryBuffer, level: int = DRACO_LEVEL) -> EncodedPrimitive:
+    """Draco edgebreaker with 16-bit positions, 8-bit normals and exact feature ids, at compression `level`."""
     data = DracoPy.encode(
         geometry.positions, geometry.triangles, quantization_bits=DRACO_POSITION_BITS,
-        compression_level=DRACO_LEVEL, normals=geometry.normals.astype(np.float64),
+        compression_level=level, normals=geometry.normals.astype(np.float64),
         normal_quantization_bits=DRACO_NORMAL_BITS,
         generic_attributes={0: geometry.feature_ids.reshape(-1, 1)}, colors=geometry.colors,
     )

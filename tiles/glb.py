@@ -16,7 +16,7 @@ import numpy as np
 import orjson
 from numpy.typing import NDArray
 
-from tiles.encoding import ENCODERS, BinaryBuffer, Compression, Geometry
+from tiles.encoding import DRACO_LEVEL, ENCODERS, BinaryBuffer, Compression, Geometry, encode_draco
 from tiles.geodesy import EnuFrame
 from tiles.model import Feature, PropertyValue
 
@@ -83,6 +83,7 @@ def build_glb(
     color: tuple[float, float, float, float] = DEFAULT_COLOR,
     compression: Compression = Compression.DRACO,
     batch_ids: bool = False,
+    draco_level: int = DRACO_LEVEL,
 ) -> GlbContent:
     """Batch `features` into one GLB whose vertices are in `frame`'s ENU axes, y-up.
 
@@ -111,7 +112,9 @@ def build_glb(
         colors=_vertex_colors(features, color),
     )
     buffer = BinaryBuffer()
-    encoded = ENCODERS[Compression(compression)](geometry, buffer)
+    kind = Compression(compression)
+    encoded = (encode_draco(geometry, buffer, draco_level) if kind is Compression.DRACO
+               else ENCODERS[kind](geometry, buffer))
     if batch_ids:
         encoded.rename_attribute("_FEATURE_ID_0", "_BATCHID")
     else:

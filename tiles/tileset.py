@@ -22,7 +22,7 @@ import orjson
 from numpy.typing import NDArray
 
 from tiles.b3dm import B3DM_TYPE, build_b3dm
-from tiles.encoding import Compression
+from tiles.encoding import DRACO_LEVEL, Compression
 from tiles.geodesy import EnuFrame
 from tiles.glb import build_glb
 from tiles.model import BuiltTileset, ContentRef, Feature, TileBounds, TileEntry, content_ref
@@ -50,6 +50,7 @@ class TilingOptions:
     implicit: bool = False
     subtree_levels: int = 4
     b3dm: bool = False  # 3D Tiles 1.0 Batched 3D Model content for old clients (explicit tilesets only)
+    draco_level: int = DRACO_LEVEL  # Draco compression level (0–10): lower encodes faster
 
     def __post_init__(self) -> None:
         if self.b3dm and self.implicit:
@@ -59,7 +60,8 @@ class TilingOptions:
         return {"max_features_per_tile": self.max_features_per_tile, "max_tile_bytes": self.max_tile_bytes,
                 "max_depth": self.max_depth,
                 "class_name": self.class_name, "color": list(self.color), "compression": str(self.compression),
-                "implicit": self.implicit, "subtree_levels": self.subtree_levels, "b3dm": self.b3dm}
+                "implicit": self.implicit, "subtree_levels": self.subtree_levels, "b3dm": self.b3dm,
+                "draco_level": self.draco_level}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> TilingOptions:
@@ -149,7 +151,7 @@ def build_content(key: Key, features: Sequence[Feature], lo: NDArray, hi: NDArra
                   options: TilingOptions) -> TileEntry:
     """The GLB of one cell; `lo`/`hi` are the features' ENU bounds."""
     glb = build_glb(features, frame, class_name=options.class_name, color=options.color,
-                    compression=options.compression, batch_ids=options.b3dm)
+                    compression=options.compression, batch_ids=options.b3dm, draco_level=options.draco_level)
     data, kind = (build_b3dm(glb.data, features), B3DM_TYPE) if options.b3dm else (glb.data, GLB_TYPE)
     box_min, box_max = lo.min(axis=0), hi.max(axis=0)
     digest = "" if options.implicit else hashlib.sha256(data).hexdigest()[:DIGEST_LENGTH]
