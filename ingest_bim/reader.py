@@ -71,8 +71,9 @@ def _hulls(batch: MeshBatch) -> NDArray[np.object_]:
     return shapely.convex_hull(shapely.from_ragged_array(shapely.GeometryType.MULTIPOINT, points, (offsets,)))
 
 
-def _hull(points: NDArray[np.float64]) -> BaseGeometry:
-    return shapely.convex_hull(shapely.multipoints(np.ascontiguousarray(points[:, :2])))
+def _hull_of(outlines: list[BaseGeometry]) -> BaseGeometry:
+    """Convex hull of many outlines: GEOS takes the hull of a collection directly (no multipoint is built)."""
+    return shapely.convex_hull(shapely.GeometryCollection(outlines))
 
 
 def _all_to_lonlat(geometries: list[BaseGeometry], georef: Georef) -> NDArray[np.object_]:
@@ -185,7 +186,7 @@ class IfcReading:
                 spans.append(drawn.heights[guid])
                 continue
             if guid in gathered:
-                undrawn[guid] = _hull(shapely.get_coordinates(shapely.GeometryCollection(gathered[guid])))
+                undrawn[guid] = _hull_of(gathered[guid])
                 spans.append((ranges[guid][0], ranges[guid][1]))
                 continue
             x, y, z = semantics.placement_origin(product)
