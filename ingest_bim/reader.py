@@ -218,12 +218,30 @@ class IfcReading:
                          warnings)
 
 
-def read_geometry(path: str | Path, name: str, options: GeorefOptions, spool: FeatureSpool, *,
-                  cores: int | None = None, on_progress: ProgressCallback = no_progress) -> IfcReading:
-    """Open `path` and stream its geometry into `spool`. IngestError for unusable input."""
+@dataclass
+class OpenedModel:
+    """A parsed model whose geometry iterator already computes shapes on its own threads."""
+
+    path: Path
+    model: ifcopenshell.file
+    iterator: ifcopenshell.geom.iterator | None  # None: nothing to draw
+
+
+def open_geometry(path: str | Path, *, cores: int | None = None) -> OpenedModel:
+    """Open `path` and start the geometry iterator, so that the caller can do other work while it runs."""
     path = Path(path)
     model = open_model(path)
-    iterator = make_iterator(model, cores)  # computes shapes on its own threads from here on
+    return OpenedModel(path, model, make_iterator(model, cores))
+
+
+def read_geometry(source: str | Path | OpenedModel, name: str, options: GeorefOptions, spool: FeatureSpool, *,
+                  cores: int | None = None, on_progress: ProgressCallback = no_progress) -> IfcReading:
+    """Stream the geometry of `source` (a path, or a model opened by `open_geometry`) into `spool`.
+
+    IngestError for unusable input.
+    """
+    opened = source if isinstance(source, OpenedModel) else open_geometry(source, cores=cores)
+    path, model, iterator = opened.path, opened.model, opened.iterator
     georef = read_georef(model, options)
     products = model.by_type("IfcProduct")
     drawable = sum(1 for p in products if p.Representation is not None and p.is_a() not in NOT_DRAWN)

@@ -215,3 +215,18 @@ def test_cli_ingests_an_ifc_and_reports_bad_files_with_exit_code_2(settings: Set
     code = cli.main(["ingest", "ifc", str(nowhere), "--name", "x", "--json"], settings_factory=lambda: settings)
     out, err = capsys.readouterr()
     assert code == 2 and "--crs" in json.loads(out)["error"] and "--origin" in err
+
+
+def test_a_model_opened_before_the_database_is_ingested_like_its_path(engine: Engine) -> None:
+    from ingest_bim.reader import open_geometry
+
+    by_path = ingest_ifc(engine, shared_data(FZK), "by-path")
+    opened = ingest_ifc(engine, open_geometry(shared_data(FZK)), "opened")
+    for key in ("objects", "tiles", "elements_in_tiles", "floors", "connections", "schema"):
+        assert opened[key] == by_path[key]
+    with engine.connect() as conn:
+        sources = dict(conn.execute(text("SELECT name, source FROM datasets")).all())
+        guids = [set(conn.execute(text("SELECT attributes->>'GlobalId' FROM twin_objects WHERE dataset_id = :d"),
+                                  {"d": d}).scalars()) for d in ("by-path", "opened")]
+    assert sources == {"by-path": "AC20-FZK-Haus.ifc", "opened": "AC20-FZK-Haus.ifc"}
+    assert guids[0] == guids[1] and len(guids[0]) == 127

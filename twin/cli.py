@@ -7,19 +7,21 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from sqlalchemy import Engine
 
 from ingest_gis.records import IngestError, ProgressCallback
 from tiles.encoding import Compression
-from twin.db import Database, embedded_cluster, open_database
-from twin.embedded import EmbeddedDatabaseError
 from twin.settings import Settings
-from twin.tilestore import FileTileStore, TileStore, make_store
+
+if TYPE_CHECKING:  # SQLAlchemy and psycopg load when a command opens the database (an IFC model opens first)
+    from sqlalchemy import Engine
+
+    from twin.db import Database
+    from twin.tilestore import TileStore
 
 console = Console(stderr=True)
 
@@ -46,7 +48,16 @@ def _print_json(value: Any) -> None:
     sys.stdout.write(orjson.dumps(value, option=orjson.OPT_INDENT_2).decode() + "\n")
 
 
+def open_database(settings: Settings) -> Database:
+    """The configured database; `twin.db` (SQLAlchemy, psycopg) is loaded by the commands that use it."""
+    from twin.db import open_database as open_configured
+
+    return open_configured(settings)
+
+
 def cmd_db(args: argparse.Namespace, settings: Settings) -> int:
+    from twin.db import embedded_cluster
+
     if settings.database_url:
         console.print("CITYTWIN_DATABASE_URL is set: the embedded cluster is not used")
         return 0 if args.action == "status" else 1
@@ -65,12 +76,14 @@ def cmd_db(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-Ingest = Callable[[Engine, TileStore, ProgressCallback], dict[str, Any]]
+Ingest = Callable[["Engine", "TileStore", ProgressCallback], dict[str, Any]]
 
 
 def _run_ingest(args: argparse.Namespace, settings: Settings, ingest: Ingest,
                 describe: Callable[[dict[str, Any]], str]) -> int:
     """Open the database, ingest with progress bars into the configured store, then print the summary."""
+    from twin.tilestore import make_store
+
     database = open_database(settings)
     try:
         with progress_bars(not args.json) as on_progress:
@@ -106,13 +119,17 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_ingest_ifc(args: argparse.Namespace, settings: Settings) -> int:
     from ingest_bim.georef import GeorefOptions, parse_origin
-    from twin.ingest import ingest_ifc
+    from ingest_bim.reader import open_geometry
 
     georef = GeorefOptions(crs=args.crs, origin=parse_origin(args.origin) if args.origin else None,
                            rotation=args.rotation)
+    opened = open_geometry(args.path)  # the iterator computes shapes while the database is opened
+
+    from twin.ingest import ingest_ifc
+
     return _run_ingest(
         args, settings,
-        lambda engine, _store, on_progress: ingest_ifc(engine, args.path, args.name, georef,
+        lambda engine, _store, on_progress: ingest_ifc(engine, opened, args.name, georef,
                                                        max_features_per_tile=settings.max_features_per_tile,
                                                        on_progress=on_progress),
         lambda s: (f"dataset [bold]{s['dataset_id']}[/] ({s['schema']}): {s['objects']} objects, "
@@ -234,6 +251,7 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_tiles_export(args: argparse.Namespace, settings: Settings) -> int:
     from twin.repository import export_tileset
+    from twin.tilestore import FileTileStore
 
     database = open_database(settings)
     files = FileTileStore(settings.tile_dir) if settings.tile_dir else None
@@ -337,7 +355,11 @@ def main(argv: Sequence[str] | None = None, settings_factory: Callable[[], Setti
     args = build_parser().parse_args(argv)
     try:
         return int(args.handler(args, settings_factory()))
-    except (IngestError, EmbeddedDatabaseError) as exc:
+    except Exception as exc:
+        from twin.embedded import EmbeddedDatabaseError
+
+        if not isinstance(exc, IngestError | EmbeddedDatabaseError):
+            raise
         if getattr(args, "json", False):
             _print_json({"error": str(exc)})
         console.print(f"[red]error:[/] {exc}")

@@ -21,6 +21,7 @@ from twin.repository import check_dataset_name, write_dataset
 from twin.tilestore import TileStore
 
 if TYPE_CHECKING:  # each reader is imported by its own ingest, so one kind does not load every kind's libraries
+    from ingest_bim.reader import OpenedModel
     from ingest_gis.citygml import CityGmlOptions
     from ingest_gis.cityjson import CityJsonOptions
     from ingest_gis.citymodel import CityIngestResult
@@ -67,7 +68,7 @@ def ingest_footprints(
 
 def ingest_ifc(
     engine: Engine,
-    path: str | Path,
+    path: str | Path | OpenedModel,
     name: str,
     georef: GeorefOptions | None = None,
     *,
@@ -78,9 +79,10 @@ def ingest_ifc(
     """IFC → one twin object per product, a building tileset and walkable floors in PostGIS, atomically.
 
     Meshes stream from the geometry iterator into an on-disk spool; the tiles are then built on a second thread
-    (their encoding releases the GIL) while the objects and walkable floors are made and written.
+    (their encoding releases the GIL) while the objects and walkable floors are made and written. `path` may be
+    a model whose iterator the caller started (`ingest_bim.reader.open_geometry`) before connecting.
     """
-    from ingest_bim.reader import read_geometry
+    from ingest_bim.reader import OpenedModel, read_geometry
     from ingest_bim.spool import FeatureSpool
     from ingest_bim.tileset import build_building_tileset
     from twin.buildings import write_floors
@@ -109,7 +111,8 @@ def ingest_ifc(
         result = IngestResult(bim.objects, [], bim.source_crs, bim.warnings, tile_class="element")
         extra = {"schema": bim.schema, "georef": bim.georef.summary(), "elements_in_tiles": bim.drawn,
                  "floors": len(bim.floors.floors), "connections": len(bim.floors.connections)}
-        stored = write_dataset(engine, name=name, kind="ifc", source=str(Path(path).name), result=result,
+        source = (path.path if isinstance(path, OpenedModel) else Path(path)).name
+        stored = write_dataset(engine, name=name, kind="ifc", source=source, result=result,
                                tileset=tiling.result, extra_summary=extra,
                                also_write=lambda conn: write_floors(conn, name, bim.floors))
         on_progress("store", 1, 1)
