@@ -1,9 +1,9 @@
-"""A temporary on-disk store of mesh parts grouped into buckets, so a model's meshes are never all in memory.
+"""A temporary on-disk store of element meshes by layer, so a model's meshes are never all in memory.
 
-Ingest appends each batch of meshes (positions, normals and triangles as three blocks) as the geometry iterator
-produces them, and notes where each part (one element in one surface colour) lies; the tiler then reads one
-layer at a time back, through a memory map, as tile `Feature`s, each element's parts merged into one mesh with
-vertex colours.
+Ingest appends each batch of meshes as the geometry iterator produces them, each element's parts (one per surface
+colour, in colour order) already merged into one mesh with vertex colours: positions, normals, triangles and
+RGBA bytes as four blocks, every element a contiguous slice of each. The tiler then reads one layer at a time
+back, through a memory map, as tile `Feature`s whose arrays are views of the file.
 """
 
 from __future__ import annotations
@@ -15,19 +15,58 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ingest_bim.meshing import MeshBatch, Rgba
+from ingest_bim.meshing import MeshBatch
 from tiles.model import Feature, Mesh, PropertyValue
 
-BucketKey = tuple[str, Rgba]  # (layer, colour)
+
+class _Block(NamedTuple):
+    """One batch in the spool file: byte offsets of its four arrays and its vertex and triangle counts."""
+
+    positions: int
+    normals: int
+    triangles: int
+    colours: int
+    vertices: int
+    triangle_count: int
 
 
 class _Entry(NamedTuple):
+    """One element's mesh: rows `v0:v1` of its batch's vertex arrays and `t0:t1` of its triangles."""
+
     feature_id: str
-    positions: int  # byte offsets of the part's three arrays
-    normals: int
-    triangles: int
-    vertices: int
-    triangle_count: int
+    batch: int
+    v0: int
+    v1: int
+    t0: int
+    t1: int
+
+
+def _merged_by_shape(batch: MeshBatch) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
+    """The batch's arrays rearranged so that each shape's parts (in colour order) form one mesh coloured per
+    vertex: (positions, normals, triangles indexed within the shape, RGBA bytes), and per shape the start of
+    its vertices and triangles (one more than there are shapes)."""
+    vertex_start, triangle_start = batch.vertex_start, batch.triangle_start
+    rank = np.argsort(np.argsort(np.array(batch.colours, dtype=np.float64).view("f8,f8,f8,f8").ravel()))
+    order = np.lexsort((rank[batch.part_colour], batch.part_shape))  # a shape's parts, by colour
+    vertex_count = np.diff(vertex_start)[order]
+    triangle_count = np.diff(triangle_start)[order]
+    new_vertex_start = np.concatenate([[0], np.cumsum(vertex_count)])
+    new_triangle_start = np.concatenate([[0], np.cumsum(triangle_count)])
+    vertex_index = np.repeat(vertex_start[:-1][order] - new_vertex_start[:-1], vertex_count) + np.arange(
+        new_vertex_start[-1])
+    triangle_index = np.repeat(triangle_start[:-1][order] - new_triangle_start[:-1], triangle_count) + np.arange(
+        new_triangle_start[-1])
+    shapes = batch.part_shape[order]
+    shape_vertex_start = np.searchsorted(shapes, np.arange(len(batch.shapes) + 1))
+    shape_first_vertex = new_vertex_start[shape_vertex_start[:-1]]
+    part_offset = new_vertex_start[:-1] - shape_first_vertex[shapes]  # part's first vertex within its shape
+    triangles = batch.triangles[triangle_index] + np.repeat(part_offset, triangle_count).astype(np.uint32)[:, None]
+    rgba = np.round(np.array(batch.colours, dtype=np.float64) * 255).astype(np.uint8)
+    colours = np.repeat(rgba[batch.part_colour[order]], vertex_count, axis=0)
+    arrays = [np.ascontiguousarray(batch.positions[vertex_index], dtype="<f8"),
+              np.ascontiguousarray(batch.normals[vertex_index], dtype="<f4"),
+              np.ascontiguousarray(triangles, dtype="<u4"), np.ascontiguousarray(colours)]
+    return arrays, new_vertex_start[shape_vertex_start], new_triangle_start[shape_vertex_start]
 
 
 class FeatureSpool:
@@ -36,7 +75,8 @@ class FeatureSpool:
     def __init__(self) -> None:
         self._file = tempfile.TemporaryFile(prefix="citytwin-ifc-")  # noqa: SIM115 (lives as long as the spool)
         self._map: mmap.mmap | None = None
-        self._buckets: dict[BucketKey, list[_Entry]] = defaultdict(list)
+        self._layers: dict[str, list[_Entry]] = defaultdict(list)
+        self._blocks: list[_Block] = []
         self._properties: dict[str, dict[str, PropertyValue]] = {}
         self.bytes_written = 0
 
@@ -53,20 +93,21 @@ class FeatureSpool:
     def add_batch(self, batch: MeshBatch, feature_ids: list[str], layers: list[str],
                   properties: list[dict[str, PropertyValue]]) -> None:
         """Append a batch; shape `i` of the batch is the feature `feature_ids[i]` in layer `layers[i]`."""
-        blocks = [np.ascontiguousarray(batch.positions, dtype="<f8"), np.ascontiguousarray(batch.normals, "<f4"),
-                  np.ascontiguousarray(batch.triangles, dtype="<u4")]
+        blocks, vertex_start, triangle_start = _merged_by_shape(batch)
         base = self.bytes_written
+        offsets = []
         for block in blocks:
             self._file.write(block.tobytes())
-        self.bytes_written += sum(b.nbytes for b in blocks)
-        positions, normals, triangles = base, base + blocks[0].nbytes, base + blocks[0].nbytes + blocks[1].nbytes
-        vertex_start, triangle_start = batch.vertex_start.tolist(), batch.triangle_start.tolist()
-        for part, (shape, colour) in enumerate(zip(batch.part_shape.tolist(), batch.part_colour.tolist(),
-                                                   strict=True)):
-            v0, t0 = vertex_start[part], triangle_start[part]
-            self._buckets[(layers[shape], batch.colours[colour])].append(_Entry(
-                feature_ids[shape], positions + v0 * 24, normals + v0 * 12, triangles + t0 * 12,
-                vertex_start[part + 1] - v0, triangle_start[part + 1] - t0))
+            offsets.append(base)
+            base += block.nbytes
+        self.bytes_written = base
+        batch_number = len(self._blocks)
+        positions, normals, triangles, colours = offsets
+        self._blocks.append(_Block(positions, normals, triangles, colours, len(blocks[0]), len(blocks[2])))
+        for shape, (v0, v1, t0, t1) in enumerate(zip(vertex_start[:-1].tolist(), vertex_start[1:].tolist(),
+                                                     triangle_start[:-1].tolist(), triangle_start[1:].tolist(),
+                                                     strict=True)):
+            self._layers[layers[shape]].append(_Entry(feature_ids[shape], batch_number, v0, v1, t0, t1))
         self._properties.update(zip(feature_ids, properties, strict=True))
 
     def feature_ids(self) -> set[str]:
@@ -74,7 +115,7 @@ class FeatureSpool:
 
     @property
     def layers(self) -> list[str]:
-        return sorted({layer for layer, _ in self._buckets})
+        return sorted(layer for layer, entries in self._layers.items() if entries)
 
     def _data(self) -> mmap.mmap:
         if self._map is None:
@@ -82,34 +123,31 @@ class FeatureSpool:
             self._map = mmap.mmap(self._file.fileno(), 0, access=mmap.ACCESS_READ)
         return self._map
 
+    def _arrays(self, batch: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """A batch's positions, normals, triangles and colours as views of the file."""
+        data, block = self._data(), self._blocks[batch]
+        return (np.frombuffer(data, "<f8", block.vertices * 3, block.positions).reshape(-1, 3),
+                np.frombuffer(data, "<f4", block.vertices * 3, block.normals).reshape(-1, 3),
+                np.frombuffer(data, "<u4", block.triangle_count * 3, block.triangles).reshape(-1, 3),
+                np.frombuffer(data, np.uint8, block.vertices * 4, block.colours).reshape(-1, 4))
+
     def layer_features(self, layer: str) -> list[Feature]:
-        """The layer's features, all parts of an element merged into one mesh coloured per vertex."""
-        data = self._data()
-        grouped: dict[str, list[tuple[_Entry, np.ndarray]]] = defaultdict(list)
-        buckets = [(rgba, entries) for (name, rgba), entries in sorted(self._buckets.items()) if name == layer]
-        longest = max((e.vertices for _, entries in buckets for e in entries), default=0)
-        for rgba, entries in buckets:
-            # one long run of the colour; every part takes a slice of it
-            colour = np.tile(np.round(np.array(rgba) * 255).astype(np.uint8), (longest, 1))
-            for entry in entries:
-                grouped[entry.feature_id].append((entry, colour))
-        features = []
-        for feature_id, parts in sorted(grouped.items()):
-            if len(parts) == 1:
-                (entry, colour), = parts
-                mesh = Mesh(np.frombuffer(data, "<f8", entry.vertices * 3, entry.positions).reshape(-1, 3),
-                            np.frombuffer(data, "<f4", entry.vertices * 3, entry.normals).reshape(-1, 3),
-                            np.frombuffer(data, "<u4", entry.triangle_count * 3, entry.triangles).reshape(-1, 3),
-                            colour[:entry.vertices])
-            else:
-                offsets = np.cumsum([0] + [e.vertices for e, _ in parts[:-1]])
-                mesh = Mesh(
-                    np.concatenate([np.frombuffer(data, "<f8", e.vertices * 3, e.positions) for e, _ in parts]
-                                   ).reshape(-1, 3),
-                    np.concatenate([np.frombuffer(data, "<f4", e.vertices * 3, e.normals) for e, _ in parts]
-                                   ).reshape(-1, 3),
-                    np.concatenate([np.frombuffer(data, "<u4", e.triangle_count * 3, e.triangles) + np.uint32(o)
-                                    for (e, _), o in zip(parts, offsets, strict=True)]).reshape(-1, 3),
-                    np.concatenate([c[:e.vertices] for e, c in parts]))
-            features.append(Feature(feature_id, mesh, self._properties[feature_id]))
+        """The layer's features by id, each element one mesh coloured per vertex (views of the spool file)."""
+        arrays: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = {}
+        features: list[Feature] = []
+        for e in sorted(self._layers.get(layer, ()), key=lambda e: e.feature_id):
+            if e.batch not in arrays:
+                arrays[e.batch] = self._arrays(e.batch)
+            positions, normals, triangles, colours = arrays[e.batch]
+            mesh = Mesh(positions[e.v0:e.v1], normals[e.v0:e.v1], triangles[e.t0:e.t1], colours[e.v0:e.v1])
+            if features and features[-1].id == e.feature_id:  # an element met twice: one mesh of both
+                mesh = _joined(features.pop().mesh, mesh)
+            features.append(Feature(e.feature_id, mesh, self._properties[e.feature_id]))
         return features
+
+
+def _joined(a: Mesh, b: Mesh) -> Mesh:
+    assert a.colors is not None and b.colors is not None
+    return Mesh(np.concatenate([a.positions, b.positions]), np.concatenate([a.normals, b.normals]),
+                np.concatenate([a.triangles, b.triangles + np.uint32(len(a.positions))]),
+                np.concatenate([a.colors, b.colors]))
