@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -368,5 +369,13 @@ def main(argv: Sequence[str] | None = None, settings_factory: Callable[[], Setti
         return 130
 
 
+def run() -> None:
+    """The `citytwin` program: `main`, then exit. What is alive by then is frozen first, so the interpreter's
+    final garbage collections skip it (≈0.1 s of every command's exit); files and atexit work as usual."""
+    code = main()
+    gc.freeze()
+    raise SystemExit(code)
+
+
 if __name__ == "__main__":
-    raise SystemExit(main())
+    run()
