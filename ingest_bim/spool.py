@@ -1,9 +1,11 @@
 """A temporary on-disk store of element meshes by layer, so a model's meshes are never all in memory.
 
 Ingest appends each batch of meshes as the geometry iterator produces them, each element's parts (one per surface
-colour, in colour order) already merged into one mesh with vertex colours: positions, normals, triangles and
-RGBA bytes as four blocks, every element a contiguous slice of each. The tiler then reads one layer at a time
-back, through a memory map, as tile `Feature`s whose arrays are views of the file.
+colour, in colour order) already merged into one mesh with vertex colours: positions and normals (both in ECEF,
+converted while the iterator runs), triangles and RGBA bytes as four blocks, every element a contiguous slice of
+each. The tiler then reads one layer at a time back, through a memory map, as tile `Feature`s in the tileset's
+east-north-up frame (the centre of everything spooled: one matrix product per batch) whose triangles and
+colours are views of the file.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ingest_bim.meshing import MeshBatch
+from tiles.geodesy import EnuFrame, geodetic_to_ecef, local_vectors_to_ecef
 from tiles.model import Feature, Mesh, PropertyValue
 
 
@@ -63,8 +66,10 @@ def _merged_by_shape(batch: MeshBatch) -> tuple[list[np.ndarray], np.ndarray, np
     triangles = batch.triangles[triangle_index] + np.repeat(part_offset, triangle_count).astype(np.uint32)[:, None]
     rgba = np.round(np.array(batch.colours, dtype=np.float64) * 255).astype(np.uint8)
     colours = np.repeat(rgba[batch.part_colour[order]], vertex_count, axis=0)
-    arrays = [np.ascontiguousarray(batch.positions[vertex_index], dtype="<f8"),
-              np.ascontiguousarray(batch.normals[vertex_index], dtype="<f4"),
+    positions, normals = batch.positions[vertex_index], batch.normals[vertex_index]
+    lon, lat = positions[:, 0], positions[:, 1]
+    arrays = [np.ascontiguousarray(geodetic_to_ecef(lon, lat, positions[:, 2]), dtype="<f8"),
+              np.ascontiguousarray(local_vectors_to_ecef(lon, lat, normals), dtype="<f8"),
               np.ascontiguousarray(triangles, dtype="<u4"), np.ascontiguousarray(colours)]
     return arrays, new_vertex_start[shape_vertex_start], new_triangle_start[shape_vertex_start]
 
@@ -78,6 +83,8 @@ class FeatureSpool:
         self._layers: dict[str, list[_Entry]] = defaultdict(list)
         self._blocks: list[_Block] = []
         self._properties: dict[str, dict[str, PropertyValue]] = {}
+        self._lo = np.full(2, np.inf)  # lon/lat extent of every vertex spooled
+        self._hi = np.full(2, -np.inf)
         self.bytes_written = 0
 
     def __enter__(self) -> FeatureSpool:
@@ -94,6 +101,9 @@ class FeatureSpool:
                   properties: list[dict[str, PropertyValue]]) -> None:
         """Append a batch; shape `i` of the batch is the feature `feature_ids[i]` in layer `layers[i]`."""
         blocks, vertex_start, triangle_start = _merged_by_shape(batch)
+        if len(batch.positions):
+            self._lo = np.minimum(self._lo, batch.positions[:, :2].min(axis=0))
+            self._hi = np.maximum(self._hi, batch.positions[:, :2].max(axis=0))
         base = self.bytes_written
         offsets = []
         for block in blocks:
@@ -117,6 +127,14 @@ class FeatureSpool:
     def layers(self) -> list[str]:
         return sorted(layer for layer, entries in self._layers.items() if entries)
 
+    @property
+    def frame(self) -> EnuFrame:
+        """The tileset's ENU frame: the centre of the lon/lat extent of every vertex, on the ellipsoid."""
+        if not np.isfinite(self._lo).all():
+            raise ValueError("the spool holds no vertex")
+        lo, hi = self._lo, self._hi
+        return EnuFrame(round(float(lo[0] + hi[0]) / 2, 9), round(float(lo[1] + hi[1]) / 2, 9), 0.0)
+
     def _data(self) -> mmap.mmap:
         if self._map is None:
             self._file.flush()
@@ -124,15 +142,16 @@ class FeatureSpool:
         return self._map
 
     def _arrays(self, batch: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """A batch's positions, normals, triangles and colours as views of the file."""
-        data, block = self._data(), self._blocks[batch]
-        return (np.frombuffer(data, "<f8", block.vertices * 3, block.positions).reshape(-1, 3),
-                np.frombuffer(data, "<f4", block.vertices * 3, block.normals).reshape(-1, 3),
+        """A batch's positions and normals in `frame`, triangles and colours as views of the file."""
+        data, block, frame = self._data(), self._blocks[batch], self.frame
+        return (frame.from_ecef(np.frombuffer(data, "<f8", block.vertices * 3, block.positions).reshape(-1, 3)),
+                frame.vectors_from_ecef(np.frombuffer(data, "<f8", block.vertices * 3, block.normals).reshape(-1, 3)),
                 np.frombuffer(data, "<u4", block.triangle_count * 3, block.triangles).reshape(-1, 3),
                 np.frombuffer(data, np.uint8, block.vertices * 4, block.colours).reshape(-1, 4))
 
     def layer_features(self, layer: str) -> list[Feature]:
-        """The layer's features by id, each element one mesh coloured per vertex (views of the spool file)."""
+        """The layer's features by id, each element one mesh coloured per vertex, positions and normals in the
+        spool's `frame`."""
         arrays: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = {}
         features: list[Feature] = []
         for e in sorted(self._layers.get(layer, ()), key=lambda e: e.feature_id):

@@ -42,11 +42,12 @@ def layer_of(ifc_class: str) -> str:
 
 def build_building_tileset(spool: FeatureSpool, *, max_features_per_tile: int = 400,
                            on_progress: Callable[[int, int], None] | None = None) -> BuiltTileset:
-    """The building tileset: structure, detail and spaces layers, each element one feature coloured per vertex."""
+    """The building tileset: structure, detail and spaces layers, each element one feature coloured per vertex,
+    in the spool's frame."""
     layers = [Layer(name, spool.layer_features(name), LAYER_ERROR_FRACTION[name]) for name in LAYERS
               if name in spool.layers]
     if not layers:
         raise ValueError("a building tileset needs at least one drawn element")
     options = TilingOptions(max_features_per_tile=max_features_per_tile, class_name="element",
                             draco_level=DRACO_LEVEL)
-    return build_layered_tileset(layers, options, on_progress)
+    return build_layered_tileset(layers, options, on_progress, frame=spool.frame)

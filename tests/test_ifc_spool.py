@@ -6,6 +6,7 @@ import numpy as np
 
 from ingest_bim.meshing import MeshBatch, RawShape
 from ingest_bim.spool import FeatureSpool
+from tiles.geodesy import EnuFrame
 
 RED, GREY = (0.9, 0.1, 0.1, 1.0), (0.5, 0.5, 0.5, 1.0)
 
@@ -37,9 +38,13 @@ def test_an_element_of_two_colours_is_one_mesh_with_its_parts_in_colour_order() 
         first, second = spool.layer_features("structure")
         assert spool.layers == ["structure"] and [first.id, second.id] == ["d.g0", "d.g1"]
         mesh = first.mesh
-        assert mesh.positions[:, 0].tolist() == [4, 5, 6, 0, 1, 2, 3]  # grey (0.5 …) sorts before red (0.9 …)
+        assert spool.frame == EnuFrame(4.5, 0.0, 0.0)  # the centre of every vertex spooled (longitudes 0–9)
+        lon = spool.frame.to_geodetic(mesh.positions)[:, 0]  # positions come back in that frame
+        np.testing.assert_allclose(lon, [4, 5, 6, 0, 1, 2, 3], atol=1e-9)  # grey (0.5 …) sorts before red (0.9 …)
+        np.testing.assert_allclose(mesh.normals, spool.frame.normals_from_local(lon, np.zeros(7), batch.normals[:7]))
         assert mesh.colors is not None
         assert mesh.colors.tolist() == [[128, 128, 128, 255]] * 3 + [[230, 26, 26, 255]] * 4
         assert mesh.triangles.tolist() == [[0, 1, 2], [3, 4, 5], [3, 5, 6]]  # indices within the element
-        assert second.mesh.positions[:, 0].tolist() == [7, 8, 9] and second.mesh.triangles.tolist() == [[0, 1, 2]]
+        np.testing.assert_allclose(spool.frame.to_geodetic(second.mesh.positions)[:, 0], [7, 8, 9], atol=1e-9)
+        assert second.mesh.triangles.tolist() == [[0, 1, 2]]
         assert second.properties == {"GlobalId": "g1"}

@@ -52,6 +52,11 @@ def ecef_to_geodetic(xyz: Array) -> Array:
     return np.stack([np.degrees(np.arctan2(y, x)), np.degrees(phi), h], axis=-1)
 
 
+def local_vectors_to_ecef(lon: Array, lat: Array, vectors: NDArray[np.floating]) -> Array:
+    """Vectors given in each point's own east-north-up frame → ECEF axes (N, 3)."""
+    return np.einsum("ni,nij->nj", np.asarray(vectors, dtype=np.float64), enu_rotation(lon, lat))
+
+
 def enu_rotation(lon: Array | float, lat: Array | float) -> Array:
     """Rotation matrices whose rows are the east, north and up unit vectors in ECEF (…, 3, 3)."""
     lam = np.radians(np.asarray(lon, dtype=np.float64))
@@ -82,7 +87,15 @@ class EnuFrame:
 
     def from_geodetic(self, lon: Array, lat: Array, height: Array) -> Array:
         """Geodetic coordinates → ENU metres in this frame (N, 3)."""
-        return (geodetic_to_ecef(lon, lat, height) - self.origin_ecef) @ self.rotation.T
+        return self.from_ecef(geodetic_to_ecef(lon, lat, height))
+
+    def from_ecef(self, xyz: Array) -> Array:
+        """ECEF points → ENU metres in this frame (N, 3)."""
+        return (xyz - self.origin_ecef) @ self.rotation.T
+
+    def vectors_from_ecef(self, vectors: Array) -> Array:
+        """ECEF vectors → this frame's ENU axes (N, 3)."""
+        return vectors @ self.rotation.T
 
     def to_geodetic(self, enu: Array) -> Array:
         """ENU metres in this frame → (lon, lat, height) (N, 3)."""
@@ -90,9 +103,7 @@ class EnuFrame:
 
     def normals_from_local(self, lon: Array, lat: Array, normals: NDArray[np.floating]) -> Array:
         """Re-express vectors given in each vertex's own ENU frame in this frame's ENU axes."""
-        local = enu_rotation(lon, lat)  # (N, 3, 3): rows east/north/up in ECEF
-        ecef = np.einsum("ni,nij->nj", np.asarray(normals, dtype=np.float64), local)
-        return ecef @ self.rotation.T
+        return self.vectors_from_ecef(local_vectors_to_ecef(lon, lat, normals))
 
     def transform_matrix(self) -> list[float]:
         """Column-major 4×4 ENU→ECEF matrix, as 3D Tiles `transform` wants it."""

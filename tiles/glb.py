@@ -84,8 +84,11 @@ def build_glb(
     compression: Compression = Compression.DRACO,
     batch_ids: bool = False,
     draco_level: int = DRACO_LEVEL,
+    local: bool = False,
 ) -> GlbContent:
     """Batch `features` into one GLB whose vertices are in `frame`'s ENU axes, y-up.
+
+    With `local` the features' positions and normals are already in `frame`'s ENU axes (not geodetic).
 
     With `batch_ids` the GLB is for 3D Tiles 1.0 b3dm: a `_BATCHID` attribute instead of the 1.1 extensions
     (the properties then go to the b3dm batch table).
@@ -94,17 +97,20 @@ def build_glb(
         raise ValueError("a tile needs at least one feature")
     counts = np.array([f.mesh.vertex_count for f in features])
     starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    geodetic = np.concatenate([f.mesh.positions for f in features])
-    lon, lat, h = geodetic[:, 0], geodetic[:, 1], geodetic[:, 2]
-    enu = frame.from_geodetic(lon, lat, h)
-    n_enu = frame.normals_from_local(lon, lat, np.concatenate([f.mesh.normals for f in features]))
+    positions = np.concatenate([f.mesh.positions for f in features])
+    normals = np.concatenate([f.mesh.normals for f in features])
+    if local:
+        enu, n_enu = positions, normals.astype(np.float64, copy=False)
+    else:
+        lon, lat, h = positions[:, 0], positions[:, 1], positions[:, 2]
+        enu, n_enu = frame.from_geodetic(lon, lat, h), frame.normals_from_local(lon, lat, normals)
     enu_min, enu_max = enu.min(axis=0), enu.max(axis=0)
     center = np.round((enu_min + enu_max) / 2.0, 3)
-    local = enu - center
+    centred = enu - center
     n_yup = np.column_stack([n_enu[:, 0], n_enu[:, 2], -n_enu[:, 1]])
     n_yup /= np.linalg.norm(n_yup, axis=1, keepdims=True)
     geometry = Geometry(
-        positions=np.column_stack([local[:, 0], local[:, 2], -local[:, 1]]),
+        positions=np.column_stack([centred[:, 0], centred[:, 2], -centred[:, 1]]),
         normals=n_yup.astype(np.float32),
         feature_ids=np.repeat(np.arange(len(features), dtype=np.float32), counts),
         triangles=np.concatenate([f.mesh.triangles.astype(np.int64) + start

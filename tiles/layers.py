@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from tiles.geodesy import EnuFrame
 from tiles.model import BuiltTileset, Feature, TileEntry, content_ref
 from tiles.tileset import (
     BOX_MARGIN,
@@ -43,8 +44,12 @@ def _cap_errors(node: dict[str, Any], cap: float) -> None:
 
 
 def build_layered_tileset(layers: Sequence[Layer], options: TilingOptions | None = None,
-                          on_progress: Callable[[int, int], None] | None = None) -> BuiltTileset:
-    """One explicit tileset of several layers sharing an ENU frame; the same input gives the same bytes."""
+                          on_progress: Callable[[int, int], None] | None = None,
+                          frame: EnuFrame | None = None) -> BuiltTileset:
+    """One explicit tileset of several layers sharing an ENU frame; the same input gives the same bytes.
+
+    With `frame` the features' positions and normals are already in its ENU axes (the caller converted them).
+    """
     options = options or TilingOptions()
     if options.implicit or options.b3dm:
         raise ValueError("layered tilesets are explicit 3D Tiles 1.1")
@@ -53,11 +58,12 @@ def build_layered_tileset(layers: Sequence[Layer], options: TilingOptions | None
         raise ValueError("a layered tileset needs at least one feature")
     if len({layer.name for layer in present}) != len(present):
         raise ValueError("layer names must be unique")
-    frame = dataset_frame([f for layer in present for f in layer.features])
+    local = frame is not None
+    frame = frame or dataset_frame([f for layer in present for f in layer.features])
     trees: list[tuple[Layer, dict[str, Any], np.ndarray, np.ndarray]] = []
     entries: list[TileEntry] = []
     for done, layer in enumerate(present, start=1):
-        layout = plan(layer.features, options, frame)
+        layout = plan(layer.features, options, frame, local=local)
         contents = {key: replace(entry, path=f"{layer.name}/{entry.path}", level=(entry.level or 0) + 2)
                     for key, entry in build_contents(layout, options).items()}
         tree, lo, hi = explicit_tree({key: content_ref(entry) for key, entry in contents.items()})

@@ -94,6 +94,7 @@ class Layout:
     lo: NDArray[np.float64]  # (N, 3) ENU minimum per feature
     hi: NDArray[np.float64]
     root: Cell
+    local: bool = False  # positions and normals are already in the frame's ENU axes
 
 
 def content_path(key: Key, b3dm: bool = False, digest: str = "") -> str:
@@ -116,11 +117,11 @@ def dataset_frame(features: Sequence[Feature]) -> EnuFrame:
     return EnuFrame(round(float(lo[0] + hi[0]) / 2, 9), round(float(lo[1] + hi[1]) / 2, 9), 0.0)
 
 
-def feature_bounds(features: Sequence[Feature], frame: EnuFrame) -> tuple[NDArray, NDArray]:
-    """Each feature's ENU bounding box: (lo, hi), both (N, 3)."""
+def feature_bounds(features: Sequence[Feature], frame: EnuFrame, local: bool = False) -> tuple[NDArray, NDArray]:
+    """Each feature's ENU bounding box: (lo, hi), both (N, 3); `local`: positions are ENU in `frame` already."""
     counts = np.array([f.mesh.vertex_count for f in features])
-    geodetic = np.concatenate([f.mesh.positions for f in features])
-    enu = frame.from_geodetic(geodetic[:, 0], geodetic[:, 1], geodetic[:, 2])
+    positions = np.concatenate([f.mesh.positions for f in features])
+    enu = positions if local else frame.from_geodetic(positions[:, 0], positions[:, 1], positions[:, 2])
     starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
     return np.minimum.reduceat(enu, starts), np.maximum.reduceat(enu, starts)
 
@@ -135,23 +136,28 @@ def ordered_features(features: Sequence[Feature]) -> list[Feature]:
     return ordered
 
 
-def plan(features: Sequence[Feature], options: TilingOptions, frame: EnuFrame | None = None) -> Layout:
-    """Order features by id, anchor the frame (unless given) and partition them."""
+def plan(features: Sequence[Feature], options: TilingOptions, frame: EnuFrame | None = None, *,
+         local: bool = False) -> Layout:
+    """Order features by id, anchor the frame (unless given) and partition them. With `local` the features'
+    positions and normals are already in `frame`'s ENU axes."""
+    if local and frame is None:
+        raise ValueError("features in a local frame need that frame")
     ordered = ordered_features(features)
     frame = frame or dataset_frame(ordered)
-    lo, hi = feature_bounds(ordered, frame)
+    lo, hi = feature_bounds(ordered, frame, local)
     square = root_square(lo, hi)
     sizes = np.array([f.mesh.vertex_count * 28 + len(f.mesh.triangles) * 12 for f in ordered], dtype=np.int64)
     root = partition(lo, hi, square, budget=options.max_features_per_tile, max_level=options.max_depth,
                      sizes=sizes, max_bytes=options.max_tile_bytes)
-    return Layout(ordered, Placement(frame, square), lo, hi, root)
+    return Layout(ordered, Placement(frame, square), lo, hi, root, local)
 
 
 def build_content(key: Key, features: Sequence[Feature], lo: NDArray, hi: NDArray, frame: EnuFrame,
-                  options: TilingOptions) -> TileEntry:
+                  options: TilingOptions, local: bool = False) -> TileEntry:
     """The GLB of one cell; `lo`/`hi` are the features' ENU bounds."""
     glb = build_glb(features, frame, class_name=options.class_name, color=options.color,
-                    compression=options.compression, batch_ids=options.b3dm, draco_level=options.draco_level)
+                    compression=options.compression, batch_ids=options.b3dm, draco_level=options.draco_level,
+                    local=local)
     data, kind = (build_b3dm(glb.data, features), B3DM_TYPE) if options.b3dm else (glb.data, GLB_TYPE)
     box_min, box_max = lo.min(axis=0), hi.max(axis=0)
     digest = "" if options.implicit else hashlib.sha256(data).hexdigest()[:DIGEST_LENGTH]
@@ -169,7 +175,7 @@ def build_contents(layout: Layout, options: TilingOptions,
     def build(cell: Cell) -> TileEntry:
         members = [layout.features[i] for i in cell.members]
         return build_content(cell.key, members, layout.lo[cell.members], layout.hi[cell.members],
-                             layout.placement.frame, options)
+                             layout.placement.frame, options, layout.local)
 
     entries = {}
     with ThreadPoolExecutor(max(1, min(CONTENT_THREADS, os.cpu_count() or 1, len(cells)))) as pool:
