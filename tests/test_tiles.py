@@ -284,3 +284,28 @@ def test_the_draco_level_is_a_tileset_option_that_keeps_the_geometry(berlin: Ing
             ours, theirs = np.sort(ref[ref_ids == fid], axis=0), np.sort(got[got_ids == fid], axis=0)
             assert ours.shape == theirs.shape and np.abs(ours - theirs).max() < 1e-6
     assert_valid_glbs({e.path: e.content for e in fast.entries[1:]})
+
+
+def test_layers_of_features_already_in_the_frame_give_the_same_tiles_as_geodetic_features(
+        berlin: IngestResult) -> None:
+    from tiles.geodesy import geodetic_to_ecef, local_vectors_to_ecef
+    from tiles.layers import Layer, build_layered_tileset
+    from tiles.model import Feature, Mesh
+    from tiles.tileset import dataset_frame
+
+    features = berlin.features[:300]
+    frame = dataset_frame(features)
+
+    def in_frame(feature: Feature) -> Feature:
+        lon, lat, h = feature.mesh.positions.T
+        mesh = feature.mesh
+        return Feature(feature.id, Mesh(frame.from_ecef(geodetic_to_ecef(lon, lat, h)),
+                                        frame.vectors_from_ecef(local_vectors_to_ecef(lon, lat, mesh.normals)),
+                                        mesh.triangles, mesh.colors), feature.properties)
+
+    options = TilingOptions(max_features_per_tile=50)
+    geodetic = build_layered_tileset([Layer("a", features[:100]), Layer("b", features[100:], 0.125)], options)
+    local = build_layered_tileset([Layer("a", [in_frame(f) for f in features[:100]]),
+                                   Layer("b", [in_frame(f) for f in features[100:]], 0.125)], options, frame=frame)
+    assert len(geodetic.entries) > 3
+    assert [(e.path, e.content) for e in local.entries] == [(e.path, e.content) for e in geodetic.entries]

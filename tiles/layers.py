@@ -20,7 +20,7 @@ from tiles.tileset import (
     BOX_MARGIN,
     TilingOptions,
     box_json,
-    build_contents,
+    build_all_contents,
     dataset_frame,
     explicit_tree,
     plan,
@@ -62,15 +62,13 @@ def build_layered_tileset(layers: Sequence[Layer], options: TilingOptions | None
     frame = frame or dataset_frame([f for layer in present for f in layer.features])
     trees: list[tuple[Layer, dict[str, Any], np.ndarray, np.ndarray]] = []
     entries: list[TileEntry] = []
-    for done, layer in enumerate(present, start=1):
-        layout = plan(layer.features, options, frame, local=local)
+    layouts = [plan(layer.features, options, frame, local=local) for layer in present]
+    for layer, built in zip(present, build_all_contents(layouts, options, on_progress), strict=True):
         contents = {key: replace(entry, path=f"{layer.name}/{entry.path}", level=(entry.level or 0) + 2)
-                    for key, entry in build_contents(layout, options).items()}
+                    for key, entry in built.items()}
         tree, lo, hi = explicit_tree({key: content_ref(entry) for key, entry in contents.items()})
         trees.append((layer, tree, lo, hi))
         entries.extend(contents[key] for key in sorted(contents))
-        if on_progress:
-            on_progress(done, len(present))
     lo = np.min([t[2] for t in trees], axis=0) - BOX_MARGIN
     hi = np.max([t[3] for t in trees], axis=0) + BOX_MARGIN
     diagonal = round(max(float(np.linalg.norm(hi - lo)), 1.0), 3)

@@ -170,17 +170,25 @@ def build_contents(layout: Layout, options: TilingOptions,
                    on_progress: Callable[[int, int], None] | None = None) -> dict[Key, TileEntry]:
     """One GLB per cell that holds features, keyed by cell; cells are encoded on a few threads (the Draco and
     numpy work releases the GIL), the result is the same as one after another."""
-    cells = [c for c in layout.root.walk() if len(c.members)]
+    return build_all_contents([layout], options, on_progress)[0]
 
-    def build(cell: Cell) -> TileEntry:
+
+def build_all_contents(layouts: Sequence[Layout], options: TilingOptions,
+                       on_progress: Callable[[int, int], None] | None = None) -> list[dict[Key, TileEntry]]:
+    """`build_contents` of several layouts with one pool of threads, so none waits for another layout's last
+    tile; one dict of entries per layout."""
+    cells = [(n, c) for n, layout in enumerate(layouts) for c in layout.root.walk() if len(c.members)]
+
+    def build(item: tuple[int, Cell]) -> TileEntry:
+        layout, cell = layouts[item[0]], item[1]
         members = [layout.features[i] for i in cell.members]
         return build_content(cell.key, members, layout.lo[cell.members], layout.hi[cell.members],
                              layout.placement.frame, options, layout.local)
 
-    entries = {}
+    entries: list[dict[Key, TileEntry]] = [{} for _ in layouts]
     with ThreadPoolExecutor(max(1, min(CONTENT_THREADS, os.cpu_count() or 1, len(cells)))) as pool:
-        for done, (cell, entry) in enumerate(zip(cells, pool.map(build, cells), strict=True), start=1):
-            entries[cell.key] = entry
+        for done, ((n, cell), entry) in enumerate(zip(cells, pool.map(build, cells), strict=True), start=1):
+            entries[n][cell.key] = entry
             if on_progress:
                 on_progress(done, len(cells))
     return entries
