@@ -18,7 +18,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ingest_bim.meshing import MeshBatch
-from tiles.geodesy import EnuFrame, geodetic_to_ecef, local_vectors_to_ecef
+from tiles.geodesy import EnuFrame, geodetic_to_ecef_with_vectors
 from tiles.model import Feature, Mesh, PropertyValue
 
 
@@ -68,8 +68,8 @@ def _merged_by_shape(batch: MeshBatch) -> tuple[list[np.ndarray], np.ndarray, np
     colours = np.repeat(rgba[batch.part_colour[order]], vertex_count, axis=0)
     positions, normals = batch.positions[vertex_index], batch.normals[vertex_index]
     lon, lat = positions[:, 0], positions[:, 1]
-    arrays = [np.ascontiguousarray(geodetic_to_ecef(lon, lat, positions[:, 2]), dtype="<f8"),
-              np.ascontiguousarray(local_vectors_to_ecef(lon, lat, normals), dtype="<f8"),
+    xyz, vectors = geodetic_to_ecef_with_vectors(lon, lat, positions[:, 2], normals)
+    arrays = [np.ascontiguousarray(xyz, dtype="<f8"), np.ascontiguousarray(vectors, dtype="<f8"),
               np.ascontiguousarray(triangles, dtype="<u4"), np.ascontiguousarray(colours)]
     return arrays, new_vertex_start[shape_vertex_start], new_triangle_start[shape_vertex_start]
 

@@ -8,7 +8,14 @@ import trimesh
 from shapely.geometry import MultiPolygon, Polygon, box
 
 from ingest_gis.lod1 import extrude
-from tiles.geodesy import EnuFrame, ecef_to_geodetic, geodetic_to_ecef
+from tiles.geodesy import (
+    EnuFrame,
+    ecef_to_geodetic,
+    enu_rotation,
+    geodetic_to_ecef,
+    geodetic_to_ecef_with_vectors,
+    local_vectors_to_ecef,
+)
 
 
 def test_geodetic_to_ecef_round_trips_to_a_millimetre() -> None:
@@ -22,6 +29,16 @@ def test_geodetic_to_ecef_round_trips_to_a_millimetre() -> None:
 
 def test_known_ecef_of_the_equator_and_greenwich() -> None:
     assert np.allclose(geodetic_to_ecef(np.array([0.0]), np.array([0.0]), np.array([0.0])), [[6378137.0, 0, 0]])
+
+
+def test_vectors_to_ecef_are_the_enu_rotation_applied_bit_for_bit() -> None:
+    rng = np.random.default_rng(7)
+    lon, lat, h = rng.uniform(-180, 180, 5000), rng.uniform(-89, 89, 5000), rng.uniform(-50, 500, 5000)
+    vectors = rng.normal(size=(5000, 3)).astype(np.float32)
+    expected = np.einsum("ni,nij->nj", vectors.astype(np.float64), enu_rotation(lon, lat))
+    assert np.array_equal(local_vectors_to_ecef(lon, lat, vectors), expected)
+    xyz, ecef_vectors = geodetic_to_ecef_with_vectors(lon, lat, h, vectors)
+    assert np.array_equal(xyz, geodetic_to_ecef(lon, lat, h)) and np.array_equal(ecef_vectors, expected)
 
 
 def test_enu_frame_axes_point_east_north_up() -> None:

@@ -52,9 +52,33 @@ def ecef_to_geodetic(xyz: Array) -> Array:
     return np.stack([np.degrees(np.arctan2(y, x)), np.degrees(phi), h], axis=-1)
 
 
+def _vectors_to_ecef(sin_lam: Array, cos_lam: Array, sin_phi: Array, cos_phi: Array,
+                     vectors: NDArray[np.floating]) -> Array:
+    """Each vector's east, north and up components times the rows of `enu_rotation`, summed in that order."""
+    e, n, u = (np.asarray(vectors[:, k], dtype=np.float64) for k in range(3))
+    return np.stack([e * -sin_lam + n * (-sin_phi * cos_lam) + u * (cos_phi * cos_lam),
+                     e * cos_lam + n * (-sin_phi * sin_lam) + u * (cos_phi * sin_lam),
+                     e * 0.0 + n * cos_phi + u * sin_phi], axis=-1)
+
+
 def local_vectors_to_ecef(lon: Array, lat: Array, vectors: NDArray[np.floating]) -> Array:
     """Vectors given in each point's own east-north-up frame → ECEF axes (N, 3)."""
-    return np.einsum("ni,nij->nj", np.asarray(vectors, dtype=np.float64), enu_rotation(lon, lat))
+    lam = np.radians(np.asarray(lon, dtype=np.float64))
+    phi = np.radians(np.asarray(lat, dtype=np.float64))
+    return _vectors_to_ecef(np.sin(lam), np.cos(lam), np.sin(phi), np.cos(phi), vectors)
+
+
+def geodetic_to_ecef_with_vectors(lon: Array, lat: Array, height: Array,
+                                  vectors: NDArray[np.floating]) -> tuple[Array, Array]:
+    """`geodetic_to_ecef` and `local_vectors_to_ecef` of the same points in one go (the sines computed once)."""
+    lam = np.radians(np.asarray(lon, dtype=np.float64))
+    phi = np.radians(np.asarray(lat, dtype=np.float64))
+    h = np.asarray(height, dtype=np.float64)
+    sin_phi, cos_phi, sin_lam, cos_lam = np.sin(phi), np.cos(phi), np.sin(lam), np.cos(lam)
+    n = WGS84_A / np.sqrt(1.0 - WGS84_E2 * sin_phi * sin_phi)
+    xyz = np.stack([(n + h) * cos_phi * cos_lam, (n + h) * cos_phi * sin_lam, (n * (1.0 - WGS84_E2) + h) * sin_phi],
+                   axis=-1)
+    return xyz, _vectors_to_ecef(sin_lam, cos_lam, sin_phi, cos_phi, vectors)
 
 
 def enu_rotation(lon: Array | float, lat: Array | float) -> Array:
