@@ -20,18 +20,23 @@ WGS84_EP2 = (WGS84_A**2 - WGS84_B**2) / WGS84_B**2
 Array = NDArray[np.float64]
 
 
-def geodetic_to_ecef(lon: Array, lat: Array, height: Array) -> Array:
-    """Convert longitude, latitude (degrees) and ellipsoidal height (m) to ECEF (N, 3)."""
+def _sines(lon: Array | float, lat: Array | float) -> tuple[Array, Array, Array, Array]:
+    """sin λ, cos λ, sin φ, cos φ of longitudes and latitudes in degrees."""
     lam = np.radians(np.asarray(lon, dtype=np.float64))
     phi = np.radians(np.asarray(lat, dtype=np.float64))
+    return np.sin(lam), np.cos(lam), np.sin(phi), np.cos(phi)
+
+
+def _ecef(sin_lam: Array, cos_lam: Array, sin_phi: Array, cos_phi: Array, height: Array) -> Array:
     h = np.asarray(height, dtype=np.float64)
-    sin_phi = np.sin(phi)
     n = WGS84_A / np.sqrt(1.0 - WGS84_E2 * sin_phi * sin_phi)
-    cos_phi = np.cos(phi)
-    x = (n + h) * cos_phi * np.cos(lam)
-    y = (n + h) * cos_phi * np.sin(lam)
-    z = (n * (1.0 - WGS84_E2) + h) * sin_phi
-    return np.stack([x, y, z], axis=-1)
+    return np.stack([(n + h) * cos_phi * cos_lam, (n + h) * cos_phi * sin_lam, (n * (1.0 - WGS84_E2) + h) * sin_phi],
+                    axis=-1)
+
+
+def geodetic_to_ecef(lon: Array, lat: Array, height: Array) -> Array:
+    """Convert longitude, latitude (degrees) and ellipsoidal height (m) to ECEF (N, 3)."""
+    return _ecef(*_sines(lon, lat), height)
 
 
 def ecef_to_geodetic(xyz: Array) -> Array:
@@ -63,30 +68,20 @@ def _vectors_to_ecef(sin_lam: Array, cos_lam: Array, sin_phi: Array, cos_phi: Ar
 
 def local_vectors_to_ecef(lon: Array, lat: Array, vectors: NDArray[np.floating]) -> Array:
     """Vectors given in each point's own east-north-up frame → ECEF axes (N, 3)."""
-    lam = np.radians(np.asarray(lon, dtype=np.float64))
-    phi = np.radians(np.asarray(lat, dtype=np.float64))
-    return _vectors_to_ecef(np.sin(lam), np.cos(lam), np.sin(phi), np.cos(phi), vectors)
+    return _vectors_to_ecef(*_sines(lon, lat), vectors)
 
 
 def geodetic_to_ecef_with_vectors(lon: Array, lat: Array, height: Array,
                                   vectors: NDArray[np.floating]) -> tuple[Array, Array]:
     """`geodetic_to_ecef` and `local_vectors_to_ecef` of the same points in one go (the sines computed once)."""
-    lam = np.radians(np.asarray(lon, dtype=np.float64))
-    phi = np.radians(np.asarray(lat, dtype=np.float64))
-    h = np.asarray(height, dtype=np.float64)
-    sin_phi, cos_phi, sin_lam, cos_lam = np.sin(phi), np.cos(phi), np.sin(lam), np.cos(lam)
-    n = WGS84_A / np.sqrt(1.0 - WGS84_E2 * sin_phi * sin_phi)
-    xyz = np.stack([(n + h) * cos_phi * cos_lam, (n + h) * cos_phi * sin_lam, (n * (1.0 - WGS84_E2) + h) * sin_phi],
-                   axis=-1)
-    return xyz, _vectors_to_ecef(sin_lam, cos_lam, sin_phi, cos_phi, vectors)
+    sines = _sines(lon, lat)
+    return _ecef(*sines, height), _vectors_to_ecef(*sines, vectors)
 
 
 def enu_rotation(lon: Array | float, lat: Array | float) -> Array:
     """Rotation matrices whose rows are the east, north and up unit vectors in ECEF (…, 3, 3)."""
-    lam = np.radians(np.asarray(lon, dtype=np.float64))
-    phi = np.radians(np.asarray(lat, dtype=np.float64))
-    sl, cl, sp, cp = np.sin(lam), np.cos(lam), np.sin(phi), np.cos(phi)
-    zero = np.zeros_like(lam)
+    sl, cl, sp, cp = _sines(lon, lat)
+    zero = np.zeros_like(sl)
     east = np.stack([-sl, cl, zero], axis=-1)
     north = np.stack([-sp * cl, -sp * sl, cp], axis=-1)
     up = np.stack([cp * cl, cp * sl, sp], axis=-1)
