@@ -176,15 +176,11 @@ def next_round(rows: Sequence[Any], candidates: int, k: int, lat: float) -> int 
     return candidates * 4
 
 
-def check_k(k: int) -> None:
-    if not 1 <= k <= MAX_K:
-        raise QueryError(f"k={k} must be from 1 to {MAX_K}")
-
-
 def nearest(conn: Connection, lon: float, lat: float, k: int, kind: str | None, crs: Crs = CRS84) -> Nearest:
     """The `k` nearest objects in geodesic metres, exactly (rounds of `knn_query` until `next_round` is None)."""
     check_point(lon, lat)
-    check_k(k)
+    if not 1 <= k <= MAX_K:
+        raise QueryError(f"k={k} must be from 1 to {MAX_K}")
     candidates: int | None = initial_candidates(k, lat)
     rounds = 0
     while candidates is not None:

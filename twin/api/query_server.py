@@ -107,11 +107,7 @@ class Params:
 
     @classmethod
     def parse(cls, query_string: bytes, allowed: frozenset[str]) -> Params:
-        text = query_string.decode("latin-1")
-        if "%" in text or "+" in text:
-            pairs = parse_qsl(text, keep_blank_values=True)
-        else:  # nothing escaped (the usual case): split, as parse_qsl would
-            pairs = [(name, value) for name, _, value in (p.partition("=") for p in text.split("&") if p)]
+        pairs = parse_qsl(query_string.decode("latin-1"), keep_blank_values=True)
         values = dict(pairs)
         if len(values) != len(pairs) or not values.keys() <= allowed:
             raise Decline

@@ -29,8 +29,7 @@ from twin.ogc.openapi import ogc_document, to_openapi30
 from twin.ogc.sql import OBJECTS, feature, feature_select, fetch_features, read_connection
 from twin.repository import NotFound
 
-PREFIX = OGC_PREFIX
-router = APIRouter(prefix=PREFIX, tags=["OGC API – Features"])
+router = APIRouter(prefix=OGC_PREFIX, tags=["OGC API – Features"])
 
 CollectionId = Annotated[str, Path(alias="collectionId", description="`objects` for every object, else a dataset id")]
 FeatureId = Annotated[str, Path(alias="featureId", description="object id")]
@@ -39,9 +38,6 @@ CrsParam = Annotated[str | None, Query(description="CRS of the returned geometri
 
 def _root(request: Request) -> str:
     return ogc_root(request.base_url)
-
-
-_geojson = geojson_response
 
 
 @router.get("", summary="Landing page")
@@ -60,7 +56,7 @@ def api_definition(request: Request, engine: EngineDep) -> OrjsonResponse:
     with read_connection(engine) as conn:
         found = list_collections(conn)
         properties = {c.id: property_schemas(collection_queryables(conn, c)) for c in found}
-    document = ogc_document(to_openapi30(request.app.openapi()), PREFIX, _root(request),
+    document = ogc_document(to_openapi30(request.app.openapi()), OGC_PREFIX, _root(request),
                             str(request.base_url).rstrip("/"), properties)
     return OrjsonResponse(document, media_type=OPENAPI_30)
 
@@ -130,7 +126,7 @@ def items(
         if not rows and plain:
             get_collection(conn, collection_id)
     body = items_page(rows, parsed.limit, request.url, f"{_root(request)}/collections/{found.id}", found.title)
-    return _geojson(body, parsed.crs)
+    return geojson_response(body, parsed.crs)
 
 
 @router.get("/collections/{collectionId}/items/{featureId}", summary="One object as a GeoJSON Feature")
@@ -150,4 +146,4 @@ def item(collection_id: CollectionId, feature_id: FeatureId, request: Request, e
         raise NotFound(f"no object {feature_id!r} in collection {found.id!r}")
     url = f"{_root(request)}/collections/{found.id}"
     links = [link(str(request.url), "self", GEOJSON, "this object"), link(url, "collection", JSON, found.title)]
-    return _geojson(feature(rows[0], links), output)
+    return geojson_response(feature(rows[0], links), output)
