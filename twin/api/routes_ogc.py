@@ -6,6 +6,7 @@ from collections import defaultdict
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request
+from sqlalchemy import Engine
 
 from twin.api.deps import InlineEngineDep as EngineDep
 from twin.api.pages import OGC_PREFIX, geojson_response, items_page, ogc_root
@@ -13,6 +14,7 @@ from twin.api.responses import OrjsonResponse
 from twin.ogc import documents
 from twin.ogc.catalog import (
     ALL_OBJECTS,
+    Collection,
     collection_queryables,
     dataset_stub,
     feature_schema_document,
@@ -24,6 +26,7 @@ from twin.ogc.catalog import (
 from twin.ogc.crs import CRS84, parse_crs
 from twin.ogc.documents import GEOJSON, JSON, OPENAPI_30, SCHEMA_JSON, link
 from twin.ogc.errors import QueryError
+from twin.ogc.filters import Queryables
 from twin.ogc.items import MAX_LIMIT, items_statement, needs_queryables, parse_items_request
 from twin.ogc.openapi import ogc_document, to_openapi30
 from twin.ogc.sql import OBJECTS, feature, feature_select, fetch_features, read_connection
@@ -75,22 +78,23 @@ def collection(collection_id: CollectionId, request: Request, engine: EngineDep)
     return OrjsonResponse(documents.collection_document(found, _root(request)))
 
 
-@router.get("/collections/{collectionId}/queryables", summary="Properties that filters may name")
-def queryables(collection_id: CollectionId, request: Request, engine: EngineDep) -> OrjsonResponse:
+def _described(collection_id: str, request: Request, engine: Engine) -> tuple[Collection, Queryables, str]:
+    """A collection, its queryables and this document's URL without query parameters (its `$id`)."""
     with read_connection(engine) as conn:
         found = get_collection(conn, collection_id)
         known = collection_queryables(conn, found)
-    body = queryables_document(found, known, str(request.url.remove_query_params(list(request.query_params))))
-    return OrjsonResponse(body, media_type=SCHEMA_JSON)
+    return found, known, str(request.url.remove_query_params(list(request.query_params)))
+
+
+@router.get("/collections/{collectionId}/queryables", summary="Properties that filters may name")
+def queryables(collection_id: CollectionId, request: Request, engine: EngineDep) -> OrjsonResponse:
+    return OrjsonResponse(queryables_document(*_described(collection_id, request, engine)), media_type=SCHEMA_JSON)
 
 
 @router.get("/collections/{collectionId}/schema", summary="JSON Schema of the collection's features")
 def schema(collection_id: CollectionId, request: Request, engine: EngineDep) -> OrjsonResponse:
-    with read_connection(engine) as conn:
-        found = get_collection(conn, collection_id)
-        known = collection_queryables(conn, found)
-    body = feature_schema_document(found, known, str(request.url.remove_query_params(list(request.query_params))))
-    return OrjsonResponse(body, media_type=SCHEMA_JSON)
+    return OrjsonResponse(feature_schema_document(*_described(collection_id, request, engine)),
+                          media_type=SCHEMA_JSON)
 
 
 @router.get("/collections/{collectionId}/items", summary="Objects of a collection",
