@@ -23,7 +23,6 @@ from urllib.parse import urlencode
 
 import numpy as np
 import psycopg
-from fastapi import FastAPI
 from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 
@@ -40,11 +39,15 @@ RADIUS = 100.0
 K = 10
 
 
-def app_from_env() -> FastAPI:
-    """The app as `citytwin serve` builds it, for `uvicorn --factory` (settings from CITYTWIN_* variables)."""
-    from twin.api import create_app
+def serve(port: int) -> None:
+    """The app served as `citytwin serve` serves it (settings from CITYTWIN_* variables), without an access log."""
+    import uvicorn
 
-    return create_app(Settings())
+    from twin.api import create_app
+    from twin.api.lean_http import LeanHttpProtocol
+
+    uvicorn.run(create_app(Settings()), host="127.0.0.1", port=port, log_level="warning", access_log=False,
+                http=LeanHttpProtocol)
 
 
 @dataclass
@@ -104,8 +107,7 @@ def start_server(database_url: str, data_dir: Path) -> tuple[subprocess.Popen[by
     port = _free_port()
     env = {**os.environ, "CITYTWIN_DATABASE_URL": database_url, "CITYTWIN_DATA_DIR": str(data_dir)}
     process = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "bench.queries:app_from_env", "--factory", "--host", "127.0.0.1",
-         "--port", str(port), "--log-level", "warning", "--no-access-log"],
+        [sys.executable, "-c", f"from bench.queries import serve; serve({port})"],
         env=env, cwd=Path(__file__).resolve().parent.parent)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:

@@ -23,6 +23,7 @@ from sqlalchemy.engine import make_url
 from ingest_gis.footprints import FootprintOptions
 from tests.helpers.data import shared_data
 from twin.api import create_app
+from twin.api.lean_http import LeanHttpProtocol
 from twin.db import Database, create_db_engine, migrate
 from twin.embedded import EmbeddedPostgres
 from twin.ingest import ingest_footprints
@@ -118,10 +119,12 @@ def serving(settings: Settings, database: Database) -> Iterator[str]:
 
 
 @contextmanager
-def serving_app(app: FastAPI) -> Iterator[str]:
-    """Run this app with uvicorn (lifespan and all) on a free loopback port; yields its base URL."""
+def serving_app(app: FastAPI, **options: Any) -> Iterator[str]:
+    """Run this app as `citytwin serve` does (uvicorn, the lean protocol, lifespan and all) on a free loopback
+    port, with more uvicorn `options` if given; yields its base URL."""
     port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", http=LeanHttpProtocol,
+                            **options)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -1,8 +1,15 @@
-"""The bare-ASGI query path answers exactly what the FastAPI routes answer, and leaves them what it cannot."""
+"""The query fast path answers exactly what the FastAPI routes answer, and leaves them what it cannot.
+
+Every case is asked three ways: on a fresh connection (the lean HTTP protocol answers it), on a connection already
+handed to uvicorn (the bare-ASGI fast path answers it), and with the fast path off (FastAPI answers it).
+"""
 
 from __future__ import annotations
 
+import socket
+import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +21,9 @@ from sqlalchemy import text
 
 from tests.conftest import QueryCity, serving_app
 from tests.helpers.city import DLAT, DLON, EAST_ROOM_CENTRE, HOUSE_LAT, HOUSE_LON
-from twin.api import create_app
+from twin.api import create_app, lean_http
 from twin.api.lean_pool import APPLICATION_NAME
+from twin.api.query_server import answer as lean_answer
 from twin.db import Database
 from twin.settings import Settings
 
@@ -23,29 +31,58 @@ UTM33 = "http://www.opengis.net/def/crs/EPSG/0/25833"
 COMPARED_HEADERS = ("content-type", "content-crs", "access-control-allow-origin", "access-control-expose-headers")
 
 
+@dataclass
+class Served:
+    app: FastAPI
+    client: httpx.Client  # its connection belongs to uvicorn: the bare-ASGI fast path answers on it
+    base_url: str
+    lean: list[str]  # paths answered by the lean protocol
+
+
 @pytest.fixture(scope="module")
-def app_and_client(query_city: QueryCity, tmp_path_factory: pytest.TempPathFactory
-                   ) -> Iterator[tuple[FastAPI, httpx.Client]]:
+def served(query_city: QueryCity, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     url = query_city.engine.url.render_as_string(hide_password=False)
     settings = Settings(database_url=url, data_dir=Path(tmp_path_factory.mktemp("fast")))
     app = create_app(settings, Database(query_city.engine))
-    with serving_app(app) as base_url, httpx.Client(base_url=base_url, timeout=60) as client:
-        yield app, client
+    lean: list[str] = []
+
+    async def spied(server: Any, path: str, *args: Any) -> Any:
+        reply = await lean_answer(server, path, *args)
+        if reply is not None:
+            lean.append(path)
+        return reply
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(lean_http, "answer", spied)
+        with serving_app(app) as base_url, httpx.Client(base_url=base_url, timeout=60) as client:
+            assert client.get("/health").status_code == 200  # not a query: this connection is uvicorn's now
+            yield Served(app, client, base_url, lean)
 
 
-def _both(app: FastAPI, client: httpx.Client, path: str, params: dict[str, Any],
-          headers: dict[str, str] | None = None) -> tuple[httpx.Response, httpx.Response, bool]:
-    """The answer with the fast path on, the answer with it off, and whether the fast path gave the first."""
-    queries = app.state.queries
+@dataclass
+class Answers:
+    lean: httpx.Response
+    asgi: httpx.Response
+    fastapi: httpx.Response
+    by_lean: bool
+    by_asgi: bool
+
+
+def _three(served: Served, path: str, params: dict[str, Any], headers: dict[str, str] | None = None) -> Answers:
+    """The answer on a fresh connection, on uvicorn's connection, and with the fast path off."""
+    queries = served.app.state.queries
+    lean_before = len(served.lean)
+    lean = httpx.get(served.base_url + path, params=params, headers=headers, timeout=60)
+    by_lean = len(served.lean) > lean_before
     before = queries.answered
-    fast = client.get(path, params=params, headers=headers)
-    answered = queries.answered > before
-    app.state.queries = None
+    asgi = served.client.get(path, params=params, headers=headers)
+    by_asgi = queries.answered > before and len(served.lean) == lean_before + by_lean
+    served.app.state.queries = None
     try:
-        slow = client.get(path, params=params, headers=headers)
+        fastapi = served.client.get(path, params=params, headers=headers)
     finally:
-        app.state.queries = queries
-    return fast, slow, answered
+        served.app.state.queries = queries
+    return Answers(lean, asgi, fastapi, by_lean, by_asgi)
 
 
 def _comparable(response: httpx.Response) -> tuple[int, dict[str, Any], dict[str, str | None]]:
@@ -61,9 +98,7 @@ def _berlin_box(query_city: QueryCity) -> str:
     return f"{x - 0.002},{y - 0.001},{x + 0.002},{y + 0.001}"
 
 
-def test_fast_answers_equal_the_fastapi_answers(app_and_client: tuple[FastAPI, httpx.Client],
-                                                query_city: QueryCity) -> None:
-    app, client = app_and_client
+def test_fast_answers_equal_the_fastapi_answers(served: Served, query_city: QueryCity) -> None:
     house = f"{HOUSE_LON - DLON},{HOUSE_LAT - DLAT},{HOUSE_LON + 2 * DLON},{HOUSE_LAT + 2 * DLAT}"
     lon, lat = EAST_ROOM_CENTRE
     cases: list[tuple[str, dict[str, Any]]] = [
@@ -82,24 +117,25 @@ def test_fast_answers_equal_the_fastapi_answers(app_and_client: tuple[FastAPI, h
         ("/ogc/collections/berlin/items", {"bbox": _berlin_box(query_city), "limit": 50}),
     ]
     for path, params in cases:
-        fast, slow, answered = _both(app, client, path, params)
-        assert answered, (path, params)
-        assert fast.status_code == 200, fast.text
-        assert _comparable(fast) == _comparable(slow), (path, params)
-        assert fast.headers["content-length"] == str(len(fast.content))
-    berlin = client.get("/ogc/collections/berlin/items", params={"bbox": _berlin_box(query_city), "limit": 50})
+        answers = _three(served, path, params)
+        assert answers.by_lean and answers.by_asgi, (path, params)
+        for fast in (answers.lean, answers.asgi):
+            assert fast.status_code == 200, fast.text
+            assert _comparable(fast) == _comparable(answers.fastapi), (path, params)
+            assert fast.headers["content-length"] == str(len(fast.content))
+            assert fast.headers["server"] == "uvicorn" and "date" in fast.headers
+    berlin = served.client.get("/ogc/collections/berlin/items", params={"bbox": _berlin_box(query_city), "limit": 50})
     assert len(berlin.json()["features"]) == 50
     assert any(link["rel"] == "next" for link in berlin.json()["links"])
 
 
-def test_cross_origin_requests_get_the_same_cors_headers(app_and_client: tuple[FastAPI, httpx.Client]) -> None:
-    app, client = app_and_client
+def test_cross_origin_requests_get_the_same_cors_headers(served: Served) -> None:
     lon, lat = EAST_ROOM_CENTRE
-    fast, slow, answered = _both(app, client, "/query/at", {"lon": lon, "lat": lat},
-                                 {"Origin": "https://dashboard.example"})
-    assert answered
-    assert _comparable(fast) == _comparable(slow)
-    assert fast.headers["access-control-allow-origin"] == "*"
+    answers = _three(served, "/query/at", {"lon": lon, "lat": lat}, {"Origin": "https://dashboard.example"})
+    assert answers.by_lean and answers.by_asgi
+    for fast in (answers.lean, answers.asgi):
+        assert _comparable(fast) == _comparable(answers.fastapi)
+        assert fast.headers["access-control-allow-origin"] == "*"
 
 
 @pytest.mark.parametrize(("path", "params"), [
@@ -118,26 +154,26 @@ def test_cross_origin_requests_get_the_same_cors_headers(app_and_client: tuple[F
     ("/ogc/collections/house/items", {"bbox": "170,0,-170,1"}),  # across the antimeridian: the general path
     ("/ogc/collections/house/items", {"bbox": "13,52,14,53", "kind": "space"}),
 ])
-def test_what_the_fast_path_cannot_judge_goes_to_fastapi(app_and_client: tuple[FastAPI, httpx.Client], path: str,
-                                                         params: dict[str, Any]) -> None:
-    app, client = app_and_client
-    fast, slow, answered = _both(app, client, path, params)
-    assert not answered
-    assert fast.status_code == slow.status_code
-    assert fast.json().keys() == slow.json().keys()
+def test_what_the_fast_path_cannot_judge_goes_to_fastapi(served: Served, path: str, params: dict[str, Any]
+                                                         ) -> None:
+    answers = _three(served, path, params)
+    assert not answers.by_lean and not answers.by_asgi
+    for fast in (answers.lean, answers.asgi):
+        assert fast.status_code == answers.fastapi.status_code
+        assert fast.json().keys() == answers.fastapi.json().keys()
 
 
-def test_repeated_parameters_go_to_fastapi(app_and_client: tuple[FastAPI, httpx.Client]) -> None:
-    app, client = app_and_client
-    before = app.state.queries.answered
-    response = client.get("/query/at?lon=13.4&lon=13.5&lat=52.5")
-    assert app.state.queries.answered == before
-    assert response.status_code in (200, 400, 422)
+def test_repeated_parameters_go_to_fastapi(served: Served) -> None:
+    before = served.app.state.queries.answered
+    for response in (served.client.get("/query/at?lon=13.4&lon=13.5&lat=52.5"),
+                     httpx.get(served.base_url + "/query/at?lon=13.4&lon=13.5&lat=52.5")):
+        assert response.status_code in (200, 400, 422)
+    assert served.app.state.queries.answered == before
 
 
 def test_a_lost_connection_costs_one_declined_request_then_the_fast_path_reconnects(
-        app_and_client: tuple[FastAPI, httpx.Client], query_city: QueryCity) -> None:
-    app, client = app_and_client
+        served: Served, query_city: QueryCity) -> None:
+    app, client = served.app, served.client
     lon, lat = EAST_ROOM_CENTRE
     params = {"lon": lon, "lat": lat, "h": 4.5}
     assert client.get("/query/at", params=params).status_code == 200
@@ -151,3 +187,147 @@ def test_a_lost_connection_costs_one_declined_request_then_the_fast_path_reconne
     assert [a.status_code for a in answers] == [200, 200, 200]
     assert len({orjson.dumps(_comparable(a)) for a in answers}) == 1
     assert app.state.queries.answered - before >= 2
+
+
+@pytest.mark.parametrize(("head", "taken"), [
+    (b"GET /query/at?lon=1&lat=2 HTTP/1.1\r\nHost: a:8000\r\n\r\n", True),
+    (b"GET /query/at HTTP/1.1\r\nhost: a\r\nConnection: keep-alive\r\nOrigin: https://b\r\nAccept: */*\r\n\r\n", True),
+    (b"GET /query/at HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", True),
+    (b"HEAD /query/at HTTP/1.1\r\nHost: a\r\n\r\n", False),
+    (b"GET /query/at HTTP/1.0\r\nHost: a\r\n\r\n", False),
+    (b"GET /query/at HTTP/1.1\r\n\r\n", False),  # no Host
+    (b"GET /query/at HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", False),
+    (b"GET /query/at HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello", False),
+    (b"GET /query/at HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n", False),
+    (b"GET /query/at HTTP/1.1\r\nHost: a\r\nX-Forwarded-Proto: https\r\n\r\n", False),
+    (b"GET /query/at HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n", False),
+    (b"GET /query/at HTTP/1.1\r\nHost: a\r\n", False),  # the head continues in another packet
+    (b"GET /query/at HTTP/1.1\r\nHost: a\r\n\r\nGET /query/at HTTP/1.1\r\nHost: a\r\n\r\n", False),  # pipelined
+    (b"GET /query/%61t HTTP/1.1\r\nHost: a\r\n\r\n", False),
+    (b"GET /query/at HTTP/1.1\r\nHo st: a\r\nHost: a\r\n\r\n", False),
+    (b"GET /query/at HTTP/1.1\r\nHost: a\nX: y\r\n\r\n", False),
+    (b"GET /query/at HTTP/1.1\r\nHost: a\r\nX: " + b"y" * 9000 + b"\r\n\r\n", False),
+])
+def test_the_lean_protocol_takes_only_plain_complete_gets(head: bytes, taken: bool) -> None:
+    assert (lean_http.plain_get(head) is not None) == taken
+
+
+class RawConnection:
+    """HTTP/1.1 over a plain socket: what is sent is exactly the bytes given."""
+
+    def __init__(self, base_url: str) -> None:
+        host, port = base_url.removeprefix("http://").split(":")
+        self.socket = socket.create_connection((host, int(port)), timeout=30)
+        self.buffer = b""
+
+    def send(self, data: bytes) -> None:
+        self.socket.sendall(data)
+
+    def response(self) -> tuple[int, dict[str, str], bytes]:
+        while b"\r\n\r\n" not in self.buffer:
+            self._read()
+        head, _, self.buffer = self.buffer.partition(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        headers = {name.lower(): value.strip() for name, _, value in (line.partition(":") for line in lines[1:])}
+        length = int(headers["content-length"])
+        while len(self.buffer) < length:
+            self._read()
+        body, self.buffer = self.buffer[:length], self.buffer[length:]
+        return int(lines[0].split()[1]), headers, body
+
+    def closed(self) -> bool:
+        return not self.buffer and self.socket.recv(1) == b""
+
+    def _read(self) -> None:
+        data = self.socket.recv(65536)
+        if not data:
+            raise ConnectionError("closed by the server")
+        self.buffer += data
+
+    def close(self) -> None:
+        self.socket.close()
+
+
+def _get(path: str, *headers: str) -> bytes:
+    return "\r\n".join([f"GET {path} HTTP/1.1", "Host: 127.0.0.1", *headers, "", ""]).encode()
+
+
+def _at(h: float = 4.5) -> str:
+    lon, lat = EAST_ROOM_CENTRE
+    return f"/query/at?lon={lon}&lat={lat}&h={h}"
+
+
+def test_keep_alive_queries_on_one_connection_are_answered_by_the_lean_protocol(served: Served) -> None:
+    connection = RawConnection(served.base_url)
+    before = len(served.lean)
+    bodies = []
+    for _ in range(3):
+        connection.send(_get(_at()))
+        status, headers, body = connection.response()
+        assert status == 200 and headers["content-type"] == "application/geo+json"
+        bodies.append(body)
+    connection.close()
+    assert len(served.lean) - before == 3
+    assert len(set(bodies)) == 1 and orjson.loads(bodies[0])["features"]
+
+
+def test_pipelined_and_early_requests_are_answered_in_order(served: Served) -> None:
+    connection = RawConnection(served.base_url)
+    connection.send(_get(_at()) + _get("/health"))  # two in one packet: uvicorn takes the connection
+    assert orjson.loads(connection.response()[2])["type"] == "FeatureCollection"
+    assert "status" in orjson.loads(connection.response()[2])
+    connection.close()
+    connection = RawConnection(served.base_url)
+    lon, lat = EAST_ROOM_CENTRE
+    connection.send(_get(f"/query/nearest?lon={lon}&lat={lat}&k=7"))
+    connection.send(_get("/health"))  # sent before the first answer: it waits for it
+    connection.send(_get(_at()))
+    first, second, third = (orjson.loads(connection.response()[2]) for _ in range(3))
+    assert len(first["features"]) == 7 and "status" in second and third["type"] == "FeatureCollection"
+    connection.close()
+
+
+def test_a_head_split_over_packets_and_a_declined_query_are_uvicorns(served: Served) -> None:
+    connection = RawConnection(served.base_url)
+    request = _get(_at())
+    connection.send(request[:20])
+    time.sleep(0.1)
+    connection.send(request[20:])
+    assert connection.response()[0] == 200
+    connection.close()
+    connection = RawConnection(served.base_url)
+    connection.send(_get("/ogc/collections/nowhere/items?bbox=13,52,14,53"))  # declined after its query
+    assert connection.response()[0] == 404
+    connection.send(_get(_at()))
+    assert connection.response()[0] == 200
+    connection.close()
+
+
+def test_connection_close_is_honoured(served: Served) -> None:
+    connection = RawConnection(served.base_url)
+    connection.send(_get(_at(), "Connection: close"))
+    status, headers, _ = connection.response()
+    assert status == 200 and headers["connection"] == "close"
+    assert connection.closed()
+    connection.close()
+
+
+def test_idle_lean_connections_time_out_and_shutdown_does_not_wait_for_them(query_city: QueryCity,
+                                                                             tmp_path: Path) -> None:
+    url = query_city.engine.url.render_as_string(hide_password=False)
+    app = create_app(Settings(database_url=url, data_dir=tmp_path), Database(query_city.engine))
+    with serving_app(app, timeout_keep_alive=1) as base_url:
+        idle, kept = RawConnection(base_url), RawConnection(base_url)
+        for connection in (idle, kept):
+            connection.send(_get(_at()))
+            assert connection.response()[0] == 200
+        for _ in range(4):  # activity keeps a connection open past the timeout
+            time.sleep(0.4)
+            kept.send(_get(_at()))
+            assert kept.response()[0] == 200
+        assert idle.closed()
+        stopping = time.monotonic()
+    assert time.monotonic() - stopping < 5  # the open keep-alive connection was closed at shutdown
+    assert kept.closed()
+    idle.close()
+    kept.close()

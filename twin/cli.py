@@ -208,9 +208,11 @@ def _serve(settings: Settings, database: Database | None = None) -> None:
     import uvicorn
 
     from twin.api import create_app
+    from twin.api.lean_http import LeanHttpProtocol
 
     console.print(f"CityTwin serving on http://{settings.host}:{settings.port}")
-    uvicorn.run(create_app(settings, database), host=settings.host, port=settings.port, log_level="info")
+    uvicorn.run(create_app(settings, database), host=settings.host, port=settings.port, log_level="info",
+                http=LeanHttpProtocol)
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
@@ -222,12 +224,14 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
     import uvicorn
 
+    from twin.api.lean_http import LeanHttpProtocol
+
     database = open_database(settings)  # start the embedded cluster and migrate once, before the workers
     try:
         os.environ["CITYTWIN_DATABASE_URL"] = database.engine.url.render_as_string(hide_password=False)
         console.print(f"CityTwin serving on http://{settings.host}:{settings.port} with {args.workers} workers")
         uvicorn.run("twin.api.asgi:app_from_environment", factory=True, host=settings.host, port=settings.port,
-                    workers=args.workers, log_level="warning")
+                    workers=args.workers, log_level="warning", http=LeanHttpProtocol)
     finally:
         database.close()
     return 0

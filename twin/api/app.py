@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -27,6 +28,9 @@ from twin.jobs import JobRunner
 from twin.notices import NoticeListener
 from twin.settings import Settings
 from twin.tilestore import FileTileStore
+
+APP_STATE_KEY = "citytwin.app"
+"""The lifespan state naming the app, for connection protocols that answer from `app.state.queries`."""
 
 
 class CityTwinApp(FastAPI):
@@ -54,7 +58,7 @@ def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
     """Build the app; opens (and on shutdown closes) the database unless one is handed in."""
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
         owned = database is None
         app.state.db = database or open_database(settings)
         files = FileTileStore(settings.tile_dir) if settings.tile_dir else None
@@ -66,7 +70,7 @@ def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
         app.state.jobs = JobRunner(app.state.db.engine)
         app.state.queries = await QueryServer.open(app.state.db.engine, settings.cors_origins)
         try:
-            yield
+            yield {APP_STATE_KEY: app}
         finally:
             if app.state.queries is not None:
                 await app.state.queries.close()

@@ -14,7 +14,6 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 from urllib.parse import parse_qsl
@@ -22,6 +21,7 @@ from urllib.parse import parse_qsl
 import asyncpg
 from sqlalchemy import Engine, Select
 from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
+from starlette.datastructures import URL
 from starlette.requests import Request
 
 from twin.api.lean_pool import LeanPool
@@ -99,15 +99,21 @@ class QueryServer:
         return await self.pool.fetch(sql, arguments)
 
 
-@dataclass(frozen=True)
 class Params:
     """A query string with every name given once and only known names."""
 
-    values: dict[str, str]
+    __slots__ = ("values",)
+
+    def __init__(self, values: dict[str, str]) -> None:
+        self.values = values
 
     @classmethod
     def parse(cls, query_string: bytes, allowed: frozenset[str]) -> Params:
-        pairs = parse_qsl(query_string.decode("latin-1"), keep_blank_values=True)
+        text = query_string.decode("latin-1")
+        if "%" in text or "+" in text:
+            pairs = parse_qsl(text, keep_blank_values=True)
+        else:  # what parse_qsl gives when there is nothing to unquote, without its per-pair work
+            pairs = [(name, value) for name, _, value in (piece.partition("=") for piece in text.split("&") if piece)]
         values = dict(pairs)
         if len(values) != len(pairs) or not values.keys() <= allowed:
             raise Decline
@@ -140,25 +146,25 @@ class Params:
 
 
 Answer = tuple[dict[str, Any], Crs]
-Handler = Callable[[QueryServer, Request, Params], Awaitable[Answer]]
+Handler = Callable[[QueryServer, Params, URL], Awaitable[Answer]]
 
 
-async def _near(server: QueryServer, request: Request, params: Params) -> Answer:
+async def _near(server: QueryServer, params: Params, url: URL) -> Answer:
     limit = params.integer("limit", 100, 1, MAX_LIMIT)
     crs = params.crs()
     query = near_query(params.required("lon"), params.required("lat"), params.required("radius"),
                        params.values.get("kind"), limit, crs)
-    return near_listing(await server.rows(query), limit, request.url), crs
+    return near_listing(await server.rows(query), limit, url), crs
 
 
-async def _at(server: QueryServer, request: Request, params: Params) -> Answer:
+async def _at(server: QueryServer, params: Params, url: URL) -> Answer:
     crs = params.crs()
     query = containing_query(params.required("lon"), params.required("lat"), params.number("h"),
                              params.values.get("kind"), crs)
-    return listing(await server.rows(query), request.url), crs
+    return listing(await server.rows(query), url), crs
 
 
-async def _nearest(server: QueryServer, request: Request, params: Params) -> Answer:
+async def _nearest(server: QueryServer, params: Params, url: URL) -> Answer:
     lon, lat, k, crs = params.required("lon"), params.required("lat"), params.integer("k", 1, 1, MAX_K), params.crs()
     check_point(lon, lat)
     kind = params.values.get("kind")
@@ -167,10 +173,10 @@ async def _nearest(server: QueryServer, request: Request, params: Params) -> Ans
     while candidates is not None:
         rows = await server.rows(knn_query(lon, lat, kind, k, candidates, crs))
         candidates = next_round(rows, candidates, k, lat)
-    return listing(rows, request.url), crs
+    return listing(rows, url), crs
 
 
-async def _items(server: QueryServer, request: Request, params: Params, collection_id: str) -> Answer:
+async def _items(server: QueryServer, params: Params, url: URL, base_url: str, collection_id: str) -> Answer:
     limit = parse_limit(params.values.get("limit"))
     bbox = params.values.get("bbox")
     query = bbox_page_query(collection_id, parse_numbers(bbox, "bbox"), limit, params.values.get("after")
@@ -180,8 +186,8 @@ async def _items(server: QueryServer, request: Request, params: Params, collecti
     rows = await server.rows(query)
     if not rows:
         raise Decline  # FastAPI tells an empty page from a missing collection
-    root = ogc_root(request.base_url)
-    return items_page(rows, limit, request.url, f"{root}/collections/{collection_id}", collection_id), CRS84
+    root = ogc_root(base_url)
+    return items_page(rows, limit, url, f"{root}/collections/{collection_id}", collection_id), CRS84
 
 
 _POINT = frozenset({"lon", "lat", "kind", "crs"})
@@ -200,34 +206,59 @@ def _origin(scope: Scope) -> bytes | None:
     return None
 
 
-async def serve_query(server: QueryServer, scope: Scope, send: Send) -> bool:
-    """Answer a GET of one of the routes above straight from ASGI; False when the request is left to FastAPI."""
-    if scope["method"] != "GET":
-        return False
-    path: str = scope["path"]
-    cors: list[tuple[bytes, bytes]] = []
-    if _origin(scope) is not None:
-        if not server.any_origin:
-            return False
-        cors = [(b"access-control-allow-origin", b"*"), (b"access-control-expose-headers", _EXPOSED)]
+Reply = tuple[list[tuple[bytes, bytes]], bytes]
+"""A 200 answer's headers (Content-Length, Content-Type, Content-Crs and CORS) and body."""
+_GEOJSON = GEOJSON.encode()
+_CORS = [(b"access-control-allow-origin", b"*"), (b"access-control-expose-headers", _EXPOSED)]
+
+
+async def answer(server: QueryServer, path: str, query_string: bytes, url: str, base_url: str,
+                 cross_origin: bool) -> Reply | None:
+    """The answer to a GET of one of the routes above (`url` and `base_url` as Starlette's request gives them),
+    or None when the request is left to FastAPI."""
+    if cross_origin and not server.any_origin:
+        return None
     try:
         if path in ROUTES:
             allowed, handler = ROUTES[path]
-            body, crs = await handler(server, Request(scope), Params.parse(scope["query_string"], allowed))
+            body, crs = await handler(server, Params.parse(query_string, allowed), URL(url))
         elif (match := ITEMS_PATH.match(path)) and match.group(1) != ALL_OBJECTS:
-            params = Params.parse(scope["query_string"], ITEMS_PARAMETERS)
-            body, crs = await _items(server, Request(scope), params, match.group(1))
+            params = Params.parse(query_string, ITEMS_PARAMETERS)
+            body, crs = await _items(server, params, URL(url), base_url, match.group(1))
         else:
-            return False
+            return None
     except (Decline, QueryError):
-        return False
+        return None
     except Exception as exc:  # a lost connection, a driver state error…: FastAPI answers on its own connection
         log.warning("query fast path declined %s after %s: %s", path, type(exc).__name__, exc)
-        return False
+        return None
     content = render_json(body)
-    await send({"type": "http.response.start", "status": 200, "headers": [
-        (b"content-length", str(len(content)).encode()), (b"content-type", GEOJSON.encode()),
-        (b"content-crs", f"<{crs.uri}>".encode()), *cors]})
-    await send({"type": "http.response.body", "body": content})
     server.answered += 1
+    headers = [(b"content-length", b"%d" % len(content)), (b"content-type", _GEOJSON),
+               (b"content-crs", _crs_header(crs))]
+    return (headers + _CORS if cross_origin else headers), content
+
+
+@lru_cache(maxsize=64)
+def _crs_header(crs: Crs) -> bytes:
+    return f"<{crs.uri}>".encode()
+
+
+def is_query_path(path: str) -> bool:
+    """Whether `answer` may take a request for this path (it may still decline it)."""
+    return path in ROUTES or ITEMS_PATH.match(path) is not None
+
+
+async def serve_query(server: QueryServer, scope: Scope, send: Send) -> bool:
+    """Answer a GET of one of the routes above straight from ASGI; False when the request is left to FastAPI."""
+    if scope["method"] != "GET" or not is_query_path(scope["path"]):
+        return False
+    request = Request(scope)
+    reply = await answer(server, scope["path"], scope["query_string"], str(request.url), str(request.base_url),
+                         _origin(scope) is not None)
+    if reply is None:
+        return False
+    headers, content = reply
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": content})
     return True
