@@ -75,7 +75,7 @@ def generate_tower(path: Path, storeys: int = 24, per_storey: int = 850) -> int:
 def _child_iterator(path: str) -> None:
     import ifcopenshell
 
-    from ingest_bim.geometry import make_iterator
+    from ingest_bim.model import make_iterator
 
     model = ifcopenshell.open(path)
     iterator = make_iterator(model, multiprocessing.cpu_count())

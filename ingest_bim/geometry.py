@@ -1,6 +1,7 @@
 """Element geometry from ifcopenshell's multicore iterator, streamed in batches of shapes.
 
-The iterator computes shapes on its own threads as soon as it is initialised, so the caller can start it, do
+The iterator (`ingest_bim.model.make_iterator`) computes shapes on its own threads as soon as it is initialised,
+so the caller can start it, do
 other work (reading the model's semantics) and then drain it. Each shape arrives in world coordinates (model
 metres); its buffers are copied out with one colour per material and handed on in batches of a few hundred
 shapes to `meshing.mesh_batch`, which georeferences them and splits them by surface colour. Only one batch of
@@ -9,40 +10,17 @@ meshes is in memory at a time.
 
 from __future__ import annotations
 
-import multiprocessing
 from collections.abc import Iterator
-from typing import Final, Literal
 
-import ifcopenshell
 import ifcopenshell.geom
 import numpy as np
 
 from ingest_bim.georef import Georef
 from ingest_bim.meshing import DEFAULT_RGBA, MeshBatch, RawShape, Rgba, mesh_batch
 
-NOT_DRAWN = ("IfcOpeningElement", "IfcOpeningStandardCase", "IfcVirtualElement", "IfcAnnotation",
-             "IfcGrid", "IfcAlignment")
 GLASS_TINT = np.array([0.72, 0.82, 0.88])
-# CGAL with a floating-point kernel, OpenCASCADE for what it cannot do: several times faster than OpenCASCADE
-# alone, and its shells are consistently wound
-GEOMETRY_LIBRARY: Final[Literal["hybrid-cgal-simple-opencascade"]] = "hybrid-cgal-simple-opencascade"
 BATCH_VERTICES = 200_000  # vertices per batch (a shape larger than this is a batch of its own)
 BATCH_SHAPES = 500
-
-
-def iterator_settings() -> ifcopenshell.geom.settings:
-    settings = ifcopenshell.geom.settings()
-    settings.set("use-world-coords", True)
-    settings.set("weld-vertices", True)
-    settings.set("apply-default-materials", True)
-    return settings
-
-
-def make_iterator(model: ifcopenshell.file, cores: int | None = None) -> ifcopenshell.geom.iterator | None:
-    """The multicore geometry iterator over every drawn product, already computing; None when nothing has geometry."""
-    iterator = ifcopenshell.geom.iterator(iterator_settings(), model, cores or multiprocessing.cpu_count(),
-                                          exclude=list(NOT_DRAWN), geometry_library=GEOMETRY_LIBRARY)
-    return iterator if iterator.initialize() else None
 
 
 def _rgba(material: object) -> Rgba:

@@ -22,10 +22,10 @@ from numpy.typing import NDArray
 from shapely.geometry import Point
 from shapely.geometry.base import BaseGeometry
 
-from ingest_bim.geometry import NOT_DRAWN, make_iterator, mesh_batches
+from ingest_bim.geometry import mesh_batches
 from ingest_bim.georef import Georef, GeorefOptions, read_georef
 from ingest_bim.meshing import MeshBatch
-from ingest_bim.model import open_model
+from ingest_bim.model import NOT_DRAWN, OpenedModel, open_geometry
 from ingest_bim.semantics import ProductInfo, Semantics
 from ingest_bim.spool import FeatureSpool
 from ingest_bim.tileset import layer_of
@@ -216,22 +216,6 @@ class IfcReading:
         warnings = list(georef.warnings) + floors.warnings
         return BimResult(objects, georef, str(self.model.schema), len(drawn.heights), (drawn.lo, drawn.hi), floors,
                          warnings)
-
-
-@dataclass
-class OpenedModel:
-    """A parsed model whose geometry iterator already computes shapes on its own threads."""
-
-    path: Path
-    model: ifcopenshell.file
-    iterator: ifcopenshell.geom.iterator | None  # None: nothing to draw
-
-
-def open_geometry(path: str | Path, *, cores: int | None = None) -> OpenedModel:
-    """Open `path` and start the geometry iterator, so that the caller can do other work while it runs."""
-    path = Path(path)
-    model = open_model(path)
-    return OpenedModel(path, model, make_iterator(model, cores))
 
 
 def read_geometry(source: str | Path | OpenedModel, name: str, options: GeorefOptions, spool: FeatureSpool, *,

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from shapely.geometry.base import BaseGeometry
+if TYPE_CHECKING:  # annotations only: the error and callback types load without shapely or numpy
+    from shapely.geometry.base import BaseGeometry
 
-from tiles.model import Feature
+    from tiles.model import Feature
 
 ProgressCallback = Callable[[str, int, int], None]
 """`on_progress(stage, done, total)`."""

@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 from pyproj import Transformer
 
-from ingest_bim.geometry import make_iterator, mesh_batches
+from ingest_bim.geometry import mesh_batches
 from ingest_bim.georef import GeorefOptions, parse_origin, read_georef, resolve_scale
+from ingest_bim.model import make_iterator
 from ingest_gis.records import IngestError
 from tests.helpers.data import shared_data
 from tiles.geodesy import EnuFrame

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 
@@ -13,8 +15,8 @@ import orjson
 import pytest
 from sqlalchemy import Engine, text
 
-from ingest_bim.geometry import NOT_DRAWN
 from ingest_bim.georef import GeorefOptions
+from ingest_bim.model import NOT_DRAWN
 from ingest_gis.records import IngestError
 from tests.conftest import serving
 from tests.helpers.data import shared_data
@@ -218,7 +220,7 @@ def test_cli_ingests_an_ifc_and_reports_bad_files_with_exit_code_2(settings: Set
 
 
 def test_a_model_opened_before_the_database_is_ingested_like_its_path(engine: Engine) -> None:
-    from ingest_bim.reader import open_geometry
+    from ingest_bim.model import open_geometry
 
     by_path = ingest_ifc(engine, shared_data(FZK), "by-path")
     opened = ingest_ifc(engine, open_geometry(shared_data(FZK)), "opened")
@@ -230,3 +232,24 @@ def test_a_model_opened_before_the_database_is_ingested_like_its_path(engine: En
                                   {"d": d}).scalars()) for d in ("by-path", "opened")]
     assert sources == {"by-path": "AC20-FZK-Haus.ifc", "opened": "AC20-FZK-Haus.ifc"}
     assert guids[0] == guids[1] and len(guids[0]) == 127
+
+
+def test_the_command_line_starts_the_geometry_iterator_before_loading_the_rest(tmp_path: Path) -> None:
+    """`citytwin ingest ifc` opens the model and starts its iterator before settings, SQLAlchemy or psycopg load,
+    so that they load while the iterator computes."""
+    probe = (
+        "import sys\n"
+        "import ingest_bim.model as model\n"
+        "from twin import cli\n"
+        "def opened(path):\n"
+        "    loaded = sorted(m for m in ('pydantic_settings', 'sqlalchemy', 'psycopg', 'pyproj', 'shapely', 'rich')"
+        " if m in sys.modules)\n"
+        "    print('LOADED', ','.join(loaded))\n"
+        "    raise SystemExit(0)\n"
+        "model.open_geometry = opened\n"
+        "cli.main(['ingest', 'ifc', sys.argv[1], '--name', 'probe'])\n"
+    )
+    result = subprocess.run([sys.executable, "-c", probe, str(shared_data(FZK))], capture_output=True, text=True,
+                            timeout=120, cwd=Path(__file__).resolve().parents[1])
+    assert result.returncode == 0, result.stderr
+    assert "LOADED \n" in result.stdout

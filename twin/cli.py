@@ -7,24 +7,30 @@ import gc
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import orjson
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from ingest_gis.records import IngestError, ProgressCallback
 from tiles.encoding import Compression
-from twin.settings import Settings
 
-if TYPE_CHECKING:  # SQLAlchemy and psycopg load when a command opens the database (an IFC model opens first)
+if TYPE_CHECKING:  # settings, rich, SQLAlchemy and psycopg load when a command needs them (`ingest ifc` starts
+    from rich.console import Console  # its model's geometry iterator first, which computes meanwhile)
     from sqlalchemy import Engine
 
     from twin.db import Database
+    from twin.settings import Settings
     from twin.tilestore import TileStore
 
-console = Console(stderr=True)
+
+@cache
+def console() -> Console:
+    """Messages and progress go to stderr (stdout carries `--json` summaries)."""
+    from rich.console import Console
+
+    return Console(stderr=True)
 
 
 @contextmanager
@@ -33,8 +39,10 @@ def progress_bars(enabled: bool) -> Iterator[ProgressCallback]:
     if not enabled:
         yield lambda stage, done, total: None
         return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     columns = (TextColumn("{task.description:>8}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=console, transient=False) as progress:
+    with Progress(*columns, console=console(), transient=False) as progress:
         tasks: dict[str, Any] = {}
 
         def update(stage: str, done: int, total: int) -> None:
@@ -60,16 +68,16 @@ def cmd_db(args: argparse.Namespace, settings: Settings) -> int:
     from twin.db import embedded_cluster
 
     if settings.database_url:
-        console.print("CITYTWIN_DATABASE_URL is set: the embedded cluster is not used")
+        console().print("CITYTWIN_DATABASE_URL is set: the embedded cluster is not used")
         return 0 if args.action == "status" else 1
     cluster = embedded_cluster(settings)
     if args.action == "start":
         started = cluster.start()
         database = open_database(settings)  # runs migrations on the running cluster
         database.close(stop_embedded=False)
-        console.print(("started" if started else "already running") + f" on port {cluster.status().port}")
+        console().print(("started" if started else "already running") + f" on port {cluster.status().port}")
     elif args.action == "stop":
-        console.print("stopped" if cluster.stop() else "not running")
+        console().print("stopped" if cluster.stop() else "not running")
     else:
         status = cluster.status()
         _print_json({"running": status.running, "initialised": status.initialised, "port": status.port,
@@ -94,9 +102,9 @@ def _run_ingest(args: argparse.Namespace, settings: Settings, ingest: Ingest,
     if args.json:
         _print_json(summary)
     else:
-        console.print(describe(summary))
+        console().print(describe(summary))
         for warning in summary.get("warnings", []):
-            console.print(f"[yellow]warning:[/] {warning}")
+            console().print(f"[yellow]warning:[/] {warning}")
     return 0
 
 
@@ -118,15 +126,21 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     )
 
 
+def open_ifc(args: argparse.Namespace) -> None:
+    """Before anything else loads: open the model and start its geometry iterator, which computes shapes on its
+    own threads while the settings, the ingest code and the database are loaded and opened."""
+    from ingest_bim.model import open_geometry
+
+    args.opened = open_geometry(args.path)
+
+
 def cmd_ingest_ifc(args: argparse.Namespace, settings: Settings) -> int:
     from ingest_bim.georef import GeorefOptions, parse_origin
-    from ingest_bim.reader import open_geometry
+    from twin.ingest import ingest_ifc
 
     georef = GeorefOptions(crs=args.crs, origin=parse_origin(args.origin) if args.origin else None,
                            rotation=args.rotation)
-    opened = open_geometry(args.path)  # the iterator computes shapes while the database is opened
-
-    from twin.ingest import ingest_ifc
+    opened = args.opened
 
     return _run_ingest(
         args, settings,
@@ -210,7 +224,7 @@ def _serve(settings: Settings, database: Database | None = None) -> None:
     from twin.api import create_app
     from twin.api.lean_http import LeanHttpProtocol
 
-    console.print(f"CityTwin serving on http://{settings.host}:{settings.port}")
+    console().print(f"CityTwin serving on http://{settings.host}:{settings.port}")
     uvicorn.run(create_app(settings, database), host=settings.host, port=settings.port, log_level="info",
                 http=LeanHttpProtocol)
 
@@ -229,7 +243,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     database = open_database(settings)  # start the embedded cluster and migrate once, before the workers
     try:
         os.environ["CITYTWIN_DATABASE_URL"] = database.engine.url.render_as_string(hide_password=False)
-        console.print(f"CityTwin serving on http://{settings.host}:{settings.port} with {args.workers} workers")
+        console().print(f"CityTwin serving on http://{settings.host}:{settings.port} with {args.workers} workers")
         uvicorn.run("twin.api.asgi:app_from_environment", factory=True, host=settings.host, port=settings.port,
                     workers=args.workers, log_level="warning", http=LeanHttpProtocol)
     finally:
@@ -245,7 +259,7 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     try:
         with progress_bars(True) as on_progress:
             city = build_demo_city(database.engine, settings.data_dir / "demo", on_progress)
-        console.print(f"demo district: {city['district']['objects']} buildings in {city['district']['tiles']} tiles;"
+        console().print(f"demo district: {city['district']['objects']} buildings in {city['district']['tiles']} tiles;"
                       f" demo building: {city['building']['objects']} IFC objects, {city['building']['floors']} floors")
         if not args.no_serve:
             _serve(settings, database)
@@ -264,7 +278,7 @@ def cmd_tiles_export(args: argparse.Namespace, settings: Settings) -> int:
         count = export_tileset(database.engine, args.tileset, Path(args.directory), files)
     finally:
         database.close()
-    console.print(f"wrote {count} files to {args.directory}")
+    console().print(f"wrote {count} files to {args.directory}")
     return 0
 
 
@@ -299,7 +313,7 @@ def build_parser() -> argparse.ArgumentParser:
     ifc.add_argument("--origin", help="LON,LAT,H of the model origin (E,N,H in --crs when given too)")
     ifc.add_argument("--rotation", type=float, help="degrees counter-clockwise from east to the model's x axis")
     ifc.add_argument("--json", action="store_true", help="print a machine-readable summary")
-    ifc.set_defaults(handler=cmd_ingest_ifc)
+    ifc.set_defaults(handler=cmd_ingest_ifc, prepare=open_ifc)
     oblique = kinds.add_parser("oblique", help="oblique photography: metadata.xml + Data/Tile_*/ OSGB (or OBJ) "
                                               "LOD pyramids (Smart3D/ContextCapture/DJI)")
     oblique.add_argument("path", help="the folder holding metadata.xml and Data/")
@@ -356,10 +370,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None, settings_factory: Callable[[], Settings] = Settings) -> int:
+def _settings() -> Settings:
+    from twin.settings import Settings
+
+    return Settings()
+
+
+def main(argv: Sequence[str] | None = None, settings_factory: Callable[[], Settings] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return int(args.handler(args, settings_factory()))
+        if prepare := getattr(args, "prepare", None):
+            prepare(args)
+        return int(args.handler(args, (settings_factory or _settings)()))
     except Exception as exc:
         from twin.embedded import EmbeddedDatabaseError
 
@@ -367,7 +389,7 @@ def main(argv: Sequence[str] | None = None, settings_factory: Callable[[], Setti
             raise
         if getattr(args, "json", False):
             _print_json({"error": str(exc)})
-        console.print(f"[red]error:[/] {exc}")
+        console().print(f"[red]error:[/] {exc}")
         return 2
     except KeyboardInterrupt:
         return 130

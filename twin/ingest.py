@@ -21,7 +21,7 @@ from twin.repository import check_dataset_name, write_dataset
 from twin.tilestore import TileStore
 
 if TYPE_CHECKING:  # each reader is imported by its own ingest, so one kind does not load every kind's libraries
-    from ingest_bim.reader import OpenedModel
+    from ingest_bim.model import OpenedModel
     from ingest_gis.citygml import CityGmlOptions
     from ingest_gis.cityjson import CityJsonOptions
     from ingest_gis.citymodel import CityIngestResult
@@ -80,9 +80,10 @@ def ingest_ifc(
 
     Meshes stream from the geometry iterator into an on-disk spool; the tiles are then built on a second thread
     (their encoding releases the GIL) while the objects and walkable floors are made and written. `path` may be
-    a model whose iterator the caller started (`ingest_bim.reader.open_geometry`) before connecting.
+    a model whose iterator the caller started (`ingest_bim.model.open_geometry`) before connecting.
     """
-    from ingest_bim.reader import OpenedModel, read_geometry
+    from ingest_bim.model import OpenedModel
+    from ingest_bim.reader import read_geometry
     from ingest_bim.spool import FeatureSpool
     from ingest_bim.tileset import build_building_tileset
     from twin.buildings import write_floors
