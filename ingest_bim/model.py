@@ -72,6 +72,11 @@ class OpenedModel:
     model: ifcopenshell.file
     iterator: ifcopenshell.geom.iterator | None  # None: nothing to draw
 
+    def close(self) -> None:
+        """Stop the iterator's threads now. One still computing when the interpreter exits crashes it (a command
+        that fails after opening the model, e.g. on an unreachable database, would end in a segfault)."""
+        self.iterator = None
+
 
 def open_geometry(path: str | Path, *, cores: int | None = None) -> OpenedModel:
     """Open `path` and start the geometry iterator, so that the caller can do other work while it runs."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from collections import Counter
@@ -18,7 +19,7 @@ from sqlalchemy import Engine, text
 from ingest_bim.georef import GeorefOptions
 from ingest_bim.model import NOT_DRAWN
 from ingest_gis.records import IngestError
-from tests.conftest import serving
+from tests.conftest import free_port, serving
 from tests.helpers.data import shared_data
 from tests.helpers.gltf import assert_valid_glbs, property_strings, tileset_validator
 from twin import buildings, cli
@@ -253,3 +254,15 @@ def test_the_command_line_starts_the_geometry_iterator_before_loading_the_rest(t
                             timeout=120, cwd=Path(__file__).resolve().parents[1])
     assert result.returncode == 0, result.stderr
     assert "LOADED \n" in result.stdout
+
+
+def test_an_unreachable_database_is_a_clear_error_even_with_the_iterator_running() -> None:
+    """The model is opened (its iterator computing) before the database: a database that does not answer is an
+    error message and exit code 2, and the iterator is stopped before the interpreter exits (no crash)."""
+    url = f"postgresql://citytwin:secret@127.0.0.1:{free_port()}/citytwin"
+    result = subprocess.run([sys.executable, "-m", "twin.cli", "ingest", "ifc", str(shared_data(FZK)), "--name", "x",
+                             "--json"], capture_output=True, text=True, timeout=120,
+                            cwd=Path(__file__).resolve().parents[1], env={**os.environ, "CITYTWIN_DATABASE_URL": url})
+    assert result.returncode == 2, result.stderr
+    assert "cannot connect to the database" in json.loads(result.stdout)["error"]
+    assert "Traceback" not in result.stderr and "secret" not in result.stdout + result.stderr

@@ -383,9 +383,10 @@ def main(argv: Sequence[str] | None = None, settings_factory: Callable[[], Setti
             prepare(args)
         return int(args.handler(args, (settings_factory or _settings)()))
     except Exception as exc:
+        from twin.db import DatabaseUnavailable
         from twin.embedded import EmbeddedDatabaseError
 
-        if not isinstance(exc, IngestError | EmbeddedDatabaseError):
+        if not isinstance(exc, IngestError | EmbeddedDatabaseError | DatabaseUnavailable):
             raise
         if getattr(args, "json", False):
             _print_json({"error": str(exc)})
@@ -393,6 +394,9 @@ def main(argv: Sequence[str] | None = None, settings_factory: Callable[[], Setti
         return 2
     except KeyboardInterrupt:
         return 130
+    finally:
+        if opened := getattr(args, "opened", None):
+            opened.close()  # an iterator still computing when the interpreter exits would crash it
 
 
 def run() -> None:

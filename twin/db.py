@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 
 if TYPE_CHECKING:  # the cluster and settings are loaded by the commands that start a cluster, not by every import
     from twin.embedded import EmbeddedPostgres
@@ -103,8 +104,13 @@ class Database:
             return {"ok": False, "embedded": self.embedded is not None, "error": str(exc).splitlines()[0]}
 
 
+class DatabaseUnavailable(RuntimeError):
+    """The configured database cannot be reached; the message names it (without its password) and why."""
+
+
 def open_database(settings: Settings, *, run_migrations: bool = True) -> Database:
-    """Connect to the configured PostGIS, starting the embedded cluster when no URL is set."""
+    """Connect to the configured PostGIS, starting the embedded cluster when no URL is set; DatabaseUnavailable
+    when it does not answer."""
     embedded = None
     started = False
     if settings.database_url:
@@ -114,8 +120,13 @@ def open_database(settings: Settings, *, run_migrations: bool = True) -> Databas
         started = embedded.start()
         url = embedded.url()
     database = Database(create_db_engine(url), embedded, started)
-    if run_migrations:
-        migrate(database.engine)
+    try:
+        if run_migrations:
+            migrate(database.engine)
+    except OperationalError as exc:
+        database.close()
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+        raise DatabaseUnavailable(f"cannot connect to the database at {database.engine.url!r}: {reason}") from exc
     return database
 
 
