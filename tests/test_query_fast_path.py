@@ -331,3 +331,27 @@ def test_idle_lean_connections_time_out_and_shutdown_does_not_wait_for_them(quer
     assert kept.closed()
     idle.close()
     kept.close()
+
+
+def test_many_requests_sent_while_busy_are_all_answered_in_order(served: Served) -> None:
+    connection = RawConnection(served.base_url)
+    lon, lat = EAST_ROOM_CENTRE
+    connection.send(_get(f"/query/nearest?lon={lon}&lat={lat}&k=7"))
+    pad = "X-Pad: " + "p" * 1000
+    connection.send(b"".join(_get(f"/health?n={i}", pad) for i in range(80)))  # ≈ 85 kB while the first runs
+    assert len(orjson.loads(connection.response()[2])["features"]) == 7
+    assert all(connection.response()[0] == 200 for _ in range(80))
+    connection.close()
+
+
+def test_a_failure_inside_the_lean_path_leaves_the_request_to_uvicorn(served: Served,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    async def broken(*args: Any) -> Any:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(lean_http, "answer", broken)
+    connection = RawConnection(served.base_url)
+    connection.send(_get(_at()))
+    status, _, body = connection.response()
+    assert status == 200 and orjson.loads(body)["type"] == "FeatureCollection"
+    connection.close()

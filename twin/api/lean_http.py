@@ -31,6 +31,7 @@ from twin.api.app import APP_STATE_KEY
 from twin.api.query_server import answer, is_query_path
 
 MAX_HEAD = 8192
+MAX_WAITING = 65536
 HEAD = re.compile(rb"GET (/[!-~]*) HTTP/1\.1\r\n((?:[!#$%&'*+.^_`|~0-9A-Za-z-]++:[\t\x20-\x7e\x80-\xff]*+\r\n)*+)\r\n")
 """One complete GET head: a visible-ASCII target, HTTP/1.1, header fields of token names and visible values."""
 REFUSED = re.compile(rb"\n(?:content-length|transfer-encoding|expect|upgrade|forwarded|x-forwarded-[!-9;-~]*):")
@@ -38,6 +39,7 @@ REFUSED = re.compile(rb"\n(?:content-length|transfer-encoding|expect|upgrade|for
 HOST = re.compile(rb"\nhost:[ \t]*([^\r]*?)[ \t]*\r")
 CONNECTION = re.compile(rb"\nconnection:[ \t]*([^\r]*?)[ \t]*\r")
 access_logger = logging.getLogger("uvicorn.access")
+log = logging.getLogger(__name__)
 
 
 class Head(NamedTuple):
@@ -85,6 +87,7 @@ class LeanHttpProtocol(asyncio.Protocol):
         self.server: tuple[str, int] | None = None
         self.task: asyncio.Task[None] | None = None
         self.waiting = b""  # bytes that came while an answer was under way: uvicorn's, after it
+        self.paused = False
         self.closing = False
         self.last_active = 0.0
         self.idle_timer: asyncio.TimerHandle | None = None
@@ -120,6 +123,9 @@ class LeanHttpProtocol(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self.task is not None:
             self.waiting += data
+            if len(self.waiting) > MAX_WAITING:  # a client sending faster than it is answered waits
+                self.transport.pause_reading()
+                self.paused = True
             return
         app = self.app_state.get(APP_STATE_KEY)
         server = app.state.queries if app is not None else None
@@ -130,10 +136,14 @@ class LeanHttpProtocol(asyncio.Protocol):
         self.task = self.loop.create_task(self._answer(server, head, data))
 
     async def _answer(self, server: Any, head: Head, data: bytes) -> None:
-        if head.host != self.host:
-            self.host, self.url_root = head.host, _url_root(head.host, self.server)
-        url = self.url_root + head.path + ("?" + head.query_string.decode() if head.query_string else "")
-        reply = await answer(server, head.path, head.query_string, url, self.url_root + "/", head.cross_origin)
+        try:
+            if head.host != self.host:
+                self.host, self.url_root = head.host, _url_root(head.host, self.server)
+            url = self.url_root + head.path + ("?" + head.query_string.decode() if head.query_string else "")
+            reply = await answer(server, head.path, head.query_string, url, self.url_root + "/", head.cross_origin)
+        except Exception:  # whatever went wrong here, the request is not lost: uvicorn answers it
+            log.exception("lean HTTP path failed on %s; uvicorn answers", head.path)
+            reply = None
         self.task = None
         if self.transport.is_closing():
             return
@@ -185,6 +195,8 @@ class LeanHttpProtocol(asyncio.Protocol):
     def _hand_over(self, data: bytes) -> None:
         """This connection is uvicorn's from now on, starting with `data`."""
         self._forget()
+        if self.paused:
+            self.transport.resume_reading()
         protocol = HttpToolsProtocol(config=self.config, server_state=self.server_state, app_state=self.app_state,
                                      _loop=self.loop)
         self.transport.set_protocol(protocol)
