@@ -4,6 +4,7 @@ iterator. Light on imports on purpose: the command line starts the iterator befo
 from __future__ import annotations
 
 import multiprocessing
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final, Literal
@@ -72,10 +73,16 @@ class OpenedModel:
     model: ifcopenshell.file
     iterator: ifcopenshell.geom.iterator | None  # None: nothing to draw
 
-    def close(self) -> None:
-        """Stop the iterator's threads now. One still computing when the interpreter exits crashes it (a command
-        that fails after opening the model, e.g. on an unreachable database, would end in a segfault)."""
-        self.iterator = None
+    def close(self, *, in_background: bool = False) -> None:
+        """Stop the iterator's threads, or free a drained iterator. One still computing when the interpreter
+        exits crashes it (a command failing after the model opened, e.g. on an unreachable database, would end
+        in a segfault). Freeing a drained one's geometry takes ≈0.15 s for 20,000 shapes without holding the GIL:
+        `in_background` leaves that to a thread of its own (the interpreter waits for it before exiting)."""
+        iterator, self.iterator = self.iterator, None
+        if in_background and iterator is not None:
+            last_reference = [iterator]
+            del iterator
+            threading.Thread(target=last_reference.clear, name="citytwin-iterator-free").start()
 
 
 def open_geometry(path: str | Path, *, cores: int | None = None) -> OpenedModel:

@@ -225,15 +225,16 @@ def read_geometry(source: str | Path | OpenedModel, name: str, options: GeorefOp
     IngestError for unusable input.
     """
     opened = source if isinstance(source, OpenedModel) else open_geometry(source, cores=cores)
-    path, model, iterator = opened.path, opened.model, opened.iterator
+    path, model = opened.path, opened.model
     georef = read_georef(model, options)
     products = model.by_type("IfcProduct")
     drawable = sum(1 for p in products if p.Representation is not None and p.is_a() not in NOT_DRAWN)
-    if not drawable or iterator is None:
+    if not drawable or opened.iterator is None:
         raise IngestError(f"{path.name} has no product with geometry")
     semantics = Semantics(model)
     infos = {product.id(): semantics.describe(product) for product in products}
-    drawn = _geometry_pass(mesh_batches(iterator, georef), name, infos, georef, spool, drawable, on_progress)
+    drawn = _geometry_pass(mesh_batches(opened.iterator, georef), name, infos, georef, spool, drawable, on_progress)
+    opened.close(in_background=True)  # drained: its geometry is freed while the tiles and objects are made
     if not drawn.heights:
         raise IngestError(f"{path.name} has no product whose geometry could be triangulated")
     return IfcReading(path, name, model, georef, semantics, products, infos, drawn)
