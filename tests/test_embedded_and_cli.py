@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import free_port
 from tests.helpers.data import shared_data
 from twin import cli, embedded
 from twin.embedded import EmbeddedDatabaseError, EmbeddedPostgres
@@ -96,3 +97,15 @@ def test_cli_ingest_into_the_file_store_serves_from_disk(settings: Settings, tmp
             assert content.status_code == 200 and content.content[:4] == b"b3dm"
     finally:
         engine.dispose()
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_serve_with_an_unreachable_database_says_so_and_exits_2(tmp_path: Path,
+                                                                capsys: pytest.CaptureFixture[str],
+                                                                workers: int) -> None:
+    url = f"postgresql://citytwin:secret@127.0.0.1:{free_port()}/citytwin"
+    settings = Settings(database_url=url, data_dir=tmp_path)
+    code = cli.main(["serve", "--port", str(free_port()), "--workers", str(workers)], settings_factory=lambda: settings)
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "cannot connect to the database" in err and "secret" not in err

@@ -224,9 +224,15 @@ def _serve(settings: Settings, database: Database | None = None) -> None:
     from twin.api import create_app
     from twin.api.lean_http import LeanHttpProtocol
 
-    console().print(f"CityTwin serving on http://{settings.host}:{settings.port}")
-    uvicorn.run(create_app(settings, database), host=settings.host, port=settings.port, log_level="info",
-                http=LeanHttpProtocol)
+    owned = database is None
+    database = database or open_database(settings)  # a database that does not answer is an error before serving
+    try:
+        console().print(f"CityTwin serving on http://{settings.host}:{settings.port}")
+        uvicorn.run(create_app(settings, database), host=settings.host, port=settings.port, log_level="info",
+                    http=LeanHttpProtocol)
+    finally:
+        if owned:
+            database.close()
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
