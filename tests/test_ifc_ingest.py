@@ -93,6 +93,32 @@ def test_fzk_house_lands_at_its_site_with_127_products_and_valid_element_tiles(e
     assert tiled["2XPyKWY018sA1ygZKgQPtU"] == "IfcWallStandardCase"
 
 
+CONTAINERS = {"IfcSite", "IfcBuilding", "IfcBuildingStorey", "IfcSpace"}
+
+
+def test_containment_in_the_fzk_house_answers_its_room_storey_and_building(engine: Engine,
+                                                                           settings: Settings) -> None:
+    """Which room, storey and building am I in: `/query/at` on the ingested house, thinnest height range first.
+    Elements whose footprint and height range hold the point come too (a sloped rafter over the attic room)."""
+    ingest_ifc(engine, shared_data(FZK), "fzk")
+    with engine.connect() as conn:
+        rooms = conn.execute(text(
+            "SELECT id, ST_X(p), ST_Y(p), (zmin + zmax) / 2, parent_id FROM (SELECT id, zmin, zmax, parent_id, "
+            "ST_PointOnSurface(footprint) AS p FROM twin_objects WHERE kind = 'IfcSpace') AS s")).all()
+        kinds = dict(conn.execute(text("SELECT id, kind FROM twin_objects")).all())
+        storeys = dict(conn.execute(text("SELECT id, name FROM twin_objects WHERE kind = 'IfcBuildingStorey'")).all())
+        building = conn.execute(text("SELECT id FROM twin_objects WHERE kind = 'IfcBuilding'")).scalar_one()
+    assert len(rooms) == 7 and set(storeys.values()) == {"Erdgeschoss", "Dachgeschoss"}
+    with serving(settings, Database(engine)) as base:
+        for room, lon, lat, h, storey in rooms:
+            answer = httpx.get(f"{base}/query/at", params={"lon": lon, "lat": lat, "h": h}).json()
+            containers = [f["id"] for f in answer["features"] if kinds[f["id"]] in CONTAINERS]
+            assert containers == [room, storey, building], [kinds[i] for i in containers]
+            assert all(f["properties"]["zmin"] <= h <= f["properties"]["zmax"] for f in answer["features"])
+        outside = httpx.get(f"{base}/query/at", params={"lon": rooms[0][1], "lat": rooms[0][2], "h": 150}).json()
+    assert outside["features"] == []
+
+
 def test_fzk_floors_have_rooms_doors_exits_and_the_stair(engine: Engine, settings: Settings) -> None:
     ingest_ifc(engine, shared_data(FZK), "fzk")
     with engine.connect() as conn:
