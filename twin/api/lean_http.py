@@ -49,6 +49,11 @@ class Head(NamedTuple):
     cross_origin: bool
     close: bool
 
+    @property
+    def target(self) -> str:
+        """Path and query string, as the request line has them."""
+        return self.path + ("?" + self.query_string.decode() if self.query_string else "")
+
 
 def plain_get(data: bytes) -> Head | None:
     """The head of `data` if it is exactly one complete, plain HTTP/1.1 GET without a body; else None."""
@@ -139,8 +144,8 @@ class LeanHttpProtocol(asyncio.Protocol):
         try:
             if head.host != self.host:
                 self.host, self.url_root = head.host, _url_root(head.host, self.server)
-            url = self.url_root + head.path + ("?" + head.query_string.decode() if head.query_string else "")
-            reply = await answer(server, head.path, head.query_string, url, self.url_root + "/", head.cross_origin)
+            reply = await answer(server, head.path, head.query_string, self.url_root + head.target,
+                                 self.url_root + "/", head.cross_origin)
         except Exception:  # whatever went wrong here, the request is not lost: uvicorn answers it
             log.exception("lean HTTP path failed on %s; uvicorn answers", head.path)
             reply = None
@@ -173,8 +178,7 @@ class LeanHttpProtocol(asyncio.Protocol):
 
     def _log(self, head: Head) -> None:
         peer = _address(self.transport.get_extra_info("peername"))
-        target = head.path + ("?" + head.query_string.decode() if head.query_string else "")
-        access_logger.info('%s - "%s %s HTTP/%s" %d', f"{peer[0]}:{peer[1]}" if peer else "", "GET", target,
+        access_logger.info('%s - "%s %s HTTP/%s" %d', f"{peer[0]}:{peer[1]}" if peer else "", "GET", head.target,
                            "1.1", 200)
 
     def _idle_check(self) -> None:

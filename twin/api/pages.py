@@ -51,5 +51,10 @@ def items_page(rows: Sequence[Sequence[Any]], limit: int, url: URL, collection_u
     return feature_collection(rows[:limit], links=links, timeStamp=stamp)
 
 
+def content_crs(crs: Crs) -> str:
+    """The `Content-Crs` header value (OGC API – Features Part 2)."""
+    return f"<{crs.uri}>"
+
+
 def geojson_response(body: dict[str, Any], crs: Crs) -> OrjsonResponse:
-    return OrjsonResponse(body, media_type=GEOJSON, headers={"Content-Crs": f"<{crs.uri}>"})
+    return OrjsonResponse(body, media_type=GEOJSON, headers={"Content-Crs": content_crs(crs)})

@@ -1,4 +1,5 @@
-"""The commonest location queries answered in bare ASGI on asyncpg, before FastAPI.
+"""The commonest location queries answered on asyncpg before FastAPI: in bare ASGI, and through `answer` by the
+lean HTTP protocol (`twin.api.lean_http`).
 
 Objects near a point, the objects holding a 3D point, the nearest k of a kind, and a page of a dataset's objects
 in a lon/lat box are what dashboards ask over and over. Here they run the very statement shapes the FastAPI
@@ -25,7 +26,7 @@ from starlette.datastructures import URL
 from starlette.requests import Request
 
 from twin.api.lean_pool import LeanPool
-from twin.api.pages import items_page, listing, near_listing, ogc_root
+from twin.api.pages import OGC_PREFIX, content_crs, items_page, listing, near_listing, ogc_root
 from twin.api.responses import render_json
 from twin.api.tile_server import Scope, Send
 from twin.ogc.catalog import ALL_OBJECTS
@@ -47,7 +48,7 @@ from twin.queries import (
 log = logging.getLogger(__name__)
 NUMBER = re.compile(r"^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$")
 INTEGER = re.compile(r"^[+-]?\d+$")
-ITEMS_PATH = re.compile(r"^/ogc/collections/([^/]+)/items$")
+ITEMS_PATH = re.compile(rf"^{OGC_PREFIX}/collections/([^/]+)/items$")
 _DIALECT = asyncpg_dialect()
 CORS_EXPOSED = ("ETag", "Content-Length")
 """Headers a cross-origin script may read; the app's CORS middleware is configured with the same."""
@@ -199,11 +200,8 @@ ROUTES: dict[str, tuple[frozenset[str], Handler]] = {
 ITEMS_PARAMETERS = frozenset({"bbox", "limit", "after"})
 
 
-def _origin(scope: Scope) -> bytes | None:
-    for name, value in scope["headers"]:
-        if name == b"origin":
-            return bytes(value)
-    return None
+def _cross_origin(scope: Scope) -> bool:
+    return any(name == b"origin" for name, _ in scope["headers"])
 
 
 Reply = tuple[list[tuple[bytes, bytes]], bytes]
@@ -241,7 +239,7 @@ async def answer(server: QueryServer, path: str, query_string: bytes, url: str, 
 
 @lru_cache(maxsize=64)
 def _crs_header(crs: Crs) -> bytes:
-    return f"<{crs.uri}>".encode()
+    return content_crs(crs).encode()
 
 
 def is_query_path(path: str) -> bool:
@@ -255,7 +253,7 @@ async def serve_query(server: QueryServer, scope: Scope, send: Send) -> bool:
         return False
     request = Request(scope)
     reply = await answer(server, scope["path"], scope["query_string"], str(request.url), str(request.base_url),
-                         _origin(scope) is not None)
+                         _cross_origin(scope))
     if reply is None:
         return False
     headers, content = reply
