@@ -4,7 +4,7 @@ Sources, in the order they are tried (the first usable one wins, skipped ones le
 
 1. IFC4/IFC4X3 `IfcMapConversion` (+ `IfcMapConversionScaled` factors) to an `IfcProjectedCRS`;
 2. IFC4X3 `IfcRigidOperation` to an `IfcProjectedCRS` (lengths) or an `IfcGeographicCRS` (angles);
-3. IFC2X3 `ePSet_MapConversion` + `ePSet_ProjectedCRS` on the `IfcProject`;
+3. IFC2X3 `ePSet_MapConversion` + `ePSet_ProjectedCRS` on the `IfcProject` or an `IfcSite` (`epset.py`);
 4. `IfcSite` RefLatitude/RefLongitude/RefElevation at the site's placement origin, turned by the model's TrueNorth.
 
 User overrides: `crs` (an EPSG code or any CRS pyproj reads) replaces the map conversion's CRS, or, when the file
@@ -37,12 +37,14 @@ import ifcopenshell.util.placement
 import ifcopenshell.util.unit
 import numpy as np
 from numpy.typing import NDArray
-from pyproj import CRS, Transformer
-from pyproj.exceptions import CRSError
+from pyproj import CRS, Geod, Transformer
 
+from ingest_bim.epset import find_epsets
+from ingest_bim.mapcrs import horizontal, is_projected, read_crs, vertical_note
 from ingest_gis.records import IngestError
 from tiles.geodesy import EnuFrame
 
+SITE_DISAGREEMENT_M = 300.0  # a map conversion and the IfcSite reference further apart than this are reported
 OVERRIDE_HINT = ("give --origin LON,LAT,H (where the model's origin stands) or --crs EPSG (when the model's "
                  "coordinates are map coordinates), and --rotation DEG if its x axis is not east")
 
@@ -87,7 +89,7 @@ class Georef:
     warnings: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self._transformer = (Transformer.from_crs(self.method.crs, CRS.from_epsg(4326), always_xy=True)
+        self._transformer = (Transformer.from_crs(horizontal(self.method.crs), CRS.from_epsg(4326), always_xy=True)
                              if isinstance(self.method, _Projected) else None)
         self._frame = (EnuFrame(self.method.lon, self.method.lat, self.method.height)
                        if isinstance(self.method, _Tangent) else None)
@@ -146,19 +148,6 @@ def parse_origin(text: str) -> tuple[float, float, float]:
     if len(parts) not in (2, 3) or not all(math.isfinite(p) for p in parts):
         raise IngestError(f"--origin {text!r} must be LON,LAT or LON,LAT,H (numbers)")
     return parts[0], parts[1], parts[2] if len(parts) == 3 else 0.0
-
-
-def read_crs(name: str, what: str) -> CRS:
-    """A CRS from an EPSG code, `EPSG:n`, an OGC URN/URL or WKT; IngestError naming `what` otherwise."""
-    text = name.strip()
-    if text.isdigit():
-        text = f"EPSG:{text}"
-    elif text.upper().startswith("EPSG") and text[4:].strip(" :").isdigit():
-        text = f"EPSG:{text[4:].strip(' :')}"
-    try:
-        return CRS.from_user_input(text)
-    except CRSError as exc:
-        raise IngestError(f"{what} {name!r} is not a coordinate reference system pyproj knows") from exc
 
 
 def _length_scale(unit: ifcopenshell.entity_instance | None, default: float) -> float:
@@ -274,12 +263,15 @@ class _Reader:
             crs = self.crs(getattr(target, "Name", None), "IfcProjectedCRS")
             if crs is None:
                 return None
-            if crs.is_geographic:
-                self.warnings.append("IfcMapConversion targets a geographic CRS; skipped")
+            if not is_projected(crs):
+                self.warnings.append("IfcMapConversion targets a CRS that is not projected; skipped")
                 return None
+            note = vertical_note(crs, getattr(target, "VerticalDatum", None))
+            if note:
+                self.warnings.append(note)
             factors = ((op.FactorX or 1.0, op.FactorY or 1.0, op.FactorZ or 1.0)
                        if op.is_a("IfcMapConversionScaled") else (1.0, 1.0, 1.0))
-            map_unit = _length_scale(getattr(target, "MapUnit", None), self.unit)
+            map_unit = _length_scale(getattr(target, "MapUnit", None), _crs_unit(crs))  # no MapUnit: the CRS's
             return self.projected("IfcMapConversion", crs, float(op.Eastings), float(op.Northings),
                                   float(op.OrthogonalHeight or 0.0), _theta(op.XAxisAbscissa, op.XAxisOrdinate),
                                   op.Scale, factors, map_unit, {})
@@ -298,7 +290,7 @@ class _Reader:
             crs = self.crs(getattr(target, "Name", None), "IfcProjectedCRS")
             if crs is None:
                 return None
-            map_unit = _length_scale(getattr(target, "MapUnit", None), self.unit)
+            map_unit = _length_scale(getattr(target, "MapUnit", None), _crs_unit(crs))
             # a rigid operation is distance-preserving: only the unit changes, whatever the units are
             method = _Projected(crs, float(first.wrappedValue), float(second.wrappedValue), height, self.rotation(0.0),
                                 (1 / map_unit,) * 3, map_unit)
@@ -309,25 +301,25 @@ class _Reader:
         return None
 
     def epset(self) -> Georef | None:
-        projects = self.model.by_type("IfcProject")
-        if not projects:
+        found = find_epsets(self.model)
+        if found is None:
             return None
-        conversion = ifcopenshell.util.element.get_pset(projects[0], "ePSet_MapConversion")
-        if not conversion or conversion.get("Eastings") is None or conversion.get("Northings") is None:
-            return None
-        crs_pset = ifcopenshell.util.element.get_pset(projects[0], "ePSet_ProjectedCRS") or {}
-        crs = self.crs(crs_pset.get("Name"), "ePSet_ProjectedCRS")
+        conversion = found.conversion
+        crs = self.crs(found.crs.get("Name"), "ePSet_ProjectedCRS")
         if crs is None:
             return None
-        map_unit = self.unit
-        unit_name = str(crs_pset.get("MapUnit") or "").upper()
-        if unit_name:
-            map_unit = {"METRE": 1.0, "METER": 1.0, "MILLIMETRE": 0.001, "MILLIMETER": 0.001, "FOOT": 0.3048,
-                        "US SURVEY FOOT": 1200 / 3937}.get(unit_name.replace("_", " "), self.unit)
+        if not is_projected(crs):
+            self.warnings.append(f"ePSet_ProjectedCRS {found.crs.get('Name')!r} is not a projected CRS; skipped")
+            return None
+        datum = found.crs.get("VerticalDatum")
+        note = vertical_note(crs, str(datum) if datum else None)
+        if note:
+            self.warnings.append(note)
+        extra = {"pset_on": found.conversion_on, "crs_pset_on": found.crs_on}
         return self.projected("ePSet_MapConversion", crs, float(conversion["Eastings"]),
                               float(conversion["Northings"]), float(conversion.get("OrthogonalHeight") or 0.0),
                               _theta(conversion.get("XAxisAbscissa"), conversion.get("XAxisOrdinate")),
-                              conversion.get("Scale"), (1.0, 1.0, 1.0), map_unit, {})
+                              conversion.get("Scale"), (1.0, 1.0, 1.0), found.map_unit(_crs_unit(crs)), extra)
 
     def site(self) -> Georef | None:
         for site in self.model.by_type("IfcSite"):
@@ -403,16 +395,17 @@ def read_georef(model: ifcopenshell.file, options: GeorefOptions | None = None) 
 
 
 def _cross_check(model: ifcopenshell.file, georef: Georef, reader: _Reader) -> Georef:
-    """Warn when a map conversion and the IfcSite reference disagree by more than a kilometre."""
+    """Compare a map conversion with the IfcSite reference; beyond `SITE_DISAGREEMENT_M` the map conversion (the
+    more precise and deliberate of the two) is followed, and the warnings give both positions."""
     site = _Reader(model, GeorefOptions()).site()
     if site is None:
         return georef
     a, b = georef.origin(), site.origin()
-    frame = EnuFrame(a[0], a[1], 0.0)
-    d = frame.from_geodetic(np.array([b[0]]), np.array([b[1]]), np.array([0.0]))[0]
-    distance = float(np.hypot(d[0], d[1]))
+    distance = float(Geod(ellps="WGS84").inv(a[0], a[1], b[0], b[1])[2])
     georef.parameters["site_reference_distance_m"] = round(distance, 3)
-    if distance > 1000:
-        georef.warnings.append(f"{georef.source} and IfcSite RefLatitude/RefLongitude are {distance / 1000:.1f} km "
-                               f"apart; {georef.source} was used")
+    if distance > SITE_DISAGREEMENT_M:
+        far = f"{distance / 1000:.1f} km" if distance >= 10_000 else f"{distance:.0f} m"
+        georef.warnings.append(f"{georef.source} puts the model origin at lon {a[0]:.6f}, lat {a[1]:.6f} and the "
+                               f"IfcSite RefLatitude/RefLongitude at lon {b[0]:.6f}, lat {b[1]:.6f}, {far} apart; "
+                               f"{georef.source} was followed")
     return georef

@@ -1,4 +1,4 @@
-"""Authoring simple IFC4 buildings with `ifcopenshell.api`: a georeferenced site, storeys, and box products.
+"""Authoring simple IFC buildings with `ifcopenshell.api`: a georeferenced site, storeys, and box products.
 
 Used by the demo building and by benchmarks that need large generated models.
 """
@@ -26,16 +26,30 @@ def dms(value: float) -> tuple[int, int, int, int]:
     return sign * degrees, sign * minutes, sign * seconds, sign * round((seconds_f - seconds) * 1e6)
 
 
+def _owner_history_for(file: Any) -> None:
+    """IFC2X3 requires an owner history on every rooted entity: a user and application for the api to use."""
+    import ifcopenshell.api.owner.settings as owner
+
+    organisation = file.createIfcOrganization(Name="CityTwin")
+    file.createIfcPersonAndOrganization(file.createIfcPerson(FamilyName="CityTwin"), organisation)
+    file.createIfcApplication(organisation, "1", "CityTwin scenes", "CityTwin")
+    owner.get_user = lambda ifc: (ifc.by_type("IfcPersonAndOrganization") or [None])[0]
+    owner.get_application = lambda ifc: (ifc.by_type("IfcApplication") or [None])[0]
+
+
 class IfcAuthor:
-    """One IFC4 file with a project, a site at lon/lat (x axis `grid_angle_deg` from east) and named colours."""
+    """One IFC file (IFC4 unless `schema` says otherwise) with a project, a site at lon/lat (x axis
+    `grid_angle_deg` from east) and named colours."""
 
     def __init__(self, project: str, lon: float, lat: float, colours: dict[str, Rgb], *, elevation: float = 0.0,
-                 grid_angle_deg: float = 0.0) -> None:
+                 grid_angle_deg: float = 0.0, schema: str = "IFC4") -> None:
         import ifcopenshell.api as api
 
         self.api = api
-        self.file = api.run("project.create_file", version="IFC4")
-        root = api.run("root.create_entity", self.file, ifc_class="IfcProject", name=project)
+        self.file = api.run("project.create_file", version=schema)
+        if schema == "IFC2X3":
+            _owner_history_for(self.file)
+        self.project = root = api.run("root.create_entity", self.file, ifc_class="IfcProject", name=project)
         api.run("unit.assign_unit", self.file)
         model = api.run("context.add_context", self.file, context_type="Model")
         if grid_angle_deg:
@@ -97,6 +111,12 @@ class IfcAuthor:
             api.run("spatial.assign_container", self.file, relating_structure=container, products=[product])
         self.products += 1
         return product
+
+    def pset(self, product: Any, name: str, properties: dict[str, Any]) -> Any:
+        """A property set on `product` (value types follow the Python values: float → IfcReal, str → IfcLabel)."""
+        pset = self.api.run("pset.add_pset", self.file, product=product, name=name)
+        self.api.run("pset.edit_pset", self.file, pset=pset, properties=properties)
+        return pset
 
     def write(self, path: Path) -> int:
         """Write the file; returns how many products it holds."""
