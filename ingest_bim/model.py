@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import multiprocessing
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final, Literal
 
 import ifcopenshell
 import ifcopenshell.geom
 
+from ingest_bim.prerelease import header_schema, is_ifc4x3_alias, open_as_ifc4x3
 from ingest_gis.records import IngestError
 
 SUPPORTED_SCHEMAS = ("IFC2X3", "IFC4", "IFC4X3")
@@ -24,7 +25,8 @@ GEOMETRY_LIBRARY: Final[Literal["hybrid-cgal-simple-opencascade"]] = "hybrid-cga
 
 
 def open_model(path: str | Path) -> ifcopenshell.file:
-    """Open an IFC-SPF file; IngestError for a missing, truncated, non-IFC or unsupported-schema file."""
+    """Open an IFC-SPF file; IngestError for a missing, truncated, non-IFC or unsupported-schema file. IFC4X3
+    pre-release and alias schema names are read as IFC4X3 (`prerelease.py`)."""
     path = Path(path)
     if not path.is_file():
         raise IngestError(f"{path} does not exist or is not a file")
@@ -36,12 +38,19 @@ def open_model(path: str | Path) -> ifcopenshell.file:
         raise IngestError(f"{path.name} is not an IFC file (it does not start with ISO-10303-21;)")
     if END_MARKER not in tail:
         raise IngestError(f"{path.name} is truncated: it does not end with {END_MARKER.decode()}")
+    declared = header_schema(path)
+    if declared is not None and is_ifc4x3_alias(declared):
+        return _checked(path, open_as_ifc4x3(path, declared))
     try:
         model = ifcopenshell.open(str(path))
     except ifcopenshell.SchemaError as exc:
         raise IngestError(f"{path.name}: {exc}; CityTwin reads {', '.join(SUPPORTED_SCHEMAS)}") from exc
     except Exception as exc:  # the parser's own error types vary by version
         raise IngestError(f"{path.name} cannot be parsed as IFC: {exc}") from exc
+    return _checked(path, model)
+
+
+def _checked(path: Path, model: ifcopenshell.file) -> ifcopenshell.file:
     schema = str(model.schema).upper()
     if not any(schema == s or schema.startswith(s) for s in SUPPORTED_SCHEMAS):
         raise IngestError(f"{path.name} uses schema {model.schema}; CityTwin reads {', '.join(SUPPORTED_SCHEMAS)}")
@@ -72,6 +81,7 @@ class OpenedModel:
     path: Path
     model: ifcopenshell.file
     iterator: ifcopenshell.geom.iterator | None  # None: nothing to draw
+    notes: list[str] = field(default_factory=list)  # for the dataset's warnings
 
     def close(self, *, in_background: bool = False) -> None:
         """Stop the iterator's threads, or free a drained iterator. One still computing when the interpreter
@@ -89,4 +99,7 @@ def open_geometry(path: str | Path, *, cores: int | None = None) -> OpenedModel:
     """Open `path` and start the geometry iterator, so that the caller can do other work while it runs."""
     path = Path(path)
     model = open_model(path)
-    return OpenedModel(path, model, make_iterator(model, cores))
+    declared = header_schema(path)
+    notes = ([f"the header names the schema {declared}; read as IFC4X3"]
+             if declared is not None and is_ifc4x3_alias(declared) else [])
+    return OpenedModel(path, model, make_iterator(model, cores), notes)

@@ -149,6 +149,7 @@ class IfcReading:
     products: Sequence[ifcopenshell.entity_instance]
     infos: dict[int, ProductInfo]
     drawn: _Drawn
+    notes: list[str] = field(default_factory=list)  # from opening the file, first in the warnings
 
     def _containers(self) -> tuple[dict[str, list[BaseGeometry]], dict[str, list[float]]]:
         """Spatial containers and hosts gather their descendants' outlines and heights (elements grouped by their
@@ -213,7 +214,7 @@ class IfcReading:
             elements.append(Element(guid, info.ifc_class, info.name, info.storey, footprint, zmin, zmax,
                                     attributes, drawn.stair_vertices.get(guid)))
         floors = walkable_floors(elements, self.model, semantics, georef, self.name)
-        warnings = list(georef.warnings) + floors.warnings
+        warnings = self.notes + list(georef.warnings) + floors.warnings
         return BimResult(objects, georef, str(self.model.schema), len(drawn.heights), (drawn.lo, drawn.hi), floors,
                          warnings)
 
@@ -237,7 +238,7 @@ def read_geometry(source: str | Path | OpenedModel, name: str, options: GeorefOp
     opened.close(in_background=True)  # drained: its geometry is freed while the tiles and objects are made
     if not drawn.heights:
         raise IngestError(f"{path.name} has no product whose geometry could be triangulated")
-    return IfcReading(path, name, model, georef, semantics, products, infos, drawn)
+    return IfcReading(path, name, model, georef, semantics, products, infos, drawn, opened.notes)
 
 
 def read_ifc(path: str | Path, name: str, options: GeorefOptions, spool: FeatureSpool, *,
