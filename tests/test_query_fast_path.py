@@ -355,3 +355,73 @@ def test_a_failure_inside_the_lean_path_leaves_the_request_to_uvicorn(served: Se
     status, _, body = connection.response()
     assert status == 200 and orjson.loads(body)["type"] == "FeatureCollection"
     connection.close()
+
+
+TINY = "5e-324"  # the smallest subnormal double
+EDGE_NUMBERS: list[tuple[str, dict[str, Any], str]] = [
+    ("/query/near", {"lon": 13.43, "lat": 52.53, "radius": TINY}, "radius=5e-324 is subnormal"),
+    ("/query/near", {"lon": 13.43, "lat": 52.53, "radius": "1e-310"}, "is subnormal"),
+    ("/query/near", {"lon": 13.43, "lat": 52.53, "radius": "nan"}, "radius: Input should be a finite number"),
+    ("/query/near", {"lon": 13.43, "lat": 52.53, "radius": "inf"}, "radius: Input should be a finite number"),
+    ("/query/near", {"lon": 13.43, "lat": 52.53, "radius": "-inf"}, "radius: Input should be a finite number"),
+    ("/query/near", {"lon": 13.43, "lat": 52.53, "radius": -5}, "greater than or equal to 0"),
+    ("/query/near", {"lon": 13.43, "lat": 52.53, "radius": "1e308"}, "less than or equal to 50000"),
+    ("/query/near", {"lon": TINY, "lat": 52.53, "radius": 10}, "lon=5e-324 is subnormal"),
+    ("/query/near", {"lon": 13.43, "lat": 52.53, "radius": 10, "limit": "9" * 40}, "limit"),
+    ("/query/at", {"lon": 13.43, "lat": 52.53, "h": TINY}, "h=5e-324 is subnormal"),
+    ("/query/at", {"lon": 13.43, "lat": 52.53, "h": "1e308"}, "h: Input should be less than or equal to 100000"),
+    ("/query/at", {"lon": 13.43, "lat": 52.53, "h": "-inf"}, "h: Input should be a finite number"),
+    ("/query/at", {"lon": 13.43, "lat": "nan"}, "lat: Input should be a finite number"),
+    ("/query/at", {"lon": 13.43, "lat": TINY}, "lat=5e-324 is subnormal"),
+    ("/query/at", {"lon": "-181", "lat": 52.53}, "lon: Input should be greater than or equal to -180"),
+    ("/query/nearest", {"lon": TINY, "lat": -90, "k": 3}, "lon=5e-324 is subnormal"),
+    ("/query/nearest", {"lon": 13.43, "lat": 52.53, "k": "1e3"}, "k: Input should be a valid integer"),
+    ("/query/nearest", {"lon": 13.43, "lat": 52.53, "k": -1}, "k: Input should be greater than or equal to 1"),
+    ("/query/within", {"geometry": "POLYGON((0 0,1e308 0,1e308 1e308,0 1e308,0 0))"},
+     "geometry lon=1e+308 is absurdly large"),
+    ("/query/within", {"geometry": f"POLYGON((0 0,{TINY} 0,{TINY} 1,0 1,0 0))"}, "geometry lon=5e-324 is subnormal"),
+    ("/query/within", {"geometry": "POLYGON((0 0,2e7 0,2e7 2e7,0 2e7,0 0))", "geometry-crs": UTM33},
+     "geometry x=20000000.0 is too large"),
+    ("/query/within", {"geometry": "POLYGON((0 0,1 0,1 1,0 1,0 0))", "limit": 0}, "limit"),
+    ("/ogc/collections/house/items", {"bbox": f"{TINY},52,14,53"}, "bbox=5e-324 is subnormal"),
+    ("/ogc/collections/house/items", {"bbox": "nan,52,14,53"}, "bbox is NaN"),
+    ("/ogc/collections/house/items", {"bbox": "13,52,inf,53"}, "bbox=inf is infinite"),
+    ("/ogc/collections/house/items", {"bbox": "-200,52,14,53"}, "bbox corner lon=-200.0 is too small"),
+    ("/ogc/collections/house/items", {"bbox": "13,52,-1e308,14,53,9"}, "bbox minimum height=-1e+308"),
+    ("/ogc/collections/house/items", {"bbox": "0,0,1e300,1e300", "bbox-crs": UTM33}, "is absurdly large"),
+    ("/ogc/collections/house/items", {"bbox": "0,0,2e7,2e7", "bbox-crs": UTM33}, "bbox corner x=20000000.0"),
+    ("/ogc/collections/house/items", {"bbox": "13,52,14,53", "limit": "1e3"}, "limit"),
+    ("/ogc/collections/house/items", {"bbox": "13,52,14,53", "limit": 10_001}, "limit"),
+    ("/ogc/collections/objects/items", {"filter": f"S_DWITHIN(geometry,POINT(13.43 52.53),{TINY})"},
+     "the S_DWITHIN distance=5e-324 is subnormal"),
+    ("/ogc/collections/objects/items", {"filter": "S_DWITHIN(geometry,POINT(13.43 52.53),1e308)"},
+     "the S_DWITHIN distance=1e+308 is absurdly large"),
+    ("/ogc/collections/objects/items", {"filter": f"zmin > {TINY}"}, "a number in the filter=5e-324 is subnormal"),
+    ("/ogc/collections/objects/items", {"filter": "zmin > 1e308 * 10"}, "cannot be evaluated: value out of range"),
+    ("/ogc/collections/objects/items", {"filter": "zmin / 0 > 1"}, "cannot be evaluated: division by zero"),
+    ("/ogc/collections/objects/items", {"filter-lang": "cql2-json", "filter": orjson.dumps(
+        {"op": "s_intersects", "args": [{"property": "geometry"}, {"type": "Point", "coordinates": [1e308, 0]}]}
+    ).decode()}, "a filter geometry's point lon=1e+308 is absurdly large"),
+    ("/query/near", {"lon": 13.43, "lat": 52.53, "radius": 10, "kind": "a\x00b"}, "'kind' holds a NUL character"),
+    ("/ogc/collections/objects/items", {"use": "a\x00b"}, "'use' holds a NUL character"),
+]
+
+
+@pytest.mark.parametrize(("path", "params", "reason"), EDGE_NUMBERS)
+def test_numbers_at_the_edge_answer_400_with_the_reason_on_every_path(served: Served, path: str,
+                                                                      params: dict[str, Any], reason: str) -> None:
+    answers = _three(served, path, params)
+    assert not answers.by_lean and not answers.by_asgi
+    for response in (answers.lean, answers.asgi, answers.fastapi):
+        assert response.status_code == 400, (response.status_code, response.text)
+        assert reason in response.json()["detail"], response.json()["detail"]
+        assert response.json() == answers.fastapi.json()
+
+
+def test_negative_zero_radius_and_the_smallest_normal_number_are_still_answered(served: Served) -> None:
+    lon, lat = EAST_ROOM_CENTRE
+    for radius in ("-0.0", "0", "2.2250738585072014e-308"):
+        answers = _three(served, "/query/near", {"lon": lon, "lat": lat, "radius": radius})
+        assert answers.by_lean and answers.by_asgi
+        assert {a.status_code for a in (answers.lean, answers.asgi, answers.fastapi)} == {200}
+        assert _comparable(answers.lean) == _comparable(answers.fastapi)

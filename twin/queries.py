@@ -33,6 +33,7 @@ from sqlalchemy import (
 
 from twin.ogc.crs import CRS84, Crs, to_storage
 from twin.ogc.errors import QueryError
+from twin.ogc.numbers import check_coordinates, check_height, check_lon_lat, checked
 from twin.ogc.sql import (
     METRES_PER_DEGREE_LAT,
     METRES_PER_DEGREE_LON,
@@ -54,8 +55,8 @@ KNN_SAFETY = 0.99
 
 
 def check_point(lon: float, lat: float) -> None:
-    if not (math.isfinite(lon) and math.isfinite(lat) and -180 <= lon <= 180 and -90 <= lat <= 90):
-        raise QueryError(f"({lon}, {lat}) is not a longitude/latitude in degrees")
+    """A finite, normal longitude/latitude in degrees, else QueryError (see `twin.ogc.numbers`)."""
+    check_lon_lat(lon, lat)
 
 
 def _metres_property(point: ColumnElement[Any]) -> ColumnElement[Any]:
@@ -80,8 +81,7 @@ def _near_shape(crs: Crs, with_kind: bool) -> Select[Any]:
 def near_query(lon: float, lat: float, radius: float, kind: str | None, limit: int, crs: Crs = CRS84) -> SqlQuery:
     """Objects within `radius` metres of a point, nearest first; one more than `limit` to tell of more."""
     check_point(lon, lat)
-    if not (math.isfinite(radius) and 0 <= radius <= MAX_RADIUS):
-        raise QueryError(f"radius={radius} must be from 0 to {MAX_RADIUS:.0f} metres")
+    checked("radius", radius, 0, MAX_RADIUS, "metres")
     values = {"lon": lon, "lat": lat, "radius": float(radius), "rows": limit + 1}
     return SqlQuery(_near_shape(crs, bool(kind)), {**values, "kind": kind} if kind else values)
 
@@ -100,8 +100,8 @@ def _containing_shape(crs: Crs, with_height: bool, with_kind: bool) -> Select[An
 def containing_query(lon: float, lat: float, height: float | None, kind: str | None, crs: Crs = CRS84) -> SqlQuery:
     """Objects whose footprint holds the point and whose height range holds `height`: innermost (thinnest) first."""
     check_point(lon, lat)
-    if height is not None and not math.isfinite(height):
-        raise QueryError("h must be a finite height in metres")
+    if height is not None:
+        check_height("h", height)
     values: dict[str, Any] = {"lon": lon, "lat": lat}
     if height is not None:
         values["h"] = float(height)
@@ -215,6 +215,8 @@ def within_statement(geometry: shapely.Geometry, relation: str, kind: str | None
     """Objects within (or intersecting) a polygon, by id with keyset paging."""
     if relation not in ("within", "intersects"):
         raise QueryError(f"relation={relation!r} must be within or intersects")
+    points = shapely.get_coordinates(geometry)
+    check_coordinates("geometry", points[:, ::-1] if geometry_crs.lat_first else points, geometry_crs.bounds)
     area = to_storage(func.ST_GeomFromText(literal(shapely.to_wkt(shapely.force_2d(geometry)), Text)), geometry_crs)
     test = func.ST_Within if relation == "within" else func.ST_Intersects
     statement = feature_select(crs).where(test(OBJECTS.c.footprint, area))

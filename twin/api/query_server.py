@@ -111,6 +111,8 @@ class Params:
     @classmethod
     def parse(cls, query_string: bytes, allowed: frozenset[str]) -> Params:
         text = query_string.decode("latin-1")
+        if "%00" in text:  # a NUL character: PostgreSQL text cannot hold it, FastAPI refuses it
+            raise Decline
         if "%" in text or "+" in text:
             pairs = parse_qsl(text, keep_blank_values=True)
         else:  # what parse_qsl gives when there is nothing to unquote, without its per-pair work

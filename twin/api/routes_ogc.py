@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from sqlalchemy import Engine
+from sqlalchemy.exc import DataError
 
 from twin.api.deps import InlineEngineDep as EngineDep
+from twin.api.guards import no_nul_characters
 from twin.api.pages import OGC_PREFIX, geojson_response, items_page, ogc_root
 from twin.api.responses import OrjsonResponse
 from twin.ogc import documents
@@ -32,7 +34,7 @@ from twin.ogc.openapi import ogc_document, to_openapi30
 from twin.ogc.sql import OBJECTS, feature, feature_select, fetch_features, read_connection
 from twin.repository import NotFound
 
-router = APIRouter(prefix=OGC_PREFIX, tags=["OGC API – Features"])
+router = APIRouter(prefix=OGC_PREFIX, tags=["OGC API – Features"], dependencies=[Depends(no_nul_characters)])
 
 CollectionId = Annotated[str, Path(alias="collectionId", description="`objects` for every object, else a dataset id")]
 FeatureId = Annotated[str, Path(alias="featureId", description="object id")]
@@ -126,11 +128,22 @@ def items(
         found = dataset_stub(collection_id) if plain else get_collection(conn, collection_id)
         known = collection_queryables(conn, found) if needs_queryables(params) else None
         parsed = parse_items_request(params, found, known)
-        rows = fetch_features(conn, items_statement(parsed))
+        try:
+            rows = fetch_features(conn, items_statement(parsed))
+        except DataError as exc:  # the filter's own arithmetic: division by zero, overflow, underflow
+            if filter_ is None:
+                raise
+            raise QueryError(f"the filter cannot be evaluated: {_primary(exc)}") from None
         if not rows and plain:
             get_collection(conn, collection_id)
     body = items_page(rows, parsed.limit, request.url, f"{_root(request)}/collections/{found.id}", found.title)
     return geojson_response(body, parsed.crs)
+
+
+def _primary(error: DataError) -> str:
+    """PostgreSQL's one-line message of a data error (no SQL, no parameters)."""
+    diag = getattr(error.orig, "diag", None)
+    return str(getattr(diag, "message_primary", None) or "invalid value")
 
 
 @router.get("/collections/{collectionId}/items/{featureId}", summary="One object as a GeoJSON Feature")

@@ -9,15 +9,17 @@ from __future__ import annotations
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode
 
-from fastapi import APIRouter, Body, Query, Request
+from fastapi import APIRouter, Body, Depends, Query, Request
 from sqlalchemy import Engine, Select
 
 from twin.api.deps import InlineEngineDep as EngineDep
+from twin.api.guards import no_nul_characters
 from twin.api.pages import geojson_response, listing, near_listing, page
 from twin.api.responses import OrjsonResponse
 from twin.ogc.crs import Crs, parse_crs
 from twin.ogc.documents import GEOJSON, link
 from twin.ogc.items import MAX_LIMIT
+from twin.ogc.numbers import MAX_HEIGHT
 from twin.ogc.sql import FeatureRow, SqlQuery, feature, feature_collection, read_connection
 from twin.queries import (
     MAX_K,
@@ -32,14 +34,16 @@ from twin.queries import (
     within_statement,
 )
 
-router = APIRouter(tags=["twin queries"])
+router = APIRouter(tags=["twin queries"], dependencies=[Depends(no_nul_characters)])
 
-Lon = Annotated[float, Query(ge=-180, le=180, description="longitude, degrees (WGS84)")]
-Lat = Annotated[float, Query(ge=-90, le=90, description="latitude, degrees (WGS84)")]
+Lon = Annotated[float, Query(ge=-180, le=180, allow_inf_nan=False, description="longitude, degrees (WGS84)")]
+Lat = Annotated[float, Query(ge=-90, le=90, allow_inf_nan=False, description="latitude, degrees (WGS84)")]
 Kind = Annotated[str | None, Query(description="only objects of this kind (building, storey, space, hydrant, …)")]
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="most objects returned")]
 After = Annotated[str | None, Query(description="page after this object id (from the `next` link)")]
 CrsParam = Annotated[str | None, Query(description="CRS of the returned geometries (URI); default CRS84")]
+Height = Annotated[float | None, Query(ge=-MAX_HEIGHT, le=MAX_HEIGHT, allow_inf_nan=False,
+                                      description="height in metres above the WGS84 ellipsoid; omit for every height")]
 
 
 def _run(engine: Engine, query: Select[Any] | SqlQuery) -> list[FeatureRow]:
@@ -54,7 +58,7 @@ def _paged(rows: list[FeatureRow], limit: int, request: Request, crs: Crs) -> Or
 @router.get("/query/near", summary="Objects within a radius of a point",
             response_description="FeatureCollection nearest first; each feature has `distance_m` (geodesic metres)")
 def query_near(request: Request, engine: EngineDep, lon: Lon, lat: Lat,
-               radius: Annotated[float, Query(ge=0, le=MAX_RADIUS, description="metres")],
+               radius: Annotated[float, Query(ge=0, le=MAX_RADIUS, allow_inf_nan=False, description="metres")],
                kind: Kind = None, limit: Limit = 100, crs: CrsParam = None) -> OrjsonResponse:
     output = parse_crs(crs)
     rows = _run(engine, near_query(lon, lat, radius, kind, limit, output))
@@ -64,8 +68,7 @@ def query_near(request: Request, engine: EngineDep, lon: Lon, lat: Lat,
 @router.get("/query/at", summary="Objects containing a point at a height (which building, storey, space)",
             response_description="FeatureCollection, innermost object (thinnest height range) first")
 def query_at(request: Request, engine: EngineDep, lon: Lon, lat: Lat,
-             h: Annotated[float | None, Query(description="height in metres above the WGS84 ellipsoid; omit for "
-                                                          "every height")] = None,
+             h: Height = None,
              kind: Kind = None, crs: CrsParam = None) -> OrjsonResponse:
     output = parse_crs(crs)
     rows = _run(engine, containing_query(lon, lat, h, kind, output))

@@ -7,13 +7,13 @@ CRS84, in EPSG:4326 with its official latitude-first axis order, or in a project
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import ColumnElement, and_, func, literal, literal_column, or_
 
 from twin.ogc.errors import QueryError
+from twin.ogc.numbers import LON_LAT, MAX_PROJECTED, Bounds, check_coordinates, check_height, checked
 
 CRS84_URI = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
 EPSG_URI = "http://www.opengis.net/def/crs/EPSG/0/{code}"
@@ -21,12 +21,14 @@ EPSG_URI = "http://www.opengis.net/def/crs/EPSG/0/{code}"
 
 @dataclass(frozen=True)
 class Crs:
-    """One offered CRS: its URI, PostGIS SRID, whether latitude comes first, and output precision."""
+    """One offered CRS: its URI, PostGIS SRID, whether latitude comes first, output precision, and the x/y box
+    (in x-first order) within which coordinates given in it are taken."""
 
     uri: str
     srid: int
     lat_first: bool = False
     decimals: int = 7
+    bounds: Bounds = LON_LAT
 
     @property
     def geographic(self) -> bool:
@@ -35,12 +37,16 @@ class Crs:
 
 CRS84 = Crs(CRS84_URI, 4326)
 EPSG4326 = Crs(EPSG_URI.format(code=4326), 4326, lat_first=True)
+MERCATOR_SQUARE: Bounds = (-MAX_PROJECTED, -MAX_PROJECTED, MAX_PROJECTED, MAX_PROJECTED)
+UTM_STRIP: Bounds = (500_000 - 15e6, -MAX_PROJECTED, 500_000 + 15e6, MAX_PROJECTED)
+"""Eastings 15,000 km either side of the central meridian: PROJ's transverse Mercator refuses points beyond
+≈16,500 km (outside the projection domain), which PostGIS would raise as a server error."""
 SUPPORTED: tuple[Crs, ...] = (
     CRS84,
     EPSG4326,
-    Crs(EPSG_URI.format(code=3857), 3857, decimals=3),
-    Crs(EPSG_URI.format(code=25832), 25832, decimals=3),
-    Crs(EPSG_URI.format(code=25833), 25833, decimals=3),
+    Crs(EPSG_URI.format(code=3857), 3857, decimals=3, bounds=MERCATOR_SQUARE),
+    Crs(EPSG_URI.format(code=25832), 25832, decimals=3, bounds=UTM_STRIP),
+    Crs(EPSG_URI.format(code=25833), 25833, decimals=3, bounds=UTM_STRIP),
 )
 _BY_NAME = {c.uri: c for c in SUPPORTED}
 _BY_NAME.update({f"EPSG:{c.srid}": c for c in SUPPORTED if c is not CRS84})
@@ -83,12 +89,13 @@ def to_storage(geometry: ColumnElement, crs: Crs) -> ColumnElement:
 
 
 def parse_numbers(text: str, parameter: str) -> list[float]:
+    """Comma-separated numbers, each finite and normal (`twin.ogc.numbers`)."""
     try:
         numbers = [float(part) for part in text.split(",")]
     except ValueError:
         raise QueryError(f"{parameter}={text!r} must be comma-separated numbers") from None
-    if not all(math.isfinite(n) for n in numbers):
-        raise QueryError(f"{parameter}={text!r} must be finite numbers")
+    for number in numbers:
+        checked(parameter, number)
     return numbers
 
 
@@ -101,10 +108,9 @@ def bbox_condition(footprint: ColumnElement, zmin: ColumnElement, zmax: ColumnEl
     x1, y1, x2, y2 = (numbers[0], numbers[1], numbers[3], numbers[4]) if three_d else tuple(numbers)
     if crs.lat_first:
         x1, y1, x2, y2 = y1, x1, y2, x2
+    check_coordinates("bbox corner", [(x1, y1), (x2, y2)], crs.bounds)
     if y1 > y2 or (x1 > x2 and not crs.geographic):
         raise QueryError(f"bbox {list(numbers)} has a lower corner above or right of its upper corner")
-    if crs.geographic and not all(-90 <= y <= 90 for y in (y1, y2)):
-        raise QueryError(f"bbox {list(numbers)} has latitudes outside [-90, 90]")
     if crs.geographic:
         boxes = [(x1, y1, x2, y2)] if x1 <= x2 else [(x1, y1, 180.0, y2), (-180.0, y1, x2, y2)]
         condition = or_(*(func.ST_Intersects(footprint, func.ST_MakeEnvelope(*b, 4326)) for b in boxes))
@@ -113,7 +119,7 @@ def bbox_condition(footprint: ColumnElement, zmin: ColumnElement, zmax: ColumnEl
         envelope = func.ST_MakeEnvelope(x1, y1, x2, y2, crs.srid)
         condition = func.ST_Intersects(footprint, func.ST_Transform(func.ST_Segmentize(envelope, segment), 4326))
     if three_d:
-        low, high = numbers[2], numbers[5]
+        low, high = check_height("bbox minimum height", numbers[2]), check_height("bbox maximum height", numbers[5])
         if low > high:
             raise QueryError(f"bbox {list(numbers)} has a minimum height above its maximum height")
         condition = and_(condition, zmax >= literal(low), zmin <= literal(high))

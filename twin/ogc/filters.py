@@ -39,6 +39,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 
 from twin.ogc.crs import CRS84, Crs, to_storage
 from twin.ogc.errors import QueryError
+from twin.ogc.numbers import check_coordinates, checked
 from twin.ogc.sql import CORE_NUMBER, CORE_TEXT, GEOMETRY_NAMES, OBJECTS, within_metres
 
 NUMERIC_TEXT = r"^\s*[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?\s*$"
@@ -55,6 +56,8 @@ ARITHMETIC: dict[str, Callable[[Any, Any], ColumnElement[Any]]] = {
     "+": lambda a, b: a + b, "-": lambda a, b: a - b, "*": lambda a, b: a * b, "/": lambda a, b: a / b,
 }
 METRE_UNITS = {"m", "meter", "meters", "metre", "metres"}
+MAX_DISTANCE = 21_000_000.0
+"""Metres an S_DWITHIN distance may have: beyond half a meridian (≈20,004 km) every place is within reach."""
 FILTER_LANGS = ("cql2-text", "cql2-json")
 
 
@@ -203,8 +206,9 @@ class _Compiler:
                 raise QueryError(f"S_DWITHIN distances are in metres, not {_show(args[3])}")
         a, b = self.value(args[0]), self.value(args[1])
         distance = args[2]
-        if isinstance(distance, bool) or not isinstance(distance, int | float) or distance < 0:
+        if isinstance(distance, bool) or not isinstance(distance, int | float):
             raise QueryError("the S_DWITHIN distance must be a non-negative number of metres")
+        checked("the S_DWITHIN distance", float(distance), 0, MAX_DISTANCE, "metres")
         ga, gb = self.geometry(a), self.geometry(b)
         if a.is_footprint and not b.is_footprint:
             return within_metres(gb, float(distance))
@@ -219,7 +223,7 @@ class _Compiler:
         if isinstance(node, bool):
             return Operand(literal(node, Boolean), "bool")
         if isinstance(node, int | float):
-            return Operand(literal(float(node), Float), "number")
+            return Operand(literal(checked("a number in the filter", float(node)), Float), "number")
         if isinstance(node, str):
             return Operand(literal(node, Text), "text")
         if not isinstance(node, dict):
@@ -229,6 +233,7 @@ class _Compiler:
         if "bbox" in node:
             return Operand(self.envelope(node["bbox"]), "geometry")
         if "type" in node and ("coordinates" in node or "geometries" in node):
+            check_coordinates("a filter geometry's point", _points(node, self.crs.lat_first), self.crs.bounds)
             geojson = literal(orjson.dumps(node).decode(), Text)
             return Operand(to_storage(func.ST_Force2D(func.ST_GeomFromGeoJSON(geojson)), self.crs), "geometry")
         if {"timestamp", "date", "interval"} & node.keys():
@@ -261,6 +266,8 @@ class _Compiler:
                 isinstance(n, int | float) and not isinstance(n, bool) for n in numbers):
             raise QueryError("BBOX takes 4 or 6 numbers")
         x1, y1, x2, y2 = (numbers[0], numbers[1], numbers[3], numbers[4]) if len(numbers) == 6 else numbers
+        corners = [(y1, x1), (y2, x2)] if self.crs.lat_first else [(x1, y1), (x2, y2)]
+        check_coordinates("a BBOX corner", corners, self.crs.bounds)
         return to_storage(func.ST_MakeEnvelope(float(x1), float(y1), float(x2), float(y2)), self.crs)
 
     # coercions --------------------------------------------------------------------------------------------
@@ -305,3 +312,22 @@ def _two(args: list[Any], op: str) -> tuple[Any, Any]:
 def _show(node: Any) -> str:
     text = orjson.dumps(node, default=str).decode()
     return text if len(text) <= 80 else text[:77] + "…"
+
+
+def _points(geometry: Any, lat_first: bool) -> list[list[float]]:
+    """Every position of a GeoJSON geometry (collections included) as x/y(/z), each a list of 2–3 numbers."""
+    if "geometries" in geometry:
+        return [p for part in geometry["geometries"] if isinstance(part, dict) for p in _points(part, lat_first)]
+    found: list[list[float]] = []
+    stack = [geometry.get("coordinates")]
+    while stack:
+        item = stack.pop()
+        if not isinstance(item, list):
+            raise QueryError(f"{_show(item)} is not a coordinate")
+        if item and all(isinstance(v, int | float) and not isinstance(v, bool) for v in item):
+            if len(item) not in (2, 3):
+                raise QueryError(f"a position has 2 or 3 numbers, not {_show(item)}")
+            found.append([float(item[1]), float(item[0]), *item[2:]] if lat_first else [float(v) for v in item])
+        else:
+            stack.extend(item)
+    return found
