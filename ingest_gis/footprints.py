@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import math
 import re
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import pyogrio
 import shapely
 from pyproj import CRS
@@ -22,6 +22,7 @@ from pyproj.exceptions import CRSError
 from shapely.geometry import MultiPolygon, Polygon
 from shapely.geometry.base import BaseGeometry
 
+from ingest_gis.attributes import AttributeReader, boolean_fields
 from ingest_gis.lod1 import extrude_many
 from ingest_gis.records import IngestError, IngestResult, ObjectRecord, ProgressCallback, no_progress
 from tiles.model import Feature
@@ -63,18 +64,6 @@ def parse_number(value: Any) -> float | None:
     return number if math.isfinite(number) else None
 
 
-def _json_value(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, pd.Timestamp):
-        return value.isoformat()
-    if isinstance(value, bytes):
-        return value.hex()
-    return value
-
-
 def _pick(columns: list[str], explicit: str | None, candidates: tuple[str, ...], what: str) -> str | None:
     if explicit:
         if explicit not in columns:
@@ -110,6 +99,20 @@ def _polygonal(geometry: BaseGeometry | None) -> Polygon | MultiPolygon | None:
     return polygons[0] if len(polygons) == 1 else MultiPolygon(polygons)
 
 
+def _skipped_kind(geometry: BaseGeometry | None) -> str:
+    """What a feature without a usable polygon had: its geometry type, or why it has none."""
+    if geometry is None:
+        return "no geometry"
+    if geometry.is_empty:
+        return f"empty {geometry.geom_type}"
+    return "invalid polygon" if geometry.geom_type in ("Polygon", "MultiPolygon") else geometry.geom_type
+
+
+def _counted(kinds: Counter[str]) -> str:
+    """`3 Point, 1 LineString` — most frequent first."""
+    return ", ".join(f"{count} {kind}" for kind, count in sorted(kinds.items(), key=lambda item: (-item[1], item[0])))
+
+
 def _base_height(geometry: BaseGeometry) -> float:
     if not geometry.has_z:
         return 0.0
@@ -139,7 +142,8 @@ def read_footprints(
     if not path.exists():
         raise IngestError(f"no such file: {path}")
     try:
-        frame = pyogrio.read_dataframe(path, layer=options.layer, fid_as_index=True)
+        frame = pyogrio.read_dataframe(path, layer=options.layer, fid_as_index=True, datetime_as_string=True)
+        info = pyogrio.read_info(path, layer=options.layer)
     except Exception as exc:  # GDAL raises many types for unreadable input
         raise IngestError(f"cannot read {path.name} as a vector layer: {exc}") from exc
     if len(frame) == 0:
@@ -170,7 +174,9 @@ def read_footprints(
     name_col = next((c for c in NAME_ATTRIBUTES if c in columns), None)
 
     objects: list[ObjectRecord] = []
-    defaulted = repaired = skipped = 0
+    defaulted = repaired = 0
+    skipped: Counter[str] = Counter()
+    reader = AttributeReader(boolean_fields(list(info["fields"]), list(info["dtypes"])))
     seen: set[str] = set()
     records = frame[columns].to_dict("records")
     total = len(frame)
@@ -179,7 +185,7 @@ def read_footprints(
     ):
         footprint = _polygonal(geometry)
         if footprint is None:
-            skipped += 1
+            skipped[_skipped_kind(geometry)] += 1
             continue
         if geometry is not None and not geometry.is_valid:
             repaired += 1
@@ -196,15 +202,15 @@ def read_footprints(
             key = f"{key}-{int(fid)}"
         seen.add(key)
         object_id = f"{options.name}.{key}"
-        attributes = {k: _json_value(v) for k, v in row.items() if _json_value(v) is not None}
-        name = str(row[name_col]) if name_col and _json_value(row.get(name_col)) is not None else None
+        attributes = reader.row(row)
+        name = str(attributes[name_col]) if name_col and name_col in attributes else None
         top = base + height
         objects.append(ObjectRecord(object_id, "building", name, footprint, base, top, attributes))
         if i % 1000 == 999 or i == total - 1:
             on_progress("read", i + 1, total)
 
     if not objects:
-        raise IngestError(f"{path.name} has no usable polygon footprints ({skipped} empty or invalid)")
+        raise IngestError(f"{path.name} has no usable polygon footprints ({_counted(skipped)})")
     features = lod1_features(objects)
     if defaulted:
         warnings.append(
@@ -213,5 +219,6 @@ def read_footprints(
     if repaired:
         warnings.append(f"{repaired} invalid footprints were repaired")
     if skipped:
-        warnings.append(f"{skipped} features had no usable polygon and were skipped")
+        warnings.append(f"{skipped.total()} features had no usable polygon and were skipped: {_counted(skipped)}")
+    warnings.extend(reader.warnings())
     return IngestResult(objects, features, source_crs, warnings, tile_class="building")
