@@ -42,6 +42,13 @@ class Settings(BaseSettings):
     max_upload_mb: int = Field(default=2048, ge=1, description="Largest ingest upload accepted over HTTP.")
     max_body_kb: int = Field(default=10_240, ge=1, description="Largest request body of any other route.")
     cors_origins: list[str] = ["*"]
+    bus_url: str | None = Field(default=None, description="Redis URL of the live bus shared by workers "
+                                                          "(redis://…); unset keeps it in-process.")
+    reading_retention_days: int = Field(default=30, ge=1, le=3650, description="Days of readings kept "
+                                                                             "(daily partitions dropped after).")
+    max_readings_per_batch: int = Field(default=10_000, ge=1, description="Most readings in one batch (else 413).")
+    alarm_event_level: str = Field(default="orange", pattern="^(blue|yellow|orange|red)$",
+                                   description="Alarm level at which an alarm opens an event on its object.")
 
     @property
     def embedded(self) -> bool:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -14,6 +16,7 @@ from twin.api import (
     errors,
     routes_buildings,
     routes_jobs,
+    routes_live,
     routes_objects,
     routes_ogc,
     routes_queries,
@@ -25,10 +28,12 @@ from twin.api.query_server import CORS_EXPOSED, QueryServer, serve_query
 from twin.api.tile_server import Receive, Scope, Send, TileServer, serve_tile
 from twin.db import Database, open_database
 from twin.jobs import JobRunner
+from twin.live.service import LiveOptions, LiveService
 from twin.notices import NoticeListener
 from twin.settings import Settings
 from twin.tilestore import FileTileStore
 
+log = logging.getLogger(__name__)
 APP_STATE_KEY = "citytwin.app"
 """The lifespan state naming the app, for connection protocols that answer from `app.state.queries`."""
 
@@ -54,6 +59,17 @@ class CityTwinApp(FastAPI):
         await with_body_limit(super().__call__, scope, receive, send, limit)
 
 
+async def open_live(settings: Settings, dsn: str) -> LiveService | None:
+    """The worker's live layer, or None (and the live routes answer 503) when it cannot start."""
+    options = LiveOptions(bus_url=settings.bus_url, retention_days=settings.reading_retention_days,
+                          max_batch=settings.max_readings_per_batch, event_level=settings.alarm_event_level)
+    try:
+        return await LiveService.open(dsn, options)
+    except Exception:
+        log.exception("the live layer could not start")
+        return None
+
+
 def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
     """Build the app; opens (and on shutdown closes) the database unless one is handed in."""
 
@@ -65,13 +81,24 @@ def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
         app.state.tiles = TileServer(app.state.db.engine, files, settings.tile_cache_mb * 2**20,
                                      settings.cors_origins[0] if len(settings.cors_origins) == 1 else "*")
         url = app.state.db.engine.url.render_as_string(hide_password=False)
-        listener = NoticeListener(url, [lambda notice: app.state.tiles.cache.drop_tileset(notice["tileset"])])
+        app.state.live = await open_live(settings, app.state.db.engine.url.set(drivername="postgresql")
+                                         .render_as_string(hide_password=False))
+        loop = asyncio.get_running_loop()
+
+        def tileset_changed(notice: dict[str, Any]) -> None:
+            app.state.tiles.cache.drop_tileset(notice["tileset"])
+            if app.state.live is not None:
+                asyncio.run_coroutine_threadsafe(app.state.live.tileset_changed(notice), loop)
+
+        listener = NoticeListener(url, [tileset_changed])
         listener.start()
         app.state.jobs = JobRunner(app.state.db.engine)
         app.state.queries = await QueryServer.open(app.state.db.engine, settings.cors_origins)
         try:
             yield {APP_STATE_KEY: app}
         finally:
+            if app.state.live is not None:
+                await app.state.live.close()
             if app.state.queries is not None:
                 await app.state.queries.close()
             app.state.jobs.shutdown()
@@ -82,8 +109,9 @@ def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
     app = CityTwinApp(title="CityTwin", version=__version__, lifespan=lifespan,
                   description="Digital-twin 3D city server: twin objects in PostGIS, OGC 3D Tiles, live state.")
     app.state.settings = settings
-    app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "HEAD"],
-                       allow_headers=["*"], expose_headers=list(CORS_EXPOSED))
+    app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins,
+                       allow_methods=["GET", "HEAD", "POST", "PUT", "DELETE"], allow_headers=["*"],
+                       expose_headers=list(CORS_EXPOSED))
     errors.add_exception_handlers(app)
     app.include_router(routes_tiles.router)
     app.include_router(routes_objects.router)
@@ -91,6 +119,7 @@ def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
     app.include_router(routes_buildings.router)
     app.include_router(routes_ogc.router)
     app.include_router(routes_queries.router)
+    app.include_router(routes_live.router)
     app.include_router(routes_viewer.router)
     routes_viewer.mount_static(app, settings)
     return app

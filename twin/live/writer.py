@@ -1,0 +1,64 @@
+"""Group commit for readings: concurrent batches (HTTP, MQTT, websocket) share one COPY transaction; each caller
+hears back only after the commit, with the (sensor, time) pairs that were new."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from datetime import datetime
+
+import asyncpg
+
+from twin.live.store import write_readings
+
+Row = tuple[str, datetime, float, datetime]
+
+
+class ReadingWriter:
+    def __init__(self, pool: asyncpg.Pool, writers: int = 2, max_rows: int = 20_000) -> None:
+        self.pool = pool
+        self.max_rows = max_rows
+        self.queue: asyncio.Queue[tuple[list[Row], asyncio.Future[set[tuple[str, datetime]]]]] = asyncio.Queue()
+        self.tasks = [asyncio.create_task(self._run(), name=f"citytwin-writer-{i}") for i in range(writers)]
+        self.rows_written = 0
+
+    async def write(self, rows: list[Row]) -> set[tuple[str, datetime]]:
+        """Store `rows` durably; the pairs among them that were not stored before."""
+        if not rows:
+            return set()
+        future: asyncio.Future[set[tuple[str, datetime]]] = asyncio.get_running_loop().create_future()
+        await self.queue.put((rows, future))
+        return await future
+
+    async def _run(self) -> None:
+        while True:
+            batches = [await self.queue.get()]
+            size = len(batches[0][0])
+            while size < self.max_rows and not self.queue.empty():
+                queued = self.queue.get_nowait()
+                batches.append(queued)
+                size += len(queued[0])
+            rows = [row for batch, _ in batches for row in batch]
+            try:
+                async with self.pool.acquire() as conn:
+                    inserted = await write_readings(conn, rows)
+            except (asyncpg.PostgresError, OSError, asyncpg.InterfaceError) as exc:
+                for _, future in batches:
+                    if not future.done():
+                        future.set_exception(StorageError(str(exc)))
+                continue
+            self.rows_written += len(inserted)
+            for batch, future in batches:
+                if not future.done():
+                    future.set_result({(r[0], r[1]) for r in batch if (r[0], r[1]) in inserted})
+
+    async def close(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+        for task in self.tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
+class StorageError(RuntimeError):
+    """The database did not take the readings: none of them is acknowledged."""

@@ -1,0 +1,236 @@
+"""The websocket adapter: one task reads the client's messages, one sends its batched frames, so a slow client
+never holds up the hub. Live: a snapshot (or the messages missed since `resume`), then deltas batched per tick.
+Replay: the stored past of a window at any speed, with pause, seek and speed, in the same messages."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
+
+import orjson
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+
+from twin.live import history
+from twin.live.protocol import (
+    ProtocolError,
+    Replay,
+    Subscribe,
+    op_of,
+    parse_instant,
+    parse_replay,
+    parse_speed,
+    parse_subscribe,
+)
+from twin.live.scope import Scope
+from twin.live.service import LiveService
+
+TICK_S = 0.02
+HEARTBEAT_S = 15.0
+OVERFLOW_CLOSE = 1013  # "try again later": the client resumes from the point it was given
+
+
+class Session:
+    def __init__(self, socket: WebSocket, live: LiveService) -> None:
+        self.socket, self.live = socket, live
+        self.id = uuid.uuid4().hex
+        self.wake = asyncio.Event()
+        self.subscription: Subscribe | None = None
+        self.replay: ReplayRun | None = None
+        self.closed = False
+
+    async def send(self, message: Any) -> None:
+        await self.socket.send_text(orjson.dumps(message).decode())
+
+    async def run(self) -> None:
+        sender = asyncio.create_task(self._send_loop())
+        try:
+            while True:
+                raw = await self.socket.receive_text()
+                try:
+                    message = orjson.loads(raw)
+                    await self._handle(op_of(message), message)
+                except (orjson.JSONDecodeError, ProtocolError) as exc:
+                    await self.send({"type": "error", "reason": str(exc)})
+        except WebSocketDisconnect:
+            pass
+        finally:
+            self.closed = True
+            self.live.hub.remove_client(self.id)
+            if self.replay is not None:
+                self.replay.task.cancel()
+            sender.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sender
+
+    async def _handle(self, op: str, message: dict[str, Any]) -> None:
+        if op == "ping":
+            await self.send({"type": "pong", "seq": self.live.hub.state.seq, "id": message.get("id")})
+        elif op == "subscribe":
+            await self._subscribe(parse_subscribe(message))
+        elif op == "live":
+            if self.subscription is None:
+                raise ProtocolError("subscribe first")
+            await self._subscribe(self.subscription)
+        elif op == "readings":
+            items = message.get("readings")
+            if not isinstance(items, list):
+                raise ProtocolError("readings is a list of readings")
+            if len(items) > self.live.options.max_batch:
+                raise ProtocolError(f"at most {self.live.options.max_batch:,} readings per message")
+            result = await self.live.post_readings(items)
+            await self.send({"type": "ack", "id": message.get("id"), **result.as_json()})
+        elif op == "replay":
+            await self._replay(parse_replay(message))
+        else:
+            if self.replay is None:
+                raise ProtocolError(f"{op} controls a replay; start one with op replay")
+            if op == "pause":
+                self.replay.pause()
+            elif op == "play":
+                self.replay.play()
+            elif op == "speed":
+                self.replay.set_speed(parse_speed(message.get("speed")))
+            elif op == "seek":
+                await self.replay.seek(parse_instant(message.get("time"), "time"))
+
+    async def _scope(self, sub: Subscribe) -> Scope:
+        objects = None
+        if sub.objects is not None:
+            objects = frozenset(await self.live.family(sub.objects) if sub.children else sub.objects)
+        return Scope(sub.area, objects, sub.kinds, sub.channels)
+
+    async def _subscribe(self, sub: Subscribe) -> None:
+        if self.replay is not None:
+            self.replay.task.cancel()
+            self.replay = None
+        scope = await self._scope(sub)
+        self.subscription = sub
+        hub = self.live.hub
+        hub.add_client(self.id, scope, self.wake.set)
+        missed = hub.resume(self.id, sub.resume) if sub.resume is not None else None
+        if missed is not None:
+            await self.send({"type": "resumed", "from": sub.resume, "seq": hub.state.seq, "messages": missed})
+        else:
+            snapshot = hub.snapshot(self.id)
+            if sub.resume is not None:
+                snapshot["resnapshot"] = True
+            await self.send(snapshot)
+
+    async def _replay(self, replay: Replay) -> None:
+        if self.subscription is None:
+            raise ProtocolError("subscribe first: a replay shows the subscription's scope")
+        self.live.hub.remove_client(self.id)
+        if self.replay is not None:
+            self.replay.task.cancel()
+        scope = await self._scope(self.subscription)
+        everything = scope.everywhere and scope.kinds is None
+        sensors = None if everything else sorted(self.live.hub.sensors_in(scope))
+        self.replay = ReplayRun(self, replay, sensors)
+
+    async def _send_loop(self) -> None:
+        hub = self.live.hub
+        last = time.monotonic()
+        while not self.closed:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.wake.wait(), HEARTBEAT_S)
+            if self.socket.client_state != WebSocketState.CONNECTED:
+                return
+            if not self.wake.is_set():
+                await self.send({"type": "heartbeat", "seq": hub.state.seq})
+                continue
+            await asyncio.sleep(max(0.0, TICK_S - (time.monotonic() - last)))
+            self.wake.clear()
+            last = time.monotonic()
+            client = hub.clients.get(self.id)
+            if client is None:
+                continue
+            if client.outbox.overflowed:
+                resume = client.outbox.delivered
+                hub.remove_client(self.id)
+                await self.send({"type": "overflow", "resume": resume,
+                                 "reason": "too far behind: resubscribe with this resume point"})
+                await self.socket.close(OVERFLOW_CLOSE)
+                return
+            messages = hub.drain(self.id)
+            if messages:
+                await self.send(messages)
+
+
+class ReplayRun:
+    """Stored messages of a window sent at `speed` × real time from a snapshot of its start; seekable."""
+
+    def __init__(self, session: Session, replay: Replay, sensors: list[str] | None) -> None:
+        self.session, self.sensors = session, sensors
+        self.start, self.end, self.speed = replay.start, replay.end, replay.speed
+        self.cursor = self.position = replay.start
+        self.playing = asyncio.Event()
+        self.playing.set()
+        self.restart = asyncio.Event()
+        self.task = asyncio.create_task(self._run())
+
+    def pause(self) -> None:
+        self.playing.clear()
+
+    def play(self) -> None:
+        self.playing.set()
+
+    def set_speed(self, speed: float) -> None:
+        self.speed = speed
+        self.cursor = self.position
+        self.restart.set()
+
+    async def seek(self, instant: datetime) -> None:
+        if not self.start <= instant <= self.end:
+            raise ProtocolError("seek within the replayed window")
+        self.cursor = instant
+        self.restart.set()
+
+    async def _run(self) -> None:
+        pool = self.session.live.pool
+        send = self.session.send
+        await send({"type": "replay", "from": history.iso(self.start), "to": history.iso(self.end),
+                    "speed": self.speed})
+        while True:
+            self.restart.clear()
+            async with pool.acquire() as conn:
+                snapshot = await history.state_at(conn, self.cursor, self.sensors)
+            await send({**snapshot, "mode": "replay"})
+            if await self._play():
+                await send({"type": "replay_end", "time": history.iso(self.end)})
+                await self.restart.wait()
+
+    async def _play(self) -> bool:
+        """Send the window from the cursor; False when a seek or speed change interrupts it."""
+        pool = self.session.live.pool
+        wall0, sim0 = time.monotonic(), self.cursor
+        while self.cursor < self.end:
+            chunk_end = min(self.end, self.cursor + timedelta(seconds=max(1.0, 10 * self.speed)))
+            async with pool.acquire() as conn:
+                items = await history.timeline(conn, self.cursor, chunk_end, self.sensors)
+            index = 0
+            while index < len(items):
+                if self.restart.is_set():
+                    return False
+                if not self.playing.is_set():
+                    paused_at = time.monotonic()
+                    await self.playing.wait()
+                    wall0 += time.monotonic() - paused_at
+                    continue
+                now = sim0 + timedelta(seconds=(time.monotonic() - wall0) * self.speed)
+                due = []
+                while index < len(items) and items[index][0] <= now:
+                    due.append({**items[index][1], "replay": True})
+                    self.position = items[index][0]
+                    index += 1
+                if due:
+                    await self.session.send(due)
+                if index < len(items):
+                    delay = (items[index][0] - now).total_seconds() / self.speed
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self.restart.wait(), min(max(delay, 0.0), TICK_S * 5))
+            self.cursor = self.position = chunk_end
+        return True
