@@ -27,6 +27,7 @@ from pyproj.exceptions import CRSError
 from ingest_gis.citycrs import parse_crs, resolve_crs
 from ingest_gis.cityjson import LOD_CHOICES, choose_lod
 from ingest_gis.citymodel import CityIngestResult, CityModel, CityObject, assemble
+from ingest_gis.crs_guess import settle_projected
 from ingest_gis.footprints import parse_number
 from ingest_gis.records import IngestError, ProgressCallback, no_progress
 from ingest_gis.surfaces import SurfaceBuilder
@@ -290,9 +291,12 @@ def read_citygml(path: str | Path, options: CityGmlOptions,
                         "nearest: " + ", ".join(f"{n} LoD{lod}" for lod, n in sorted(reader.off_lod.items())))
     if reader.unresolved:
         warnings.append(f"{reader.unresolved} xlink references to surfaces outside their building were ignored")
+    vertices = np.concatenate(reader.chunks) if reader.chunks else np.zeros((0, 3))
+    declared = options.crs or str(_one_srs(reader.srs_names, path.name))
+    crs = settle_projected(crs, vertices[:, 0], vertices[:, 1], declared=declared, chosen=bool(options.crs),
+                           warnings=warnings, where=path.name)
     if note := crs.vertical_note():
         warnings.append(note)
-    vertices = np.concatenate(reader.chunks) if reader.chunks else np.zeros((0, 3))
     model = CityModel(vertices, reader.builder.build(), reader.semantic, np.asarray(reader.shell, dtype=np.int64),
                       reader.objects)
     records, features, summary = assemble(model, options.name, crs, warnings, on_progress)

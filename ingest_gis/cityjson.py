@@ -24,6 +24,7 @@ import orjson
 
 from ingest_gis.citycrs import resolve_crs
 from ingest_gis.citymodel import CityIngestResult, CityModel, CityObject, assemble
+from ingest_gis.crs_guess import settle_projected
 from ingest_gis.cycle_collector import cycle_collector_paused
 from ingest_gis.footprints import parse_number
 from ingest_gis.records import IngestError, ProgressCallback, no_progress
@@ -265,10 +266,13 @@ def _read(path: Path, options: CityJsonOptions, on_progress: ProgressCallback) -
     if reader.ignored:
         warnings.append("geometries without surfaces were left out: "
                         + ", ".join(f"{n} {t}" for t, n in sorted(reader.ignored.items())))
+    vertices = np.concatenate(reader.vertices)
+    crs = settle_projected(crs, vertices[:, 0], vertices[:, 1], declared=options.crs or str(declared_crs(doc)),
+                           chosen=bool(options.crs), warnings=warnings, where=path.name)
     if note := crs.vertical_note():
         warnings.append(note)
-    model = CityModel(np.concatenate(reader.vertices), reader.builder.build(), reader.semantic,
-                      np.asarray(reader.shell, dtype=np.int64), objects)
+    model = CityModel(vertices, reader.builder.build(), reader.semantic, np.asarray(reader.shell, dtype=np.int64),
+                      objects)
     records, features, summary = assemble(model, options.name, crs, warnings, on_progress)
     if not features:
         raise IngestError(f"{path.name} has no city objects with surfaces in the chosen LoD")
