@@ -30,7 +30,7 @@ from tests.helpers.city import add_house_and_street
 from tests.helpers.data import shared_data
 from twin.ingest import ingest_footprints
 
-EXAMPLES = 25
+EXAMPLES = 15
 """Generated requests per operation and generation mode (hypothesis' `max_examples`)."""
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
                 suppress_health_check=list(HealthCheck))
