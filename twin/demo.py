@@ -1,7 +1,10 @@
-"""The demo city: a generated district of footprints and a generated IFC building in its park, ingested."""
+"""The demo city: a generated district of footprints and a generated IFC building in its park, ingested, with
+simulated sensors on both and the devices that feed them while the demo serves."""
 
 from __future__ import annotations
 
+import importlib.util
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -12,17 +15,49 @@ from ingest_gis.footprints import FootprintOptions
 from ingest_gis.records import ProgressCallback, no_progress
 from scenes.demo_building import generate_building
 from scenes.demo_district import GRID_ANGLE_DEG, generate_district, park_centre
+from scenes.demo_sensors import demo_sensors
 from twin.ingest import ingest_footprints, ingest_ifc
+from twin.live import importer
+from twin.live.feeder import DemoFeeder
+from twin.settings import Settings
 
 
 def build_demo_city(engine: Engine, folder: Path, on_progress: ProgressCallback = no_progress) -> dict[str, Any]:
-    """Write the demo inputs under `folder` and ingest them as datasets `demo` and `rathaus`."""
+    """Write the demo inputs under `folder`, ingest them as datasets `demo` and `rathaus`, add the sensors."""
     folder.mkdir(parents=True, exist_ok=True)
     district = folder / "demo-district.geojson"
     district.write_bytes(orjson.dumps(generate_district()))
     building = folder / "demo-building.ifc"
     generate_building(building, *park_centre(), grid_angle_deg=GRID_ANGLE_DEG)
-    return {
+    city = {
         "district": ingest_footprints(engine, district, FootprintOptions(name="demo"), on_progress=on_progress),
         "building": ingest_ifc(engine, building, "rathaus", on_progress=on_progress),
     }
+    return {**city, "sensors": add_demo_sensors(engine)}
+
+
+def add_demo_sensors(engine: Engine) -> dict[str, Any]:
+    """The simulated sensors of the demo city, bound by position to the buildings and rooms that hold them."""
+    dsn = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    rows = list(enumerate(demo_sensors(), start=1))
+    return importer.run(importer.put_sensors(dsn, rows)).as_json()
+
+
+def start_feeder(settings: Settings) -> DemoFeeder:
+    """The demo's devices, sending to the server about to start on `settings.host:port`: over HTTP, and over MQTT
+    to the broker the server's bridge listens to (the configured one, else its private mosquitto)."""
+    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
+    return DemoFeeder(f"http://{host}:{settings.port}", feeder_broker(settings)).start()
+
+
+def feeder_broker(settings: Settings) -> Callable[[], str | None] | None:
+    """Where the server takes MQTT readings, asked once it is up; None when it takes none."""
+    if not getattr(settings, "mqtt", False) or importlib.util.find_spec("twin.live.mqtt_bridge") is None:
+        return None
+    configured: str | None = getattr(settings, "mqtt_url", None)
+    if configured:
+        return lambda: configured
+    from twin.live.broker import MosquittoBroker
+
+    broker = MosquittoBroker(settings.data_dir)
+    return lambda: broker.url if broker.running() else None

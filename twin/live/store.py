@@ -3,7 +3,7 @@ alarms and their history, events. Statements only; what to write is decided by t
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -81,6 +81,16 @@ def _sensor(row: asyncpg.Record) -> Sensor:
     return parse_sensor(raw)
 
 
+async def read_sensors(conn: asyncpg.Connection, ids: Sequence[str] | None = None) -> list[Sensor]:
+    """Stored sensors by id: all of them, or those of `ids` that exist."""
+    if ids is None:
+        rows = await conn.fetch(f"SELECT {SENSOR_COLUMNS} FROM sensors ORDER BY id")
+    else:
+        rows = await conn.fetch(f"SELECT {SENSOR_COLUMNS} FROM sensors WHERE id = ANY($1::text[]) ORDER BY id",
+                                list(ids))
+    return [_sensor(row) for row in rows]
+
+
 async def load_state(conn: asyncpg.Connection, seq: int) -> LiveState:
     """The live state as stored: sensors, kind thresholds, latest values, active alarms, open events."""
     state = LiveState()
@@ -121,26 +131,26 @@ async def write_readings(conn: asyncpg.Connection, rows: Sequence[tuple[str, dat
     return {(r["sensor_id"], r["time"]) for r in inserted}
 
 
-async def write_transitions(conn: asyncpg.Connection, transitions: Iterable[Transition],
+async def write_transitions(conn: asyncpg.Connection, transitions: Sequence[Transition],
                             sensors: dict[str, Sensor]) -> None:
-    """Alarm rows and their history for transitions this worker caused."""
+    """Alarm rows and their history for transitions this worker caused (one transaction, batched statements)."""
+    raised = [(t.alarm_id, t.sensor_id, sensors[t.sensor_id].object_id if t.sensor_id in sensors else None,
+               sensors[t.sensor_id].kind if t.sensor_id in sensors else "unknown", t.level, t.value, t.time)
+              for t in transitions if t.action == "raised"]
+    changed = [(t.alarm_id, t.level, t.time, t.value, t.action == "cleared")
+               for t in transitions if t.action != "raised"]
     async with conn.transaction():
-        for t in transitions:
-            sensor = sensors.get(t.sensor_id)
-            if t.action == "raised":
-                await conn.execute(
-                    """INSERT INTO alarms (id, sensor_id, object_id, kind, level, value, raised_at, updated_at)
-                       VALUES ($1::uuid, $2, $3, $4, $5, $6, $7, $7) ON CONFLICT (id) DO NOTHING""",
-                    t.alarm_id, t.sensor_id, sensor.object_id if sensor else None,
-                    sensor.kind if sensor else "unknown", t.level, t.value, t.time)
-            elif t.action == "cleared":
-                await conn.execute("UPDATE alarms SET cleared_at = $2, updated_at = $2, value = $3 "
-                                   "WHERE id = $1::uuid", t.alarm_id, t.time, t.value)
-            else:
-                await conn.execute("UPDATE alarms SET level = $2, updated_at = $3, value = $4 WHERE id = $1::uuid",
-                                   t.alarm_id, t.level, t.time, t.value)
-            await conn.execute("INSERT INTO alarm_history (alarm_id, at, action, level, value) "
-                               "VALUES ($1::uuid, $2, $3, $4, $5)", t.alarm_id, t.time, t.action, t.level, t.value)
+        if raised:
+            await conn.executemany(
+                """INSERT INTO alarms (id, sensor_id, object_id, kind, level, value, raised_at, updated_at)
+                   VALUES ($1::uuid, $2, $3, $4, $5, $6, $7, $7) ON CONFLICT (id) DO NOTHING""", raised)
+        if changed:
+            await conn.executemany(
+                """UPDATE alarms SET level = coalesce($2, level), updated_at = $3, value = $4,
+                       cleared_at = CASE WHEN $5 THEN $3 END WHERE id = $1::uuid""", changed)
+        await conn.executemany("INSERT INTO alarm_history (alarm_id, at, action, level, value) "
+                               "VALUES ($1::uuid, $2, $3, $4, $5)",
+                               [(t.alarm_id, t.time, t.action, t.level, t.value) for t in transitions])
 
 
 async def acknowledge(conn: asyncpg.Connection, alarm_id: str, actor: str, at: datetime) -> bool:
