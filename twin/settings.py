@@ -52,4 +52,6 @@ class Settings(BaseSettings):
 
     @property
     def embedded(self) -> bool:
+    live_outbox_limit: int = Field(default=10_000, ge=10, description="Alarms, events and status changes a "
+                                   "websocket client may lag behind before it is closed with a resume point.")
         return not self.database_url

@@ -63,3 +63,54 @@ class LiveClient:
 def live_client(base_url: str) -> Iterator[LiveClient]:
     with connect(base_url.replace("http://", "ws://") + "/ws", max_size=2**24) as socket:
         yield LiveClient(socket)
+
+
+class StuckClient:
+    """A websocket client that subscribes and then reads nothing until told to (websockets' sans-I/O protocol
+    over a plain socket with a small receive buffer), to play a client that cannot keep up."""
+
+    def __init__(self, base_url: str, subscribe: dict[str, Any]) -> None:
+        import socket
+
+        from websockets.client import ClientProtocol
+        from websockets.uri import parse_uri
+
+        host, port = base_url.removeprefix("http://").split(":")
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        self.sock.connect((host, int(port)))
+        self.protocol = ClientProtocol(parse_uri(base_url.replace("http://", "ws://") + "/ws"), max_size=None)
+        self.protocol.send_request(self.protocol.connect())
+        self._flush()
+        while self.protocol.handshake_exc is None and not self.protocol.events_received() and \
+                getattr(self.protocol, "response", None) is None:
+            self.protocol.receive_data(self.sock.recv(65536))
+        self.protocol.send_text(orjson.dumps({"op": "subscribe", **subscribe}))
+        self._flush()
+
+    def _flush(self) -> None:
+        for data in self.protocol.data_to_send():
+            if data:
+                self.sock.sendall(data)
+
+    def read_all(self, timeout: float = 10.0) -> tuple[list[dict[str, Any]], int | None, str]:
+        """Every message until the server closes: (messages, close code, close reason)."""
+        from websockets.frames import Opcode
+
+        self.sock.settimeout(timeout)
+        messages: list[dict[str, Any]] = []
+        while True:
+            data = self.sock.recv(1 << 20)
+            if not data:
+                self.protocol.receive_eof()
+            else:
+                self.protocol.receive_data(data)
+            for frame in self.protocol.events_received():
+                if frame.opcode == Opcode.TEXT:
+                    parsed = orjson.loads(frame.data)
+                    messages.extend(parsed if isinstance(parsed, list) else [parsed])
+            close = self.protocol.close_rcvd
+            if close is not None or not data:
+                self.sock.close()
+                return messages, close.code if close else None, close.reason if close else ""
+            self._flush()

@@ -62,7 +62,8 @@ class CityTwinApp(FastAPI):
 async def open_live(settings: Settings, dsn: str) -> LiveService | None:
     """The worker's live layer, or None (and the live routes answer 503) when it cannot start."""
     options = LiveOptions(bus_url=settings.bus_url, retention_days=settings.reading_retention_days,
-                          max_batch=settings.max_readings_per_batch, event_level=settings.alarm_event_level)
+                          max_batch=settings.max_readings_per_batch, event_level=settings.alarm_event_level,
+                          outbox_limit=settings.live_outbox_limit)
     try:
         return await LiveService.open(dsn, options)
     except Exception:

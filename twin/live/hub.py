@@ -149,6 +149,9 @@ class Hub:
             client = self.clients[client_id]
             if route.channel not in client.scope.channels:
                 continue
+            if message["type"] == "sensor" and not client.scope.takes_kind(message["sensor"].get("kind", "")) \
+                    and "kind" in message["sensor"]:
+                continue
             self._put(client, message, route)
 
     def _put(self, client: Client, message: dict[str, Any], route: Route) -> None:

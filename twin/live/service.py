@@ -35,6 +35,7 @@ class LiveOptions:
     max_batch: int = 10_000
     event_level: str = "orange"
     sweep_s: float = 1.0
+    outbox_limit: int = 10_000
 
 
 @dataclass
@@ -63,7 +64,7 @@ class LiveService:
         bus = open_bus(options.bus_url)
         async with pool.acquire() as conn:
             state = await store.load_state(conn, 0)
-        service = cls(pool, bus, Hub(state), options)
+        service = cls(pool, bus, Hub(state, outbox_limit=options.outbox_limit), options)
         await bus.start(service.on_entry)
         state.seq = service.hub.ring_floor = bus.start_seq
         service.tasks = [asyncio.create_task(service._persist(), name="citytwin-alarms"),

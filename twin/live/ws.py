@@ -29,6 +29,8 @@ from twin.live.scope import Scope
 from twin.live.service import LiveService
 
 TICK_S = 0.02
+FRAME_MESSAGES = 500
+"""Most messages in one frame: a lagging client's backlog goes out as several frames of modest size."""
 HEARTBEAT_S = 15.0
 OVERFLOW_CLOSE = 1013  # "try again later": the client resumes from the point it was given
 
@@ -153,11 +155,11 @@ class Session:
                 hub.remove_client(self.id)
                 await self.send({"type": "overflow", "resume": resume,
                                  "reason": "too far behind: resubscribe with this resume point"})
-                await self.socket.close(OVERFLOW_CLOSE)
+                await self.socket.close(OVERFLOW_CLOSE, f"overflow; resume={resume}")
                 return
             messages = hub.drain(self.id)
-            if messages:
-                await self.send(messages)
+            for start in range(0, len(messages), FRAME_MESSAGES):
+                await self.send(messages[start:start + FRAME_MESSAGES])
 
 
 class ReplayRun:

@@ -1,0 +1,110 @@
+"""Live delivery under strain, with real processes: two workers sharing a Redis bus, a slow client, status."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import _drop_database, _fresh_database, serving_app
+from tests.helpers.city import EAST_ROOM_CENTRE, add_house_and_street
+from tests.helpers.live import StuckClient, live_client
+from tests.helpers.redis_server import redis_server
+from twin.api import create_app
+from twin.db import Database, create_db_engine
+from twin.settings import Settings
+
+
+@pytest.fixture
+def city_url(server_url: str, template_database: str) -> Iterator[str]:
+    url = _fresh_database(server_url, template_database)
+    engine = create_db_engine(url)
+    add_house_and_street(engine)
+    engine.dispose()
+    yield url
+    _drop_database(server_url, url)
+
+
+def worker(stack: ExitStack, database_url: str, folder: Path, **settings: object) -> str:
+    engine = create_db_engine(database_url)
+    stack.callback(engine.dispose)
+    app = create_app(Settings(database_url=database_url, data_dir=folder, **settings), Database(engine))
+    return stack.enter_context(serving_app(app))
+
+
+def test_a_reading_posted_to_one_worker_reaches_a_client_of_another_through_redis(city_url: str,
+                                                                                  tmp_path: Path) -> None:
+    with redis_server(tmp_path) as redis, ExitStack() as stack:
+        a = worker(stack, city_url, tmp_path / "a", bus_url=redis.url)
+        b = worker(stack, city_url, tmp_path / "b", bus_url=redis.url)
+        httpx.post(f"{a}/sensors", json={"id": "GAS-1", "kind": "gas", "position": [*EAST_ROOM_CENTRE, 4],
+                                          "thresholds": {"levels": {"yellow": 10, "red": 25}}})
+        deadline = time.monotonic() + 5
+        while httpx.get(f"{b}/sensors/GAS-1").status_code != 200:
+            assert time.monotonic() < deadline, "worker B never learnt of the sensor"
+            time.sleep(0.05)
+        with live_client(b) as client:
+            client.subscribe(objects=["house.s1.east"])
+            assert httpx.post(f"{a}/readings", json=[{"sensor": "GAS-1", "value": 30}]).json()["accepted"] == 1
+            assert client.until(lambda m: m["type"] == "reading")["value"] == 30
+            alarm = client.until(lambda m: m["type"] == "alarm")
+            assert alarm["level"] == "red"
+        assert [a["id"] for a in httpx.get(f"{a}/alarms").json()["alarms"]] == [alarm["id"]]
+        assert httpx.post(f"{b}/alarms/{alarm['id']}/acknowledge", json={"by": "Zhang"}).status_code == 200
+        deadline = time.monotonic() + 5
+        while httpx.get(f"{a}/alarms").json()["alarms"][0]["acknowledged_by"] != "Zhang":
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+
+
+def test_a_slow_client_delays_no_one_else_and_is_closed_with_a_resume_point_that_loses_no_alarm(
+        city_url: str, tmp_path: Path) -> None:
+    with ExitStack() as stack:
+        base = worker(stack, city_url, tmp_path, live_outbox_limit=6000)
+        httpx.post(f"{base}/sensors", json={"id": "SMOKE-1", "kind": "smoke", "object_id": "house.b",
+                                            "thresholds": {"levels": {"blue": 0.5}}})  # below the event level
+        slow = StuckClient(base, {"channels": ["alarms"]})
+        fast = stack.enter_context(live_client(base))
+        fast.subscribe(channels=["alarms"])
+        toggles, batch = 20_000, 5000
+        for start in range(0, toggles, batch):
+            body = [{"sensor": "SMOKE-1", "time": time.time() - 3000 + (start + i) * 0.01, "value": (start + i) % 2}
+                    for i in range(batch)]
+            assert httpx.post(f"{base}/readings", json=body).json()["accepted"] == batch
+        alarms = []
+        while len(alarms) < toggles - 1:
+            alarms += [m for m in fast.receive(timeout=10) if m["type"] == "alarm"]
+        assert [m["action"] for m in alarms[:4]] == ["raised", "cleared", "raised", "cleared"]
+        got, code, reason = slow.read_all()
+        assert code == 1013, "the slow client was never told it fell behind"
+        overflow = [m for m in got if m.get("type") == "overflow"]
+        had = [m for m in got if m.get("type") == "alarm"]
+        resume = overflow[0]["resume"]
+        assert all(m["seq"] <= resume for m in had)
+        with live_client(base) as again:
+            resumed = again.subscribe(channels=["alarms"], resume=resume)
+            assert resumed["type"] == "resumed"
+            replayed = [m for m in resumed["messages"] if m["type"] == "alarm"]
+        assert len(had) + len(replayed) == toggles - 1  # nothing lost between what it had and what it resumed
+        assert got[0]["type"] == "snapshot" and f"resume={resume}" in reason
+
+
+def test_a_sensor_goes_offline_when_silent_past_its_kinds_timeout_and_back_online_with_a_reading(
+        city_url: str, tmp_path: Path) -> None:
+    with ExitStack() as stack:
+        base = worker(stack, city_url, tmp_path)
+        httpx.post(f"{base}/sensors", json={"id": "CAM-1", "kind": "camera", "position": [13.43, 52.53, 8],
+                                            "attributes": {"stream_url": "rtsp://cam.example/1", "heading": 90,
+                                                           "fov": 60}})
+        with live_client(base) as client:
+            client.subscribe(channels=["status"])
+            stale = time.time() - 3600  # received now, but the camera's timeout (120 s) counts from receipt
+            httpx.post(f"{base}/readings", json=[{"sensor": "CAM-1", "time": stale, "value": 1}])
+            assert client.until(lambda m: m["type"] == "status")["online"] is True
+        from twin.live.kinds import KINDS
+
+        assert KINDS["camera"].offline_after_s == 120
