@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, FastAPI, HTTPException
+from typing import Annotated, Any
+
+from fastapi import APIRouter, FastAPI, HTTPException, Query
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy import text
 
-from twin.api.deps import SettingsDep
+from twin.api.deps import EngineDep, SettingsDep
 from twin.api.responses import OrjsonResponse
 from twin.settings import Settings
 
@@ -23,7 +26,38 @@ def viewer_config() -> OrjsonResponse:
         "tilesets_url": "/tilesets",
         "object_url_template": "/objects/{id}",
         "imagery_url": "/viewer/cesium/Assets/Textures/NaturalEarthII",
+        "live_ws_url": "/ws",
+        "sensors_url": "/sensors",
+        "sensor_readings_url_template": "/sensors/{id}/readings",
+        "alarms_url": "/alarms",
+        "alarm_acknowledge_url_template": "/alarms/{id}/acknowledge",
+        "ancestors_url": "/viewer/ancestors",
     })
+
+
+LINEAGE = text("""
+WITH RECURSIVE up AS (
+    SELECT o.id AS start, o.id, o.parent_id, o.kind, 0 AS depth FROM twin_objects o WHERE o.id = ANY(:ids)
+    UNION ALL
+    SELECT up.start, p.id, p.parent_id, p.kind, up.depth + 1 FROM up JOIN twin_objects p ON p.id = up.parent_id
+    WHERE up.depth < 32)
+SELECT start, id, kind, depth FROM up ORDER BY start, depth""")
+
+
+@router.get("/viewer/ancestors", tags=["viewer"])
+def ancestors(engine: EngineDep,
+              ids: Annotated[list[str], Query(max_length=1000, description="twin object ids")]) -> OrjsonResponse:
+    """Each object's kind and parent chain (nearest first, with kinds); unknown ids are left out. The viewer
+    colours a building by the alarms of its storeys and rooms with it."""
+    with engine.connect() as conn:
+        rows = conn.execute(LINEAGE, {"ids": list(dict.fromkeys(ids))}).all()
+    objects: dict[str, dict[str, Any]] = {}
+    for start, object_id, kind, depth in rows:
+        if depth == 0:
+            objects[str(start)] = {"kind": kind, "ancestors": []}
+        else:
+            objects[str(start)]["ancestors"].append({"id": object_id, "kind": kind})
+    return OrjsonResponse({"objects": objects})
 
 
 @router.api_route("/", methods=["GET", "HEAD"], include_in_schema=False)

@@ -31,3 +31,8 @@ export async function loadConfig(url = "/viewer/config.json") {
 export function objectUrl(config, id) {
   return config.object_url_template.replace("{id}", encodeURIComponent(id));
 }
+
+/** A URL from a template with `{id}` in it. */
+export function fillTemplate(template, id) {
+  return template.replace("{id}", encodeURIComponent(id));
+}

@@ -34,6 +34,7 @@ export class Inspector {
     this.panel = $("inspector");
     this.request = 0; // guards against out-of-order responses
     this.current = null; // { id, object, error }
+    this.watchers = []; // called with the shown id, or null when closed (the live sensor list)
     $("inspector-close").addEventListener("click", () => this.close());
     document.addEventListener("keydown", (e) => {
       if (e.key === "Escape" && !this.panel.hidden) this.close();
@@ -48,6 +49,7 @@ export class Inspector {
     this.setState("loading", "Loading… (加载中)");
     this.panel.dataset.objectId = id;
     this.panel.hidden = false;
+    for (const watch of this.watchers) watch(id);
     try {
       const object = await fetchJson(objectUrl(this.config, id));
       if (request !== this.request) return this.current;
@@ -69,7 +71,13 @@ export class Inspector {
     this.panel.hidden = true;
     this.panel.dataset.state = "closed";
     delete this.panel.dataset.objectId;
+    for (const watch of this.watchers) watch(null);
     if (this.onClose) this.onClose();
+  }
+
+  /** Call `watch(id)` whenever an object is shown, `watch(null)` when the panel closes. */
+  watch(watch) {
+    this.watchers.push(watch);
   }
 
   setState(state, message = "") {

@@ -5,6 +5,7 @@ import { createBuildingStyle, renderLegend } from "./building-style.js";
 import { renderLayers } from "./layers.js";
 import { Inspector } from "./inspector.js";
 import { createIfcStyle, renderStoreyOptions, trackStoreys } from "./ifc-style.js";
+import { Live } from "./live.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -25,6 +26,7 @@ const citytwin = (window.citytwin = {
   layers: [], // [{ info, tileset, error }]
   tilesets: [], // loaded Cesium3DTileset objects
   lastInspected: null,
+  live: null, // the live twin (live.js) when the server offers it
   errors: [],
 });
 
@@ -85,6 +87,15 @@ function createViewer(Cesium, config) {
   return viewer;
 }
 
+// Layers without twin objects behind their features: no alarm colours.
+const NO_OBJECTS = new Set(["pointcloud", "oblique", "tileset"]);
+
+/** Set a layer's style; with the live twin on, alarm colours go over it (`base` undefined: its own colours). */
+function setStyle(tileset, kind, base) {
+  if (citytwin.live && !NO_OBJECTS.has(kind)) citytwin.live.style(tileset, base);
+  else if (base) tileset.style = base;
+}
+
 /** Load every tileset listed by the server; failures are recorded per layer. */
 async function loadTilesets(Cesium, viewer, config) {
   const infos = await fetchJson(config.tilesets_url);
@@ -97,10 +108,12 @@ async function loadTilesets(Cesium, viewer, config) {
         if (info.kind === "pointcloud") {
           tileset.pointCloudShading.attenuation = true; // points grow with their tile's geometric error
         } else if (info.kind === "ifc") {
-          tileset.style = createIfcStyle(Cesium);
+          setStyle(tileset, info.kind, createIfcStyle(Cesium));
         } else if (HEIGHT_STYLED.has(info.kind)) {
-          tileset.style = style;
-        } // oblique meshes and imported tilesets keep their own colours (textures, RGB)
+          setStyle(tileset, info.kind, style);
+        } else {
+          setStyle(tileset, info.kind, undefined); // oblique meshes and imported tilesets keep their colours
+        }
         viewer.scene.primitives.add(tileset);
         return { info, tileset, error: null };
       } catch (error) {
@@ -165,6 +178,7 @@ function setUpPicking(Cesium, viewer, inspector) {
         // Tile was unloaded; nothing to restore.
       }
       highlight.feature = null;
+      if (citytwin.live) citytwin.live.highlight(null);
       viewer.scene.requestRender();
     }
   }
@@ -179,12 +193,19 @@ function setUpPicking(Cesium, viewer, inspector) {
     highlight.feature = feature;
     Cesium.Color.clone(feature.color, highlight.color);
     feature.color = Cesium.Color.YELLOW;
+    if (citytwin.live) citytwin.live.highlight(String(feature.getProperty("id")));
     viewer.scene.requestRender();
   }
 
   viewer.screenSpaceEventHandler.setInputAction((click) => {
     const feature = pickFeature(click.position);
     const id = feature ? feature.getProperty("id") : undefined;
+    const point = feature ? null : viewer.scene.pick(click.position);
+    if (point && point.id && point.id.sensor && point.id.object) {
+      clearHighlight();
+      inspect(inspector, String(point.id.object)); // a sensor point opens the object it is on
+      return;
+    }
     if (id === undefined || id === null) {
       inspector.close(); // clicking empty ground deselects
       return;
@@ -221,7 +242,7 @@ function setUpStoreyFilter(Cesium, viewer, ifcLayers) {
     });
   }
   citytwin.filterStorey = (filter) => {
-    for (const layer of ifcLayers) layer.tileset.style = createIfcStyle(Cesium, { filter });
+    for (const layer of ifcLayers) setStyle(layer.tileset, layer.info.kind, createIfcStyle(Cesium, { filter }));
     viewer.scene.requestRender();
   };
   select.addEventListener("change", () => citytwin.filterStorey(select.value ? JSON.parse(select.value) : null));
@@ -244,6 +265,13 @@ async function start() {
   citytwin.pickAt = picking.pickAt;
   citytwin.inspect = (id) => inspect(inspector, String(id));
   renderLegend($("legend"));
+  if (config.live_ws_url) {
+    citytwin.live = new Live(Cesium, viewer, config, {
+      inspector,
+      inspect: (objectId) => inspect(inspector, objectId),
+      showError,
+    });
+  }
 
   const layers = await loadTilesets(Cesium, viewer, config);
   citytwin.layers = layers;
@@ -261,6 +289,7 @@ async function start() {
   frameTilesets(Cesium, viewer, citytwin.tilesets, 0);
   setStatus("loading", "Loading tiles… (加载中)");
   citytwin.settle = (timeoutMs) => settle(viewer, citytwin.tilesets, timeoutMs);
+  if (citytwin.live) citytwin.live.start();
   await citytwin.settle();
   const loaded = citytwin.tilesets.length;
   setStatus(loaded ? "ready" : "empty", `${loaded} layer${loaded === 1 ? "" : "s"}`);
