@@ -184,6 +184,17 @@ class LiveService:
             await self.bus.publish({"k": "sensor_delete", "id": sensor_id})
         return bool(deleted)
 
+    async def reload_sensors(self, ids: list[str]) -> None:
+        """Sensors another process changed in the database (`citytwin sensors import|delete`): published as stored,
+        and those no longer stored as deleted."""
+        async with self.pool.acquire() as conn:
+            found = await store.read_sensors(conn, ids)
+        for sensor in found:
+            await self.bus.publish({"k": "sensor", "sensor": sensor.as_json()})
+        for gone in set(ids) - {s.id for s in found}:
+            if gone in self.hub.state.sensors:
+                await self.bus.publish({"k": "sensor_delete", "id": gone})
+
     async def set_kind_rule(self, kind: str, raw: Any) -> dict[str, Any] | None:
         kind_of(kind)
         rule = parse_rule(raw) if raw is not None else None
