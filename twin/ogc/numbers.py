@@ -11,6 +11,9 @@ import math
 import sys
 from collections.abc import Iterable, Sequence
 
+import numpy as np
+from numpy.typing import NDArray
+
 from twin.ogc.errors import QueryError
 
 MAX_HEIGHT = 100_000.0
@@ -52,15 +55,34 @@ def check_height(name: str, value: float) -> float:
     return checked(name, value, -MAX_HEIGHT, MAX_HEIGHT, "metres")
 
 
-def check_coordinates(name: str, points: Iterable[Sequence[float]], bounds: Bounds = LON_LAT) -> None:
+def check_coordinates(name: str, points: Iterable[Sequence[float]] | NDArray[np.float64],
+                      bounds: Bounds = LON_LAT) -> None:
     """Every point's x/y within `bounds` (lon/lat degrees when they are `LON_LAT`, else projected metres); a third
     value is a height."""
     axes, unit = (("lon", "lat"), "degrees") if bounds == LON_LAT else (("x", "y"), "metres")
-    for point in points:
+    if not isinstance(points, np.ndarray):
+        listed = list(points)
+        if len({len(p) for p in listed}) > 1:  # ragged (2 and 3 numbers): one point at a time
+            for point in listed:
+                check_coordinates(name, np.asarray([point], dtype=np.float64), bounds)
+            return
+        points = np.asarray(listed, dtype=np.float64)
+    array = points.astype(np.float64, copy=False)
+    if array.ndim != 2 or _all_fine(array, bounds):
+        return
+    for point in array:
         checked(f"{name} {axes[0]}", float(point[0]), bounds[0], bounds[2], unit)
         checked(f"{name} {axes[1]}", float(point[1]), bounds[1], bounds[3], unit)
         if len(point) > 2:
             check_height(f"{name} height", float(point[2]))
+
+
+def _all_fine(xyz: NDArray[np.float64], bounds: Bounds) -> bool:
+    """Whether every coordinate passes (one vectorised test; the loop then only runs to name an offender)."""
+    low = np.array([bounds[0], bounds[1], -MAX_HEIGHT][: xyz.shape[1]])
+    high = np.array([bounds[2], bounds[3], MAX_HEIGHT][: xyz.shape[1]])
+    normal = (xyz == 0) | (np.abs(xyz) >= SMALLEST_NORMAL)
+    return bool(np.all(np.isfinite(xyz) & normal & (xyz >= low) & (xyz <= high)))
 
 
 def _show(bound: float) -> str:
