@@ -181,6 +181,7 @@ class IfcReading:
         gathered, ranges = self._containers()
         undrawn: dict[str, BaseGeometry] = {}  # footprints of products without geometry of their own
         spans: list[tuple[float, float]] = []
+        points: list[tuple[int, tuple[float, float, float]]] = []  # products standing at their placement origin
         for product in self.products:
             guid = self.infos[product.id()].guid
             if guid in drawn.heights:
@@ -190,10 +191,14 @@ class IfcReading:
                 undrawn[guid] = _hull_of(gathered[guid])
                 spans.append((ranges[guid][0], ranges[guid][1]))
                 continue
-            x, y, z = semantics.placement_origin(product)
-            undrawn[guid] = Point(x, y)
-            height = float(georef.to_geodetic(np.array([[x, y, z]]))[0, 2])
-            spans.append((height, height))
+            at = semantics.placement_origin(product)
+            undrawn[guid] = Point(at[0], at[1])
+            points.append((len(spans), at))
+            spans.append((0.0, 0.0))
+        if points:  # their heights in one conversion
+            heights = georef.to_geodetic(np.array([at for _, at in points]))[:, 2]
+            for (index, _), height in zip(points, heights.tolist(), strict=True):
+                spans[index] = (height, height)
         lonlat = dict(zip(undrawn, _all_to_lonlat(list(undrawn.values()), georef), strict=True))
 
         objects: list[ObjectRecord] = []

@@ -12,9 +12,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import ifcopenshell
-import ifcopenshell.util.element
 import ifcopenshell.util.placement
 import ifcopenshell.util.unit
+import numpy as np
+from numpy.typing import NDArray
+
+from ingest_bim.properties import definition_values
 
 SPATIAL = ("IfcSite", "IfcBuilding", "IfcBuildingStorey", "IfcSpace", "IfcFacility", "IfcFacilityPart")
 # classes (and their subclasses) whose footprint is their plan rather than their hull; stairs keep their vertices
@@ -89,6 +92,7 @@ class Semantics:
         self._positions: dict[str, list[tuple[str, int]]] = {}
         self._type_cache: dict[int, tuple[dict[str, Any], list[_Definition]]] = {}
         self._nodes: dict[int, tuple[str | None, str | None, float | None]] = {}
+        self._placements: dict[int, NDArray[np.float64]] = {}
         self._read_relationships()
 
     def _read_relationships(self) -> None:
@@ -101,10 +105,10 @@ class Semantics:
                 self.parent[element.id()] = rel.RelatingStructure  # containment wins over aggregation
         for rel in model.by_type("IfcRelVoidsElement"):
             self.parent.setdefault(rel.RelatedOpeningElement.id(), rel.RelatingBuildingElement)
-        for rel in model.by_type("IfcRelDefinesByProperties"):
-            definition = rel.RelatingPropertyDefinition
+        for rel in model.by_type("IfcRelDefinesByProperties"):  # as many as property sets: read by position
+            definition = rel.get_argument(5)  # RelatingPropertyDefinition
             defs = list(definition) if isinstance(definition, tuple) else [definition]
-            for obj in rel.RelatedObjects:
+            for obj in rel.get_argument(4):  # RelatedObjects
                 self.definitions[obj.id()].extend(defs)
         for rel in model.by_type("IfcRelDefinesByType"):
             for obj in rel.RelatedObjects:
@@ -119,7 +123,7 @@ class Semantics:
         key = definition.id()
         if key not in self._pset_cache:
             try:
-                values = ifcopenshell.util.element.get_property_definition(definition) or {}
+                values = definition_values(definition)
             except Exception:  # a malformed property set is skipped, not fatal
                 values = {}
             name = getattr(definition, "Name", None) or f"#{key}"
@@ -223,11 +227,27 @@ class Semantics:
         if placement is None:
             return 0.0, 0.0, 0.0
         try:
-            matrix = ifcopenshell.util.placement.get_local_placement(placement)
+            matrix = self.placement_matrix(placement)
         except Exception:
             return 0.0, 0.0, 0.0
         x, y, z = (float(v) * self.unit for v in matrix[:3, 3])
         return x, y, z
+
+    def placement_matrix(self, placement: ifcopenshell.entity_instance) -> NDArray[np.float64]:
+        """`ifcopenshell.util.placement.get_local_placement` with each placement's matrix computed once (the
+        same products in the same order, so the same numbers): openings, fillings and elements share the chains
+        of their hosts and storeys."""
+        key = placement.id()
+        matrix = self._placements.get(key)
+        if matrix is None:
+            if not placement.is_a("IfcLocalPlacement"):
+                matrix = ifcopenshell.util.placement.get_local_placement(placement)
+            else:
+                relative_to = placement.PlacementRelTo
+                parent = np.eye(4) if relative_to is None else self.placement_matrix(relative_to)
+                matrix = np.dot(parent, ifcopenshell.util.placement.get_axis2placement(placement.RelativePlacement))
+            self._placements[key] = matrix
+        return matrix
 
 
 def _material_names(material: ifcopenshell.entity_instance | None) -> list[str]:

@@ -89,7 +89,8 @@ class IfcAuthor:
             style: str, name: str | None = None, *, along_y: bool = False, **attributes: Any) -> Any:
         """A box product: `size` = (length, thickness, height) from `at`, length along x (or y with `along_y`).
 
-        Spaces are aggregated into the container; everything else is contained in it.
+        Spaces are aggregated into the container, openings left to the element they void; everything else is
+        contained in it.
         """
         api = self.api
         product = api.run("root.create_entity", self.file, ifc_class=ifc_class, name=name)
@@ -107,7 +108,7 @@ class IfcAuthor:
         api.run("geometry.edit_object_placement", self.file, product=product, matrix=matrix)
         if ifc_class == "IfcSpace":
             api.run("aggregate.assign_object", self.file, relating_object=container, products=[product])
-        else:
+        elif ifc_class != "IfcOpeningElement":  # an opening belongs to the element it voids, not to a container
             api.run("spatial.assign_container", self.file, relating_structure=container, products=[product])
         self.products += 1
         return product
