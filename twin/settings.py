@@ -44,14 +44,21 @@ class Settings(BaseSettings):
     cors_origins: list[str] = ["*"]
     bus_url: str | None = Field(default=None, description="Redis URL of the live bus shared by workers "
                                                           "(redis://…); unset keeps it in-process.")
+    mqtt: bool = Field(default=True, description="Take readings over MQTT (the bridge; a private mosquitto "
+                                                 "when no CITYTWIN_MQTT_URL is set).")
+    mqtt_url: str | None = Field(default=None, description="MQTT broker the readings bridge subscribes to "
+                                                           "(mqtt://user:pass@host:1883, mqtts://…); unset runs a "
+                                                           "private mosquitto on a loopback port.")
+    mqtt_shared: bool = Field(default=False, description="Share the readings subscription ($share/citytwin/…) with "
+                              "other servers or workers, each message going to one; `serve --workers N` sets it.")
     reading_retention_days: int = Field(default=30, ge=1, le=3650, description="Days of readings kept "
                                                                              "(daily partitions dropped after).")
     max_readings_per_batch: int = Field(default=10_000, ge=1, description="Most readings in one batch (else 413).")
+    live_outbox_limit: int = Field(default=10_000, ge=10, description="Alarms, events and status changes a "
+                                   "websocket client may lag behind before it is closed with a resume point.")
     alarm_event_level: str = Field(default="orange", pattern="^(blue|yellow|orange|red)$",
                                    description="Alarm level at which an alarm opens an event on its object.")
 
     @property
     def embedded(self) -> bool:
-    live_outbox_limit: int = Field(default=10_000, ge=10, description="Alarms, events and status changes a "
-                                   "websocket client may lag behind before it is closed with a resume point.")
         return not self.database_url

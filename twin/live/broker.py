@@ -1,0 +1,203 @@
+"""The private MQTT broker: Debian's mosquitto run as a child process, as the embedded PostGIS is.
+
+It listens on 127.0.0.1 only (anonymous: only local processes reach it), on a port recorded in `mosquitto.json`
+beside its generated `mosquitto.conf`, and keeps sessions and queued QoS 1 messages in a persistence file there,
+so a restart loses nothing it had accepted. As root, mosquitto would drop to its own user; the config names that
+user and the broker's directory belongs to it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import pwd
+import shutil
+import signal
+import socket
+import stat
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+INSTALL_HINT = "apt-get install mosquitto"
+BINARY = Path("/usr/sbin/mosquitto")
+
+
+class BrokerError(RuntimeError):
+    """The private broker cannot be started; the message says why and what to do."""
+
+
+def find_mosquitto() -> Path:
+    if BINARY.exists():
+        return BINARY
+    found = shutil.which("mosquitto")
+    if found is None:
+        raise BrokerError(f"mosquitto not found: install it with `{INSTALL_HINT}`, set CITYTWIN_MQTT_URL to a "
+                          "broker, or CITYTWIN_MQTT=false")
+    return Path(found)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _accepting(port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.5)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class MosquittoBroker:
+    """Start, stop and locate the private broker under `data_dir/mosquitto`."""
+
+    def __init__(self, data_dir: Path, *, port: int = 0, os_user: str = "mosquitto") -> None:
+        self.dir = Path(data_dir).absolute() / "mosquitto"
+        self.state_file = self.dir / "mosquitto.json"
+        self.requested_port = port
+        self.os_user = os_user
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"mqtt://127.0.0.1:{self._state()['port']}"
+
+    def running(self) -> bool:
+        state = self._state() if self.state_file.exists() else {}
+        pid = state.get("pid")
+        return isinstance(pid, int) and _alive(pid) and _accepting(state["port"])
+
+    def start(self) -> bool:
+        """Start the broker unless it runs already; True if this call started it."""
+        with self._lock():
+            if self.running():
+                return False
+            binary = find_mosquitto()
+            state = self._state() if self.state_file.exists() else {}
+            port = state.get("port") or self.requested_port or _free_port()
+            if _accepting(port):  # the recorded port went to someone else
+                port = self.requested_port or _free_port()
+            config = self._write_config(port)
+            log = (self.dir / "mosquitto.log").open("ab")
+            try:
+                self.process = subprocess.Popen([str(binary), "-c", str(config)], stdout=log, stderr=log,
+                                                stdin=subprocess.DEVNULL, cwd="/", start_new_session=True)
+            finally:
+                log.close()
+            self._write_state({"port": port, "pid": self.process.pid})
+            deadline = time.monotonic() + 15
+            while not _accepting(port):
+                if self.process.poll() is not None or time.monotonic() > deadline:
+                    self._terminate(self.process.pid)
+                    tail = (self.dir / "mosquitto.log").read_text(errors="replace")[-2000:]
+                    raise BrokerError(f"mosquitto did not start on port {port}:\n{tail}")
+                time.sleep(0.02)
+            return True
+
+    def stop(self) -> bool:
+        """Stop the broker (it saves its sessions and queued messages first); True if it was running."""
+        with self._lock():
+            if not self.state_file.exists():
+                return False
+            pid = self._state().get("pid")
+            if not pid or not _alive(pid):
+                return False
+            self._terminate(pid)
+            return True
+
+    # -- internals ----------------------------------------------------------------------------------------------
+    def _terminate(self, pid: int) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if self.process is not None and self.process.pid == pid:
+                if self.process.poll() is not None:
+                    return
+            else:
+                with contextlib.suppress(ChildProcessError):  # a child of this process started elsewhere
+                    os.waitpid(pid, os.WNOHANG)
+                if not _alive(pid):
+                    return
+            time.sleep(0.02)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+        if self.process is not None and self.process.pid == pid:
+            self.process.wait(5)
+
+    def _write_config(self, port: int) -> Path:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        lines = [
+            "# written by CityTwin at every start: the private readings broker",
+            f"listener {port} 127.0.0.1",
+            "allow_anonymous true",
+            "persistence true",
+            f"persistence_location {self.dir}/",
+            "autosave_interval 30",
+            "max_inflight_messages 0",  # MQTT 3 clients; the bridge (MQTT 5) sets its own receive maximum
+            "max_queued_messages 1000000",  # per offline session: a bridge away for a while loses nothing
+            "max_queued_bytes 0",
+            "log_dest stderr",
+            "log_type error",
+            "log_type warning",
+            "log_type notice",
+            "log_timestamp_format %Y-%m-%dT%H:%M:%S",
+        ]
+        if os.geteuid() == 0:  # mosquitto drops root for this user; it must own what the broker writes
+            user = self._broker_user()
+            lines.append(f"user {user.pw_name}")
+            for directory in self.dir.parents:
+                mode = directory.stat().st_mode
+                if not mode & stat.S_IXOTH:
+                    directory.chmod(mode | stat.S_IXOTH)
+            for path in [self.dir, *self.dir.glob("*.db")]:
+                os.chown(path, user.pw_uid, user.pw_gid)
+        config = self.dir / "mosquitto.conf"
+        config.write_text("\n".join(lines) + "\n")
+        return config
+
+    def _broker_user(self) -> pwd.struct_passwd:
+        try:
+            return pwd.getpwnam(self.os_user)
+        except KeyError:
+            subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin",
+                            self.os_user], check=True, capture_output=True)
+            return pwd.getpwnam(self.os_user)
+
+    def _state(self) -> dict[str, Any]:
+        try:
+            state: dict[str, Any] = json.loads(self.state_file.read_text())
+        except FileNotFoundError:
+            raise BrokerError(f"no private broker in {self.dir}") from None
+        return state
+
+    def _write_state(self, state: dict[str, Any]) -> None:
+        tmp = self.state_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(state))
+        tmp.replace(self.state_file)
+
+    @contextlib.contextmanager
+    def _lock(self) -> Iterator[None]:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        with open(self.dir / "mosquitto.lock", "w") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+

@@ -1,0 +1,336 @@
+"""Readings in over MQTT: a bridge subscribed to a broker hands what devices publish to `LiveService.post_readings`
+and acknowledges each QoS 1 message only after the commit (topic scheme: docs/live-protocol.md, "MQTT").
+
+The bridge holds a persistent session (MQTT 5, clean start off, a session expiry, a client id fixed per server and
+worker slot), so the broker queues what is published while it is away and redelivers what it had not
+acknowledged. Messages arriving within a few milliseconds go to the database as one batch; several batches may be
+in flight, acknowledged in the order they arrived. A batch the database refuses is not acknowledged: the bridge
+leaves and reconnects (with backoff), and the broker delivers it again. Several workers share the subscription
+(`$share/citytwin/…`, `mqtt_shared`), so each message reaches one of them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import hashlib
+import logging
+import socket
+import ssl
+from dataclasses import dataclass, field
+from typing import IO, Any
+from urllib.parse import unquote, urlsplit
+
+import aiomqtt
+import orjson
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.subscribeoptions import SubscribeOptions
+
+from twin.live.broker import BrokerError, MosquittoBroker
+from twin.live.service import LiveService
+from twin.live.writer import StorageError
+from twin.settings import Settings
+
+log = logging.getLogger(__name__)
+
+READINGS = "citytwin/readings"
+ERRORS = "citytwin/errors"
+SHARE_GROUP = "citytwin"
+SESSION_EXPIRY_S = 7 * 24 * 3600
+RECEIVE_MAXIMUM = 20_000  # unacknowledged messages the broker may send us: the bound on what waits for a commit
+WINDOW_S = 0.004
+BATCHES_IN_FLIGHT = 4
+
+
+@dataclass(frozen=True)
+class BrokerAddress:
+    host: str
+    port: int
+    username: str | None = None
+    password: str | None = None
+    tls: bool = False
+
+    @classmethod
+    def parse(cls, url: str) -> BrokerAddress:
+        """`mqtt://[user[:password]@]host[:port]` (1883) or `mqtts://…` (TLS, 8883)."""
+        parts = urlsplit(url)
+        if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
+            raise ValueError(f"MQTT URL {url!r} is not mqtt://[user:password@]host[:port] or mqtts://…")
+        tls = parts.scheme == "mqtts"
+        return cls(parts.hostname, parts.port or (8883 if tls else 1883),
+                   unquote(parts.username) if parts.username else None,
+                   unquote(parts.password) if parts.password else None, tls)
+
+
+# -- messages → readings ------------------------------------------------------------------------------------------
+@dataclass
+class Unpacked:
+    """What one message carries: readings for `post_readings`, or the reason it carries none, and items refused
+    before validation (index in the message → reason)."""
+
+    items: list[Any] = field(default_factory=list)
+    reason: str | None = None
+    refused: dict[int, str] = field(default_factory=dict)
+
+
+def unpack(topic: str, payload: bytes, max_items: int) -> Unpacked:
+    """`citytwin/readings`: a reading or an array of them; `citytwin/readings/{sensor}`: {time, value, unit} (or
+    an array of such), the sensor taken from the topic."""
+    if not payload:
+        return Unpacked(reason="payload is empty")
+    try:
+        parsed = orjson.loads(payload)
+    except orjson.JSONDecodeError as exc:
+        return Unpacked(reason=f"payload is not JSON: {exc}")
+    raws = parsed if isinstance(parsed, list) else [parsed]
+    if len(raws) > max_items:
+        return Unpacked(reason=f"at most {max_items:,} readings per message, got {len(raws):,}")
+    if topic == READINGS:
+        return Unpacked(items=raws)
+    sensor = topic[len(READINGS) + 1:]
+    unpacked = Unpacked()
+    for index, raw in enumerate(raws):
+        if not isinstance(raw, dict):
+            unpacked.refused[index] = f"a reading on {topic} is a JSON object with time, value (and unit)"
+        elif raw.get("sensor", sensor) != sensor:
+            unpacked.refused[index] = f"sensor {raw['sensor']!r} in the payload is not the topic's {sensor!r}"
+        else:
+            unpacked.items.append({**raw, "sensor": sensor})
+    return unpacked
+
+
+def error_topic(topic: str) -> str:
+    """Where rejections of a message go: `citytwin/errors/{sensor}`, or `citytwin/errors/batch`."""
+    return f"{ERRORS}/{topic[len(READINGS) + 1:]}" if topic.startswith(READINGS + "/") else f"{ERRORS}/batch"
+
+
+@dataclass
+class Batch:
+    """Messages gathered in one window, their readings in one list, and per message what was refused."""
+
+    messages: list[aiomqtt.Message] = field(default_factory=list)
+    items: list[Any] = field(default_factory=list)
+    origin: list[tuple[int, int]] = field(default_factory=list)  # per item: (message, index in the message)
+    errors: dict[int, dict[str, Any]] = field(default_factory=dict)  # per message: the error payload
+
+    def add(self, message: aiomqtt.Message, max_items: int) -> None:
+        number = len(self.messages)
+        self.messages.append(message)
+        topic = str(message.topic)
+        payload = message.payload if isinstance(message.payload, bytes) else str(message.payload).encode()
+        unpacked = unpack(topic, payload, max_items)
+        if unpacked.reason is not None:
+            self.errors[number] = {"topic": topic, "reason": unpacked.reason}
+            return
+        for index, reason in unpacked.refused.items():
+            self._refuse(number, index, reason)
+        kept = [i for i in range(len(unpacked.items) + len(unpacked.refused)) if i not in unpacked.refused]
+        self.origin.extend((number, i) for i in kept)
+        self.items.extend(unpacked.items)
+
+    def _refuse(self, number: int, index: int, reason: str) -> None:
+        error = self.errors.setdefault(number, {"topic": str(self.messages[number].topic), "rejected": []})
+        error["rejected"].append({"index": index, "reason": reason})
+
+    def rejected(self, rejections: list[dict[str, Any]]) -> None:
+        """Validation's rejections (indexes into `items`) filed under their messages."""
+        for rejection in rejections:
+            number, index = self.origin[rejection["index"]]
+            self._refuse(number, index, rejection["reason"])
+        for error in self.errors.values():
+            error.get("rejected", []).sort(key=lambda r: r["index"])
+
+
+def subscriptions(shared: bool) -> list[str]:
+    """The readings topics, as a shared subscription when several bridges split the messages. (mosquitto 2.0 does
+    not persist shared subscriptions across its restarts, so one bridge alone subscribes plainly.)"""
+    topics = [READINGS, f"{READINGS}/+"]
+    return [f"$share/{SHARE_GROUP}/{topic}" for topic in topics] if shared else topics
+
+
+# -- the bridge ---------------------------------------------------------------------------------------------------
+@dataclass
+class BridgeStats:
+    messages: int = 0
+    acknowledged: int = 0
+    accepted: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+    connections: int = 0
+    storage_failures: int = 0
+
+
+class MqttBridge:
+    def __init__(self, live: LiveService, address: BrokerAddress, client_id: str, shared: bool = False) -> None:
+        self.live, self.address, self.client_id, self.shared = live, address, client_id, shared
+        self.stats = BridgeStats()
+        self.connected = asyncio.Event()
+        self.task: asyncio.Task[None] | None = None
+        self.publishing: set[asyncio.Task[None]] = set()
+
+    async def start(self) -> None:
+        self.task = asyncio.create_task(self._run(), name="citytwin-mqtt")
+
+    async def stop(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.task
+        self.connected.clear()
+
+    def _client(self) -> aiomqtt.Client:
+        properties = Properties(PacketTypes.CONNECT)
+        properties.SessionExpiryInterval = SESSION_EXPIRY_S
+        properties.ReceiveMaximum = RECEIVE_MAXIMUM
+        client = aiomqtt.Client(self.address.host, self.address.port, username=self.address.username,
+                                password=self.address.password, identifier=self.client_id,
+                                protocol=aiomqtt.ProtocolVersion.V5, clean_start=False, properties=properties,
+                                tls_context=ssl.create_default_context() if self.address.tls else None,
+                                keepalive=30, timeout=10)
+        # aiomqtt 2.x has no manual acknowledgement of its own; paho's (PUBACK on `ack(mid, qos)`) is used
+        client._client.manual_ack_set(True)
+        return client
+
+    async def _run(self) -> None:
+        delay = 0.1
+        while True:
+            try:
+                async with self._client() as client:
+                    self.stats.connections += 1
+                    delay = 0.1
+                    wanted, other = subscriptions(self.shared), subscriptions(not self.shared)
+                    await client.unsubscribe(other)  # left in the persistent session by a run in the other mode
+                    await client.subscribe([(topic, SubscribeOptions(qos=1)) for topic in wanted])
+                    self.connected.set()
+                    log.info("MQTT bridge %s subscribed at %s:%s", self.client_id, self.address.host,
+                             self.address.port)
+                    await self._session(client)
+            except* aiomqtt.MqttError as group:
+                log.warning("MQTT bridge: broker %s:%s lost or unreachable (%s); retrying in %.1f s",
+                            self.address.host, self.address.port, group.exceptions[0], delay)
+            except* StorageError as group:
+                self.stats.storage_failures += 1
+                log.warning("MQTT bridge: readings not stored (%s); nothing acknowledged, reconnecting in %.1f s "
+                            "for the broker to deliver them again", group.exceptions[0], delay)
+            self.connected.clear()
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 10.0)
+
+    async def _session(self, client: aiomqtt.Client) -> None:
+        """Gather and store batches while the acknowledger acknowledges them in order; either failing ends it."""
+        pipeline: asyncio.Queue[asyncio.Task[Batch]] = asyncio.Queue(BATCHES_IN_FLIGHT)
+        async with asyncio.TaskGroup() as group:
+            group.create_task(self._gather(client, pipeline))
+            group.create_task(self._acknowledge(client, pipeline))
+
+    async def _gather(self, client: aiomqtt.Client, pipeline: asyncio.Queue[asyncio.Task[Batch]]) -> None:
+        messages = client.messages
+        inbox: asyncio.Queue[aiomqtt.Message] = client._queue  # drained without a task per message
+        limit = self.live.options.max_batch
+        while True:
+            batch = Batch()
+            batch.add(await anext(messages), limit)
+            window_ends = asyncio.get_running_loop().time() + WINDOW_S
+            while len(batch.items) < limit:
+                if inbox.empty():
+                    if asyncio.get_running_loop().time() >= window_ends:
+                        break
+                    await asyncio.sleep(WINDOW_S / 4)
+                    continue
+                batch.add(inbox.get_nowait(), limit)
+            self.stats.messages += len(batch.messages)
+            await pipeline.put(asyncio.create_task(self._store(client, batch)))
+
+    async def _store(self, client: aiomqtt.Client, batch: Batch) -> Batch:
+        if batch.items:
+            result = await self.live.post_readings(batch.items)
+            batch.rejected(result.rejected)
+            self.stats.accepted += result.accepted
+            self.stats.duplicates += result.duplicates
+        for error in batch.errors.values():
+            self.stats.rejected += len(error.get("rejected", [None]))
+            self._publish(client, error_topic(error["topic"]), error)
+        return batch
+
+    async def _acknowledge(self, client: aiomqtt.Client, pipeline: asyncio.Queue[asyncio.Task[Batch]]) -> None:
+        while True:
+            task = await pipeline.get()
+            batch = await task  # a StorageError ends the session with this batch and those after it unacknowledged
+            for message in batch.messages:
+                if message.qos > 0:
+                    client._client.ack(message.mid, message.qos)
+                    self.stats.acknowledged += 1
+
+    def _publish(self, client: aiomqtt.Client, topic: str, payload: dict[str, Any]) -> None:
+        async def send() -> None:
+            try:
+                await client.publish(topic, orjson.dumps(payload), qos=1)
+            except aiomqtt.MqttError as exc:
+                log.info("MQTT bridge: rejection on %s not delivered (%s)", topic, exc)
+
+        task = asyncio.create_task(send())
+        self.publishing.add(task)
+        task.add_done_callback(self.publishing.discard)
+
+
+# -- wiring -------------------------------------------------------------------------------------------------------
+def claim_client_id(settings: Settings, address: BrokerAddress) -> tuple[str, IO[str]]:
+    """A client id fixed for this server (host, data directory, broker) and worker slot: the first slot whose lock
+    file no other process holds. The returned file holds the slot until closed."""
+    directory = settings.data_dir / "mqtt"
+    directory.mkdir(parents=True, exist_ok=True)
+    server = f"{socket.gethostname()}:{settings.data_dir.absolute()}:{address.host}:{address.port}"
+    digest = hashlib.sha256(server.encode()).hexdigest()[:8]
+    for slot in range(1024):
+        handle = open(directory / f"slot-{slot}.lock", "w")  # noqa: SIM115 - held for the bridge's lifetime
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            continue
+        return f"citytwin-{digest}-{slot}", handle
+    raise RuntimeError(f"no free MQTT client slot in {directory}")
+
+
+@dataclass
+class MqttLink:
+    """A worker's bridge, its slot, and the private broker when this worker started it."""
+
+    bridge: MqttBridge
+    slot: IO[str]
+    broker: MosquittoBroker | None = None
+    url: str = ""
+
+    async def close(self) -> None:
+        await self.bridge.stop()
+        for task in list(self.bridge.publishing):
+            task.cancel()
+        self.slot.close()
+        if self.broker is not None:
+            await asyncio.to_thread(self.broker.stop)
+
+
+async def open_mqtt(settings: Settings, live: LiveService) -> MqttLink | None:
+    """Start the bridge (and the private broker when no URL is configured); None, with the reason logged, when
+    MQTT is off or cannot start — the rest of the server runs without it."""
+    if not settings.mqtt:
+        return None
+    broker: MosquittoBroker | None = None
+    url = settings.mqtt_url
+    try:
+        if url is None:
+            candidate = MosquittoBroker(settings.data_dir)
+            if await asyncio.to_thread(candidate.start):
+                broker = candidate
+            url = candidate.url
+            log.warning("MQTT: private broker at %s (publish readings to %s/{sensor})", url, READINGS)
+        address = BrokerAddress.parse(url)
+    except (BrokerError, ValueError, OSError) as exc:
+        log.error("MQTT readings are off: %s", exc)
+        return None
+    client_id, slot = claim_client_id(settings, address)
+    bridge = MqttBridge(live, address, client_id, settings.mqtt_shared)
+    await bridge.start()
+    return MqttLink(bridge, slot, broker, url)
