@@ -214,6 +214,9 @@ class MqttBridge:
                 self.stats.storage_failures += 1
                 log.warning("MQTT bridge: readings not stored (%s); nothing acknowledged, reconnecting in %.1f s "
                             "for the broker to deliver them again", group.exceptions[0], delay)
+            except* Exception as group:  # a bug must not end the bridge: what was not acknowledged comes again
+                log.error("MQTT bridge: unexpected failure; reconnecting in %.1f s", delay,
+                          exc_info=group.exceptions[0])
             self.connected.clear()
             await asyncio.sleep(delay)
             delay = min(delay * 2, 10.0)
@@ -221,9 +224,15 @@ class MqttBridge:
     async def _session(self, client: aiomqtt.Client) -> None:
         """Gather and store batches while the acknowledger acknowledges them in order; either failing ends it."""
         pipeline: asyncio.Queue[asyncio.Task[Batch]] = asyncio.Queue(BATCHES_IN_FLIGHT)
-        async with asyncio.TaskGroup() as group:
-            group.create_task(self._gather(client, pipeline))
-            group.create_task(self._acknowledge(client, pipeline))
+        try:
+            async with asyncio.TaskGroup() as group:
+                group.create_task(self._gather(client, pipeline))
+                group.create_task(self._acknowledge(client, pipeline))
+        finally:  # batches left unacknowledged: stored or not, the broker delivers them again
+            while not pipeline.empty():
+                task = pipeline.get_nowait()
+                task.cancel()
+                task.add_done_callback(lambda t: t.cancelled() or t.exception())
 
     async def _gather(self, client: aiomqtt.Client, pipeline: asyncio.Queue[asyncio.Task[Batch]]) -> None:
         messages = client.messages
