@@ -10,6 +10,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import Engine, text
 
 from tests.conftest import populated_server
 from tests.helpers.city import DLAT, DLON, EAST_ROOM_CENTRE, HOUSE_LAT, HOUSE_LON, add_house_and_street
@@ -19,9 +20,14 @@ FAR = (HOUSE_LON + 0.05, HOUSE_LAT + 0.05)  # ≈ 5 km away
 
 
 @pytest.fixture
-def city(server_url: str, template_database: str, tmp_path: Path) -> Iterator[str]:
-    with populated_server(server_url, template_database, tmp_path, add_house_and_street) as (url, _engine):
-        yield url
+def city_and_engine(server_url: str, template_database: str, tmp_path: Path) -> Iterator[tuple[str, Engine]]:
+    with populated_server(server_url, template_database, tmp_path, add_house_and_street) as served:
+        yield served
+
+
+@pytest.fixture
+def city(city_and_engine: tuple[str, Engine]) -> str:
+    return city_and_engine[0]
 
 
 def iso(t: datetime) -> str:
@@ -188,9 +194,15 @@ def test_the_state_at_an_instant_equals_the_replay_up_to_it(city: str) -> None:
     for i, value in enumerate(values):
         httpx.post(f"{city}/readings", json=[{"sensor": "GAS-EAST-1", "time": iso(t0 + timedelta(minutes=i + 1)),
                                               "value": value}])
-    time.sleep(0.5)  # alarm transitions are stored just after their readings
     middle = t0 + timedelta(minutes=3, seconds=30)
-    expected = httpx.get(f"{city}/state", params={"at": iso(middle)}).json()
+    deadline = time.monotonic() + 10
+    while True:  # alarm transitions are stored just after their readings
+        expected = httpx.get(f"{city}/state", params={"at": iso(middle)}).json()
+        settled = httpx.get(f"{city}/state", params={"at": iso(t0 + timedelta(minutes=7))}).json()
+        if (expected["alarms"] and expected["alarms"][0]["level"] == "red" and not settled["alarms"]) \
+                or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
     assert [r["value"] for r in expected["readings"]] == [30.0]
     assert [a["level"] for a in expected["alarms"]] == ["red"]
     at_end = httpx.get(f"{city}/state", params={"at": iso(t0 + timedelta(minutes=7))}).json()
@@ -212,3 +224,33 @@ def test_the_state_at_an_instant_equals_the_replay_up_to_it(city: str) -> None:
         client.send({"op": "seek", "time": iso(t0 + timedelta(minutes=2, seconds=30))})
         seeked = client.until(lambda m: m["type"] == "snapshot" and m.get("mode") == "replay")
         assert [r["value"] for r in seeked["readings"]] == [11.0]
+
+
+def test_an_object_shows_the_sensors_on_it_and_its_rooms_with_their_values_alarms_and_events(city: str) -> None:
+    add_sensors(city)
+    httpx.post(f"{city}/readings", json=[{"sensor": "GAS-EAST-1", "value": 30.0}, {"sensor": "SMOKE-B", "value": 0}])
+    deadline = time.monotonic() + 5
+    while True:
+        live = httpx.get(f"{city}/objects/house.b").json()["live"]
+        if live["events"] or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert {s["id"] for s in live["sensors"]} == {"GAS-EAST-1", "SMOKE-B"}
+    assert live["alarm_level"] == "red" and live["events"][0]["kind"] == "gas_leak"
+    gas = next(s for s in live["sensors"] if s["id"] == "GAS-EAST-1")
+    assert gas["latest"]["value"] == 30.0 and gas["alarm"]["level"] == "red"
+    room = httpx.get(f"{city}/objects/house.s1.east/context").json()["live"]
+    assert [s["id"] for s in room["sensors"]] == ["GAS-EAST-1"] and room["alarm_level"] == "red"
+    west = httpx.get(f"{city}/objects/house.s1.west/context").json()["live"]
+    assert west == {"sensors": [], "alarm_level": None, "events": []}
+
+
+def test_a_changed_tileset_is_pushed_on_the_tilesets_channel(city_and_engine: tuple[str, Engine]) -> None:
+    city, engine = city_and_engine
+    with live_client(city) as client:
+        client.subscribe(channels=["tilesets"])
+        with engine.begin() as conn:  # as twin.retile sends it, at commit
+            conn.execute(text("SELECT pg_notify('citytwin_tilesets', :p)"),
+                         {"p": '{"type": "tileset_changed", "tileset": "house", "version": 7, "written": 2}'})
+        message = client.until(lambda m: m["type"] == "tileset")
+        assert message["tileset"] == "house" and message["version"] == 7

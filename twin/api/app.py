@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from twin import __version__
@@ -23,11 +23,13 @@ from twin.api import (
     routes_tiles,
     routes_viewer,
 )
+from twin.api.guards import no_nul_characters
 from twin.api.limits import with_body_limit
 from twin.api.query_server import CORS_EXPOSED, QueryServer, serve_query
 from twin.api.tile_server import Receive, Scope, Send, TileServer, serve_tile
 from twin.db import Database, open_database
 from twin.jobs import JobRunner
+from twin.live.mqtt_bridge import open_mqtt
 from twin.live.service import LiveOptions, LiveService
 from twin.notices import NoticeListener
 from twin.settings import Settings
@@ -84,9 +86,14 @@ def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
         url = app.state.db.engine.url.render_as_string(hide_password=False)
         app.state.live = await open_live(settings, app.state.db.engine.url.set(drivername="postgresql")
                                          .render_as_string(hide_password=False))
+        app.state.mqtt = await open_mqtt(settings, app.state.live) if app.state.live is not None else None
         loop = asyncio.get_running_loop()
 
         def tileset_changed(notice: dict[str, Any]) -> None:
+            if notice.get("type") == "sensors_changed":  # written by `citytwin sensors` (twin/live/importer.py)
+                if app.state.live is not None:
+                    asyncio.run_coroutine_threadsafe(app.state.live.reload_sensors(notice["ids"]), loop)
+                return
             app.state.tiles.cache.drop_tileset(notice["tileset"])
             if app.state.live is not None:
                 asyncio.run_coroutine_threadsafe(app.state.live.tileset_changed(notice), loop)
@@ -98,6 +105,8 @@ def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
         try:
             yield {APP_STATE_KEY: app}
         finally:
+            if app.state.mqtt is not None:
+                await app.state.mqtt.close()
             if app.state.live is not None:
                 await app.state.live.close()
             if app.state.queries is not None:
@@ -108,6 +117,7 @@ def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
                 app.state.db.close()
 
     app = CityTwinApp(title="CityTwin", version=__version__, lifespan=lifespan,
+                      dependencies=[Depends(no_nul_characters)],
                   description="Digital-twin 3D city server: twin objects in PostGIS, OGC 3D Tiles, live state.")
     app.state.settings = settings
     app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins,

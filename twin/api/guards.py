@@ -3,12 +3,12 @@ parameter (PostgreSQL text and JSON have no NUL) answers 400 instead of a driver
 
 from __future__ import annotations
 
-from fastapi import Request
+from starlette.requests import HTTPConnection
 
 from twin.ogc.errors import QueryError
 
 
-async def no_nul_characters(request: Request) -> None:
+async def no_nul_characters(request: HTTPConnection) -> None:
     """Router dependency: 400 when the path or any query parameter name or value holds U+0000."""
     if "\x00" in request.url.path:
         raise QueryError("the path holds a NUL character (U+0000), which no object id or collection has")

@@ -172,7 +172,7 @@ async def acknowledge_alarm(request: Request, alarm_id: str,
                             body: Annotated[dict[str, Any], Body(examples=[{"by": "duty officer Li"}])]
                             ) -> OrjsonResponse:
     actor = body.get("by")
-    if not isinstance(actor, str) or not actor.strip() or len(actor) > 200:
+    if not isinstance(actor, str) or not actor.strip() or len(actor) > 200 or "\x00" in actor:
         raise HTTPException(400, "by must name who acknowledges (1–200 characters)")
     alarm = await live_service(request).acknowledge(alarm_id, actor.strip())
     if alarm is None:

@@ -14,6 +14,7 @@ from sqlalchemy import Engine, Select
 
 from twin.api.deps import InlineEngineDep as EngineDep
 from twin.api.guards import no_nul_characters
+from twin.api.live_context import live_context
 from twin.api.pages import geojson_response, listing, near_listing, page
 from twin.api.responses import OrjsonResponse
 from twin.ogc.crs import Crs, parse_crs
@@ -145,4 +146,5 @@ def object_context(object_id: str, request: Request, engine: EngineDep,
                                      link(f"{base}/objects/{quote(object_id, safe='')}/children", "children", GEOJSON)])
     body["parent"] = feature(found["parent"]) if found["parent"] else None
     body["children"] = feature_collection(found["children"], links=kids_links)
+    body["live"] = live_context(request, engine, object_id)
     return geojson_response(body, output)

@@ -65,10 +65,23 @@ def _camera_attributes(attributes: dict[str, Any]) -> None:
         _coordinate(attributes, name, low, high)
 
 
+def holds_nul(value: Any) -> bool:
+    """Whether a JSON value holds U+0000 anywhere (PostgreSQL text and JSONB cannot store it)."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(holds_nul(k) or holds_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(holds_nul(v) for v in value)
+    return False
+
+
 def parse_sensor(raw: Any) -> Sensor:
     """A sensor from its JSON form (`position` as [lon, lat, h] or lon/lat/h fields); SensorError with the reason."""
     if not isinstance(raw, dict):
         raise SensorError("a sensor is a JSON object")
+    if holds_nul(raw):
+        raise SensorError("a sensor's texts must not hold NUL characters (U+0000)")
     raw = dict(raw)
     position = raw.pop("position", None)
     if position is not None:

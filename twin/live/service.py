@@ -103,7 +103,7 @@ class LiveService:
                         event = await store.open_alarm_event(conn, t, sensor, KINDS[sensor.kind].event_kind)
                         if event is not None:
                             await self.bus.publish({"k": "event", "event": event})
-            except (asyncpg.PostgresError, OSError, asyncpg.InterfaceError):
+            except Exception:  # the loop must outlive any one failure
                 log.exception("alarm transitions could not be stored")
 
     async def _sweep(self) -> None:

@@ -146,8 +146,8 @@ async def write_transitions(conn: asyncpg.Connection, transitions: Sequence[Tran
                    VALUES ($1::uuid, $2, $3, $4, $5, $6, $7, $7) ON CONFLICT (id) DO NOTHING""", raised)
         if changed:
             await conn.executemany(
-                """UPDATE alarms SET level = coalesce($2, level), updated_at = $3, value = $4,
-                       cleared_at = CASE WHEN $5 THEN $3 END WHERE id = $1::uuid""", changed)
+                """UPDATE alarms SET level = coalesce($2::text, level), updated_at = $3::timestamptz, value = $4,
+                       cleared_at = CASE WHEN $5::bool THEN $3::timestamptz END WHERE id = $1::uuid""", changed)
         await conn.executemany("INSERT INTO alarm_history (alarm_id, at, action, level, value) "
                                "VALUES ($1::uuid, $2, $3, $4, $5)",
                                [(t.alarm_id, t.time, t.action, t.level, t.value) for t in transitions])
