@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import time
 from collections import Counter
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import Engine, text
@@ -17,8 +18,11 @@ from scenes.demo_sensors import (
     fire_building,
     readings_at,
 )
+from tests.conftest import populated_server
 from twin.demo import build_demo_city
 from twin.live.alarms import SensorAlarm, parse_rule, step
+from twin.live.broker import MosquittoBroker
+from twin.live.feeder import DemoFeeder
 from twin.live.kinds import KINDS
 from twin.live.readings import Window, check_item
 from twin.live.sensors import parse_sensor
@@ -57,8 +61,6 @@ def test_readings_are_deterministic_given_the_seed_and_valid_for_their_sensors()
     assert readings_at(T0, seed=3) != readings_at(T0, seed=4)
     sensors = {s["id"]: parse_sensor(s) for s in demo_sensors()}
     now = datetime.fromtimestamp(T0, UTC)
-    from datetime import timedelta
-
     for item in readings_at(T0) + readings_at(T0 + 137):
         check_item(item, sensors, Window(now, timedelta(days=1)))  # raises with the reason if not
 
@@ -94,3 +96,25 @@ def test_the_demo_city_gets_its_sensors_bound_to_buildings_and_rooms(engine: Eng
             assert dataset == "demo", sensor_id
         if sensor_id.startswith(("MH-", "HYD-", "WL-", "WI-")):
             assert dataset is None, sensor_id  # in the streets, no building around them
+
+
+def test_the_demo_feeder_sends_street_and_room_sensors_over_mqtt_and_buildings_over_http(
+        server_url: str, template_database: str, tmp_path: Path) -> None:
+    def populate(engine: Engine) -> None:
+        build_demo_city(engine, tmp_path / "demo")
+
+    with populated_server(server_url, template_database, tmp_path / "server", populate) as (base, engine):
+        feeder = DemoFeeder(base, lambda: MosquittoBroker(tmp_path / "server").url, interval_s=0.5).start()
+        try:
+            deadline = time.monotonic() + 20
+            while True:
+                with engine.connect() as conn:
+                    landed = dict(conn.execute(text(
+                        "SELECT split_part(sensor_id, '-', 1), count(*) FROM readings GROUP BY 1")).all())
+                if {"MH", "RATHAUS", "SMK"} <= set(landed) or time.monotonic() > deadline:
+                    break
+                time.sleep(0.2)
+        finally:
+            feeder.stop()
+    assert {"MH", "HYD", "RATHAUS", "SMK", "TMP"} <= set(landed), landed
+    assert feeder.sent["mqtt"] > 0 and feeder.sent["http"] > 0 and not feeder.errors, (feeder.sent, feeder.errors)

@@ -79,6 +79,14 @@ def cmd_sensors_delete(args: argparse.Namespace, settings: Settings) -> int:
     return 0 if len(deleted) == len(set(args.ids)) else 1
 
 
+def _private_broker(settings: Settings) -> str | None:
+    """The URL of the private mosquitto a local server runs under the data directory, if it runs."""
+    from twin.live.broker import MosquittoBroker
+
+    broker = MosquittoBroker(settings.data_dir)
+    return broker.url if broker.running() else None
+
+
 def cmd_simulate_sensors(args: argparse.Namespace, settings: Settings) -> int:
     import asyncio
 
@@ -86,18 +94,19 @@ def cmd_simulate_sensors(args: argparse.Namespace, settings: Settings) -> int:
 
     mqtt_url = None
     if args.mqtt:
-        mqtt_url = args.mqtt_url or getattr(settings, "mqtt_url", None)
+        mqtt_url = args.mqtt_url or settings.mqtt_url or _private_broker(settings)
         if not mqtt_url:
-            console().print("[red]error:[/] --mqtt needs --mqtt-url or CITYTWIN_MQTT_URL (the broker the server "
-                            "listens to)")
+            console().print("[red]error:[/] --mqtt needs --mqtt-url, CITYTWIN_MQTT_URL or a server running its "
+                            "private broker under this CITYTWIN_DATA_DIR")
             return 2
     options = SimulationOptions(url=args.url.rstrip("/"), rate=args.rate, sensors=args.sensors,
                                 seconds=args.seconds, mqtt_url=mqtt_url)
 
     def report(elapsed: float, totals: Totals, rate: float) -> None:
-        console().print(f"{elapsed:6.1f} s  {rate:9,.0f} readings/s  sent {totals.sent:,}  accepted "
-                        f"{totals.accepted:,}  rejected {totals.rejected:,}  errors {totals.errors:,}  "
-                        f"behind {totals.behind:,}")
+        done = (f"published {totals.sent:,}" if mqtt_url else
+                f"sent {totals.sent:,}  accepted {totals.accepted:,}  rejected {totals.rejected:,}")
+        console().print(f"{elapsed:6.1f} s  {rate:9,.0f} readings/s  {done}  errors {totals.errors:,}  "
+                        f"behind {totals.behind:,}", soft_wrap=True)
 
     try:
         totals = asyncio.run(simulate(options, report))
@@ -142,6 +151,7 @@ def add_commands(sub: Any) -> None:
     sim.add_argument("--sensors", type=int, default=1000, help="simulated sensors (created when missing)")
     sim.add_argument("--seconds", type=float, help="stop after this long (default: until Ctrl-C)")
     sim.add_argument("--mqtt", action="store_true", help="publish on MQTT instead of posting over HTTP")
-    sim.add_argument("--mqtt-url", help="the broker (default CITYTWIN_MQTT_URL)")
+    sim.add_argument("--mqtt-url", help="the broker (default CITYTWIN_MQTT_URL, else the local server's private "
+                                        "one)")
     sim.add_argument("--json", action="store_true", help="print the totals as JSON at the end")
     sim.set_defaults(handler=cmd_simulate_sensors)

@@ -3,7 +3,6 @@ simulated sensors on both and the devices that feed them while the demo serves."
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ from scenes.demo_district import GRID_ANGLE_DEG, generate_district, park_centre
 from scenes.demo_sensors import demo_sensors
 from twin.ingest import ingest_footprints, ingest_ifc
 from twin.live import importer
+from twin.live.broker import MosquittoBroker
 from twin.live.feeder import DemoFeeder
 from twin.settings import Settings
 
@@ -52,12 +52,10 @@ def start_feeder(settings: Settings) -> DemoFeeder:
 
 def feeder_broker(settings: Settings) -> Callable[[], str | None] | None:
     """Where the server takes MQTT readings, asked once it is up; None when it takes none."""
-    if not getattr(settings, "mqtt", False) or importlib.util.find_spec("twin.live.mqtt_bridge") is None:
+    if not settings.mqtt:
         return None
-    configured: str | None = getattr(settings, "mqtt_url", None)
+    configured = settings.mqtt_url
     if configured:
         return lambda: configured
-    from twin.live.broker import MosquittoBroker
-
     broker = MosquittoBroker(settings.data_dir)
     return lambda: broker.url if broker.running() else None
