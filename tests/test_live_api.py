@@ -254,3 +254,42 @@ def test_a_changed_tileset_is_pushed_on_the_tilesets_channel(city_and_engine: tu
                          {"p": '{"type": "tileset_changed", "tileset": "house", "version": 7, "written": 2}'})
         message = client.until(lambda m: m["type"] == "tileset")
         assert message["tileset"] == "house" and message["version"] == 7
+
+
+def test_sensors_are_an_ogc_collection_with_latest_values_and_alarm_levels(city: str) -> None:
+    add_sensors(city)
+    httpx.post(f"{city}/readings", json=[{"sensor": "GAS-EAST-1", "value": 30.0}])
+    listed = [c["id"] for c in httpx.get(f"{city}/ogc/collections").json()["collections"]]
+    assert "sensors" in listed
+    page = httpx.get(f"{city}/ogc/collections/sensors/items", params={"limit": 1}).json()
+    assert [f["id"] for f in page["features"]] == ["GAS-EAST-1"]
+    following = next(link["href"] for link in page["links"] if link["rel"] == "next")
+    assert [f["id"] for f in httpx.get(following).json()["features"]] == ["SMOKE-B"]
+    box = f"{HOUSE_LON - 0.001},{HOUSE_LAT - 0.001},{HOUSE_LON + 0.01},{HOUSE_LAT + 0.01}"
+    boxed = httpx.get(f"{city}/ogc/collections/sensors/items", params={"bbox": box}).json()["features"]
+    assert [(f["id"], f["properties"]["value"], f["properties"]["alarm_level"]) for f in boxed] == [
+        ("GAS-EAST-1", 30.0, "red")]
+    assert boxed[0]["geometry"]["type"] == "Point"
+    red = httpx.get(f"{city}/ogc/collections/sensors/items", params={"alarm_level": "red"}).json()["features"]
+    assert [f["id"] for f in red] == ["GAS-EAST-1"]
+    one = httpx.get(f"{city}/ogc/collections/sensors/items/WL-FAR-1").json()
+    assert one["properties"]["kind"] == "water_level" and one["properties"]["online"] is False
+    bad = httpx.get(f"{city}/ogc/collections/sensors/items", params={"filter": "value > 3"})
+    assert bad.status_code == 400 and "CQL2" in bad.json()["detail"]
+    assert httpx.get(f"{city}/ogc/collections/sensors/items/NOPE").status_code == 404
+    queryables = httpx.get(f"{city}/ogc/collections/sensors/queryables").json()
+    assert set(queryables["properties"]) == {"kind", "object_id", "online", "alarm_level"}
+
+
+def test_gdal_reads_the_sensors_collection_with_their_latest_values(city: str) -> None:
+    import re
+
+    from tests.test_ogc_gdal import OGRINFO, _ogrinfo
+
+    if OGRINFO is None:
+        pytest.skip("ogrinfo (Debian gdal-bin) is not installed")
+    add_sensors(city)
+    httpx.post(f"{city}/readings", json=[{"sensor": "GAS-EAST-1", "value": 12.5}])
+    out = _ogrinfo(f"OAPIF:{city}/ogc", "sensors")
+    assert re.findall(r"^\s+value \(Real\) = (\S+)", out, re.MULTILINE)[0] == "12.5"
+    assert "POINT Z (13.43" in out and "alarm_level (String) = yellow" in out

@@ -13,7 +13,10 @@ from twin.api.deps import InlineEngineDep as EngineDep
 from twin.api.guards import no_nul_characters
 from twin.api.pages import OGC_PREFIX, geojson_response, items_page, ogc_root
 from twin.api.responses import OrjsonResponse
+from twin.live.state import LiveState
+from twin.live.views import sensor_view
 from twin.ogc import documents
+from twin.ogc import sensors as ogc_sensors
 from twin.ogc.catalog import (
     ALL_OBJECTS,
     Collection,
@@ -61,6 +64,8 @@ def api_definition(request: Request, engine: EngineDep) -> OrjsonResponse:
     with read_connection(engine) as conn:
         found = list_collections(conn)
         properties = {c.id: property_schemas(collection_queryables(conn, c)) for c in found}
+    if _live_state(request) is not None:
+        properties[ogc_sensors.SENSORS] = {name: ogc_sensors.PROPERTIES[name] for name in ogc_sensors.FILTERS}
     document = ogc_document(to_openapi30(request.app.openapi()), OGC_PREFIX, _root(request),
                             str(request.base_url).rstrip("/"), properties)
     return OrjsonResponse(document, media_type=OPENAPI_30)
@@ -70,11 +75,28 @@ def api_definition(request: Request, engine: EngineDep) -> OrjsonResponse:
 def collections(request: Request, engine: EngineDep) -> OrjsonResponse:
     with read_connection(engine) as conn:
         found = list_collections(conn)
-    return OrjsonResponse(documents.collections_document(found, _root(request)))
+    return OrjsonResponse(documents.collections_document(found + _sensor_collections(request), _root(request)))
+
+
+def _live_state(request: Request) -> LiveState | None:
+    live = getattr(request.app.state, "live", None)
+    return live.hub.state if live is not None else None
+
+
+def _sensor_collections(request: Request) -> list[Collection]:
+    state = _live_state(request)
+    return [ogc_sensors.collection(state)] if state is not None else []
+
+
+def _sensor_state(collection_id: str, request: Request) -> LiveState | None:
+    """The live state when `collection_id` is the sensors collection (and the live layer runs)."""
+    return _live_state(request) if collection_id == ogc_sensors.SENSORS else None
 
 
 @router.get("/collections/{collectionId}", summary="One feature collection")
 def collection(collection_id: CollectionId, request: Request, engine: EngineDep) -> OrjsonResponse:
+    if (state := _sensor_state(collection_id, request)) is not None:
+        return OrjsonResponse(documents.collection_document(ogc_sensors.collection(state), _root(request)))
     with read_connection(engine) as conn:
         found = get_collection(conn, collection_id)
     return OrjsonResponse(documents.collection_document(found, _root(request)))
@@ -90,11 +112,15 @@ def _described(collection_id: str, request: Request, engine: Engine) -> tuple[Co
 
 @router.get("/collections/{collectionId}/queryables", summary="Properties that filters may name")
 def queryables(collection_id: CollectionId, request: Request, engine: EngineDep) -> OrjsonResponse:
+    if _sensor_state(collection_id, request) is not None:
+        return OrjsonResponse(ogc_sensors.schema(str(request.url), queryables=True), media_type=SCHEMA_JSON)
     return OrjsonResponse(queryables_document(*_described(collection_id, request, engine)), media_type=SCHEMA_JSON)
 
 
 @router.get("/collections/{collectionId}/schema", summary="JSON Schema of the collection's features")
 def schema(collection_id: CollectionId, request: Request, engine: EngineDep) -> OrjsonResponse:
+    if _sensor_state(collection_id, request) is not None:
+        return OrjsonResponse(ogc_sensors.schema(str(request.url), queryables=False), media_type=SCHEMA_JSON)
     return OrjsonResponse(feature_schema_document(*_described(collection_id, request, engine)),
                           media_type=SCHEMA_JSON)
 
@@ -122,6 +148,9 @@ def items(
     params: dict[str, list[str]] = defaultdict(list)
     for name, value in request.query_params.multi_items():
         params[name].append(value)
+    if (state := _sensor_state(collection_id, request)) is not None:
+        page = ogc_sensors.items(state, params, request.url, f"{_root(request)}/collections/sensors")
+        return geojson_response(page, CRS84)
     with read_connection(engine) as conn:
         # a plain page of a dataset needs no lookup first: its existence is checked only when the page is empty
         plain = not needs_queryables(params) and collection_id != ALL_OBJECTS
@@ -153,6 +182,12 @@ def item(collection_id: CollectionId, feature_id: FeatureId, request: Request, e
     unknown = set(request.query_params) - {"crs", "f"}
     if unknown:
         raise QueryError(f"unknown query parameter {sorted(unknown)[0]!r}")
+    if (state := _sensor_state(collection_id, request)) is not None:
+        if feature_id not in state.sensors:
+            raise NotFound(f"no sensor {feature_id!r}")
+        url = f"{_root(request)}/collections/sensors"
+        return geojson_response(ogc_sensors.feature(sensor_view(state, feature_id), [
+            link(str(request.url), "self", GEOJSON, "this sensor"), link(url, "collection", JSON, "Sensors")]), CRS84)
     statement = feature_select(output).where(OBJECTS.c.id == feature_id)
     with read_connection(engine) as conn:
         found = get_collection(conn, collection_id)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import itertools
 import math
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -119,7 +119,7 @@ class SensorAlarm:
     pending: int | None = None
     since: datetime | None = None
     acknowledged_by: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    alarm_id: str | None = None
 
 
 def step(state: SensorAlarm, rule: Rule, sensor_id: str, time: datetime, value: float) -> Transition | None:
@@ -145,11 +145,14 @@ def step(state: SensorAlarm, rule: Rule, sensor_id: str, time: datetime, value: 
     else:
         action = "escalated" if rising else "de-escalated"
     assert state.raised_at is not None
-    transition = Transition(alarm_id(sensor_id, state.raised_at), sensor_id, action,
+    if action == "raised":
+        state.alarm_id = alarm_id(sensor_id, time)
+    assert state.alarm_id is not None
+    transition = Transition(state.alarm_id, sensor_id, action,
                             LEVELS[target - 1] if target else None, LEVELS[previous - 1] if previous else None,
                             value, time, state.raised_at)
     if target == 0:
-        state.raised_at = None
+        state.raised_at = state.alarm_id = None
     return transition
 
 

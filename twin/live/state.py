@@ -92,6 +92,13 @@ class LiveState:
         defaults = KINDS[sensor.kind].thresholds
         return parse_rule(defaults) if defaults else None
 
+    def alarm_of(self, sensor_id: str) -> dict[str, Any] | None:
+        """A sensor's active alarm, if it has one."""
+        standing = self.alarm_state.get(sensor_id)
+        if standing is None or standing.alarm_id is None:
+            return None
+        return self.alarms.get(standing.alarm_id)
+
     def load_latest(self, rows: list[tuple[str, datetime, float, datetime]]) -> None:
         """Latest values as stored; their sensors count as online until a sweep finds them silent."""
         for sensor_id, time, value, received_at in rows:
@@ -108,7 +115,8 @@ class LiveState:
                 "updated_at": iso(row["updated_at"]), "acknowledged_by": row["acknowledged_by"],
                 "acknowledged_at": iso(row["acknowledged_at"]) if row["acknowledged_at"] else None}
             self.alarm_state[row["sensor_id"]] = SensorAlarm(RANK[row["level"]], row["raised_at"],
-                                                             acknowledged_by=row["acknowledged_by"])
+                                                             acknowledged_by=row["acknowledged_by"],
+                                                             alarm_id=row["id"])
 
     # -- sensors -----------------------------------------------------------------------------------------------
     def put_sensor(self, sensor: Sensor) -> Sensor | None:
@@ -131,8 +139,8 @@ class LiveState:
         self.latest.pop(sensor_id, None)
         self.status.pop(sensor_id, None)
         self.alarm_state.pop(sensor_id, None)
-        for alarm_id in [a for a, alarm in self.alarms.items() if alarm["sensor"] == sensor_id]:
-            del self.alarms[alarm_id]
+        for gone in [a for a, alarm in self.alarms.items() if alarm["sensor"] == sensor_id]:
+            del self.alarms[gone]
         return old
 
     def _unfile(self, sensor: Sensor) -> None:

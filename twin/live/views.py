@@ -36,7 +36,7 @@ def sensor_view(state: LiveState, sensor_id: str) -> dict[str, Any]:
     sensor = state.sensors[sensor_id]
     latest = state.latest.get(sensor_id)
     status = state.status.get(sensor_id)
-    alarm = next((a for a in state.alarms.values() if a["sensor"] == sensor_id), None)
+    alarm = state.alarm_of(sensor_id)
     return {**sensor.as_json(),
             "latest": {"time": iso(latest.time), "value": latest.value} if latest else None,
             "online": status.online if status else False,
@@ -47,13 +47,15 @@ def sensor_view(state: LiveState, sensor_id: str) -> dict[str, Any]:
 def select(state: LiveState, bbox: Bounds | None = None, kind: str | None = None,
            objects: Iterable[str] | None = None) -> list[str]:
     """Sensor ids in a box, of a kind, on some objects (all given conditions hold), sorted."""
-    if objects is not None:
-        ids: Iterable[str] = {s for o in objects for s in state.by_object.get(o, ())}
+    if objects is not None:  # copies first: sync routes read the state from worker threads
+        ids: Iterable[str] = {s for o in objects for s in list(state.by_object.get(o, ()))}
     else:
-        ids = state.sensors
+        ids = list(state.sensors)
     found = []
     for sensor_id in ids:
-        sensor = state.sensors[sensor_id]
+        sensor = state.sensors.get(sensor_id)
+        if sensor is None:
+            continue
         if kind is not None and sensor.kind != kind:
             continue
         if bbox is not None:
