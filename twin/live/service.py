@@ -186,14 +186,17 @@ class LiveService:
 
     async def reload_sensors(self, ids: list[str]) -> None:
         """Sensors another process changed in the database (`citytwin sensors import|delete`): published as stored,
-        and those no longer stored as deleted."""
-        async with self.pool.acquire() as conn:
-            found = await store.read_sensors(conn, ids)
-        for sensor in found:
-            await self.bus.publish({"k": "sensor", "sensor": sensor.as_json()})
-        for gone in set(ids) - {s.id for s in found}:
-            if gone in self.hub.state.sensors:
-                await self.bus.publish({"k": "sensor_delete", "id": gone})
+        and those no longer stored as deleted. Called from the notice thread, so failures are logged here."""
+        try:
+            async with self.pool.acquire() as conn:
+                found = await store.read_sensors(conn, ids)
+            for sensor in found:
+                await self.bus.publish({"k": "sensor", "sensor": sensor.as_json()})
+            for gone in sorted(set(ids) - {s.id for s in found}):
+                if gone in self.hub.state.sensors:
+                    await self.bus.publish({"k": "sensor_delete", "id": gone})
+        except Exception:
+            log.exception("changed sensors could not be reloaded")
 
     async def set_kind_rule(self, kind: str, raw: Any) -> dict[str, Any] | None:
         kind_of(kind)
