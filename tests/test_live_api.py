@@ -221,6 +221,7 @@ def test_the_state_at_an_instant_equals_the_replay_up_to_it(city: str) -> None:
             fold(state, message)
         assert state["readings"] == expected["readings"]
         assert state["alarms"] == expected["alarms"]
+        assert state["events"] == expected["events"] and expected["events"][0]["kind"] == "gas_leak"
         client.send({"op": "seek", "time": iso(t0 + timedelta(minutes=2, seconds=30))})
         seeked = client.until(lambda m: m["type"] == "snapshot" and m.get("mode") == "replay")
         assert [r["value"] for r in seeked["readings"]] == [11.0]

@@ -93,18 +93,22 @@ def test_a_slow_client_delays_no_one_else_and_is_closed_with_a_resume_point_that
         assert got[0]["type"] == "snapshot" and f"resume={resume}" in reason
 
 
-def test_a_sensor_goes_offline_when_silent_past_its_kinds_timeout_and_back_online_with_a_reading(
+def test_a_sensor_goes_offline_when_silent_past_its_timeout_and_back_online_with_a_reading(
         city_url: str, tmp_path: Path) -> None:
     with ExitStack() as stack:
         base = worker(stack, city_url, tmp_path)
-        httpx.post(f"{base}/sensors", json={"id": "CAM-1", "kind": "camera", "position": [13.43, 52.53, 8],
-                                            "attributes": {"stream_url": "rtsp://cam.example/1", "heading": 90,
-                                                           "fov": 60}})
+        camera = {"id": "CAM-1", "kind": "camera", "position": [13.43, 52.53, 8],
+                  "attributes": {"stream_url": "rtsp://cam.example/1", "heading": 90, "fov": 60,
+                                 "offline_after_s": 1}}
+        assert httpx.post(f"{base}/sensors", json=camera).status_code == 201
         with live_client(base) as client:
             client.subscribe(channels=["status"])
-            stale = time.time() - 3600  # received now, but the camera's timeout (120 s) counts from receipt
-            httpx.post(f"{base}/readings", json=[{"sensor": "CAM-1", "time": stale, "value": 1}])
+            httpx.post(f"{base}/readings", json=[{"sensor": "CAM-1", "value": 1}])
             assert client.until(lambda m: m["type"] == "status")["online"] is True
-        from twin.live.kinds import KINDS
-
-        assert KINDS["camera"].offline_after_s == 120
+            offline = client.until(lambda m: m["type"] == "status", timeout=5)
+            assert offline["online"] is False and offline["sensor"] == "CAM-1"
+            assert httpx.get(f"{base}/sensors/CAM-1").json()["online"] is False
+            httpx.post(f"{base}/readings", json=[{"sensor": "CAM-1", "value": 1}])
+            assert client.until(lambda m: m["type"] == "status")["online"] is True
+        refused = httpx.post(f"{base}/sensors", json={**camera, "attributes": {"offline_after_s": 0}})
+        assert refused.status_code == 400 and "offline_after_s" in refused.json()["detail"]

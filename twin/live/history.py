@@ -59,6 +59,12 @@ FROM alarm_history h JOIN alarms a ON a.id = h.alarm_id JOIN {_SENSORS} s ON s.i
 WHERE h.at > $1 AND h.at <= $3 ORDER BY h.at, h.seq"""
 
 
+EVENTS_IN = """
+SELECT id, kind, severity, source, title, object_id, ST_X(location) AS lon, ST_Y(location) AS lat,
+       ST_Z(location) AS h, reported_at FROM events
+WHERE reported_at > $1 AND reported_at <= $2 AND source <> 'drill' ORDER BY reported_at, id"""
+
+
 def _event(row: asyncpg.Record) -> dict[str, Any]:
     return {"id": row["id"], "kind": row["kind"], "severity": row["severity"], "source": row["source"],
             "title": row["title"], "object_id": row["object_id"], "reported_at": iso(row["reported_at"]),
@@ -99,7 +105,10 @@ async def timeline(conn: asyncpg.Connection, start: datetime, end: datetime, sen
         else:
             message["level"] = r["level"]
         out.append((r["at"], message))
-    out.sort(key=lambda item: (item[0], item[1]["type"] == "alarm"))  # a reading before the alarm it caused
+    for r in await conn.fetch(EVENTS_IN, start, end):
+        out.append((r["reported_at"], {"type": "event", "event": _event(r)}))
+    order = {"reading": 0, "alarm": 1, "event": 2}  # a reading before the alarm it caused, and its event
+    out.sort(key=lambda item: (item[0], order[item[1]["type"]]))
     return out
 
 
@@ -124,3 +133,12 @@ def fold(state: dict[str, Any], message: dict[str, Any]) -> None:
                 "value": message["value"], "updated_at": message["updated_at"],
                 "acknowledged_by": previous.get("acknowledged_by")}
         state["alarms"] = sorted(alarms.values(), key=lambda a: a["id"])
+    elif message["type"] == "event":
+        events = {e["id"]: e for e in state["events"]}
+        event = message["event"]
+        if event.get("status") in ("closed", "cancelled"):
+            events.pop(event["id"], None)
+        else:
+            events[event["id"]] = {k: event[k] for k in ("id", "kind", "severity", "source", "title", "object_id",
+                                                          "reported_at", "location")}
+        state["events"] = sorted(events.values(), key=lambda e: e["id"])

@@ -115,6 +115,7 @@ def parse_sensor(raw: Any) -> Sensor:
         raise SensorError("attributes must be a JSON object")
     if kind.name == "camera":
         _camera_attributes(attributes)
+    _coordinate(attributes, "offline_after_s", 1, 7 * 86400)  # this device's own silence timeout
     name = raw.get("name")
     if name is not None and not isinstance(name, str):
         raise SensorError("name must be a text")

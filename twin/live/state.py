@@ -266,6 +266,7 @@ class LiveState:
         for sensor_id, status in self.status.items():
             if status.online:
                 sensor = self.sensors[sensor_id]
-                if (now - status.last_seen).total_seconds() > KINDS[sensor.kind].offline_after_s:
+                timeout = sensor.attributes.get("offline_after_s") or KINDS[sensor.kind].offline_after_s
+                if (now - status.last_seen).total_seconds() > timeout:
                     status.online, status.seq = False, seq
                     yield self.status_message(sensor, status), self.sensor_route(sensor, "status")
