@@ -112,3 +112,28 @@ def test_a_sensor_goes_offline_when_silent_past_its_timeout_and_back_online_with
             assert client.until(lambda m: m["type"] == "status")["online"] is True
         refused = httpx.post(f"{base}/sensors", json={**camera, "attributes": {"offline_after_s": 0}})
         assert refused.status_code == 400 and "offline_after_s" in refused.json()["detail"]
+
+
+def test_live_delivery_across_workers_survives_a_redis_restart_without_a_gap(city_url: str, tmp_path: Path) -> None:
+    import threading
+
+    with redis_server(tmp_path) as redis, ExitStack() as stack:
+        a = worker(stack, city_url, tmp_path / "a", bus_url=redis.url)
+        b = worker(stack, city_url, tmp_path / "b", bus_url=redis.url)
+        httpx.post(f"{a}/sensors", json={"id": "WL-1", "kind": "water_level", "position": [13.5, 52.5, 0]})
+        deadline = time.monotonic() + 5
+        while httpx.get(f"{b}/sensors/WL-1").status_code != 200:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        with live_client(b) as client:
+            client.subscribe(channels=["readings"])
+            redis.stop()
+            answers: list[httpx.Response] = []
+            poster = threading.Thread(target=lambda: answers.append(
+                httpx.post(f"{a}/readings", json=[{"sensor": "WL-1", "value": 0.07}], timeout=30)))
+            poster.start()
+            time.sleep(1.0)  # the reading is stored; its bus entry waits for Redis
+            redis.start()
+            poster.join(timeout=30)
+            assert answers and answers[0].json()["accepted"] == 1
+            assert client.until(lambda m: m["type"] == "reading", timeout=15)["value"] == 0.07

@@ -99,8 +99,20 @@ class RedisBus:
                     except Exception:
                         log.exception("live bus: entry %s could not be applied", self.last_id)
 
-    async def publish(self, entry: dict[str, Any]) -> None:
-        await self.redis.xadd(STREAM, {"e": orjson.dumps(entry)}, maxlen=self.max_length, approximate=True)
+    async def publish(self, entry: dict[str, Any], attempts: int = 50) -> None:
+        """XADD, retried for ≈10 s while Redis is unreachable (a restart), so no entry is lost to a short outage."""
+        from redis.exceptions import ConnectionError as RedisConnectionError
+        from redis.exceptions import TimeoutError as RedisTimeoutError
+
+        payload = orjson.dumps(entry)
+        for attempt in range(attempts):
+            try:
+                await self.redis.xadd(STREAM, {"e": payload}, maxlen=self.max_length, approximate=True)
+                return
+            except (RedisConnectionError, RedisTimeoutError, OSError):
+                if attempt == attempts - 1:
+                    raise
+                await asyncio.sleep(0.2)
 
     async def close(self) -> None:
         if self.task is not None:
