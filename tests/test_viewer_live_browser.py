@@ -1,13 +1,13 @@
 """The live twin in the viewer, in headless Chromium: a reading posted over HTTP that crosses red turns the building
 holding its room red (the tile feature's colour, read back from the Cesium tileset), the alarm appears in the panel,
-and acknowledging it there records who did.
+and acknowledging it there records who did; the time slider replays the hour before (no alarm yet) and Live
+comes back to now.
 
 The data is three footprint blocks and one room object under the first (the room has no tile feature of its own,
 so the building is coloured through the room's parent chain)."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -76,7 +76,6 @@ def feature_colours(tab: Any, object_id: str) -> list[str]:
 
 def test_a_reading_crossing_red_turns_its_building_red_and_the_alarm_is_acknowledged_in_the_panel(
         page: Any, blocks: str) -> None:  # noqa: F811 - the shared page fixture
-    started = time.monotonic()
     log = PageLog(page, blocks)
     page.add_init_script("localStorage.setItem('citytwin.acknowledger', 'duty officer Li')")
     state = open_viewer(page, log)
@@ -119,6 +118,23 @@ def test_a_reading_crossing_red_turns_its_building_red_and_the_alarm_is_acknowle
     page.wait_for_selector("#inspector-chart[data-state=loaded] svg")
     assert int(page.get_attribute("#inspector-chart svg", "data-points") or 0) >= 1
 
+    # A dropped connection comes back and resumes from its last sequence: what happened meanwhile arrives.
+    page.evaluate("window.citytwin.live.socket.socket.close()")
+    httpx.post(f"{blocks}/readings", json=[{"sensor": "WL-STREET", "value": 0.04}])
+    page.wait_for_function("() => window.citytwin.live.socket.resumed === 1 && "
+                           "window.citytwin.live.state.readings.get('WL-STREET').value === 0.04")
+    assert page.evaluate("window.citytwin.live.socket.state") == "live"
+
+    # The time slider replays the past over the websocket: an hour ago the building had no alarm; Live is now.
+    page.evaluate("""() => { const s = document.getElementById('time-slider');
+                             s.value = '0'; s.dispatchEvent(new Event('change')); }""")
+    page.wait_for_function("() => window.citytwin.live.socket.state === 'paused'")
+    page.wait_for_function("() => !window.citytwin.live.featureColors('blocks.a').includes('#e5322d')")
+    assert page.locator("#alarm-list li").count() == 0
+    page.click("#time-live")
+    page.wait_for_function("() => window.citytwin.live.socket.state === 'live'")
+    page.wait_for_function("() => window.citytwin.live.featureColors('blocks.a').includes('#e5322d')")
+    assert page.locator("#alarm-list li .alarm-ack").text_content() == "✓ officer Wang"
+
     assert not log.page_errors and not log.console_errors, (log.page_errors, log.console_errors)
     assert not log.foreign_requests, log.foreign_requests
-    assert time.monotonic() - started < 30

@@ -53,6 +53,10 @@ export function drawHistory(container, rows, from, to, unit = "") {
     el("polyline", { points: points.map((p) => `${x(p.t).toFixed(1)},${y(p.avg).toFixed(1)}`).join(" "),
       class: "chart-line" }),
   );
+  if (points.length <= 60) {
+    for (const p of points) svg.append(el("circle", { cx: x(p.t).toFixed(1), cy: y(p.avg).toFixed(1), r: 1.8,
+      class: "chart-dot" }));
+  }
   for (const [v, yy] of [[hi, PAD.top + 8], [lo, HEIGHT - PAD.bottom]]) {
     const label = el("text", { x: PAD.left - 3, y: yy, "text-anchor": "end", class: "chart-label" });
     label.textContent = `${Math.round(v * 100) / 100}`;

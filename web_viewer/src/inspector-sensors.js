@@ -39,6 +39,7 @@ export class InspectorSensors {
       this.sensors = answer.sensors.map((s) => s.id);
       this.section.hidden = this.sensors.length === 0;
       this.section.dataset.state = "loaded";
+      this.buildRows();
       this.refresh();
       if (this.sensors.length) this.select(this.sensors[0]);
     } catch (error) {
@@ -47,29 +48,39 @@ export class InspectorSensors {
     }
   }
 
-  /** Redraw the rows from the live state. */
-  refresh() {
-    if (!this.sensors.length) return;
-    const levels = this.state.sensorLevels();
+  /** One row per sensor (built when the object is shown; `refresh` updates them in place). */
+  buildRows() {
     this.body.replaceChildren(...this.sensors.map((id) => {
-      const sensor = this.state.sensors.get(id) || { id, kind: "?", unit: "" };
-      const reading = this.state.readings.get(id);
+      const sensor = this.state.sensors.get(id) || { id, kind: "?" };
       const tr = document.createElement("tr");
       tr.dataset.sensor = id;
-      tr.dataset.level = levels.get(id) || "";
-      if (id === this.selected) tr.classList.add("selected");
-      const cells = [id, sensor.kind, reading ? `${Math.round(reading.value * 100) / 100} ${sensor.unit || ""}` : "—"];
-      for (const text of cells) {
-        const td = document.createElement("td");
-        td.textContent = text;
-        tr.append(td);
-      }
-      tr.children[2].className = "sensor-value";
-      if (levels.get(id)) tr.children[0].prepend(Object.assign(document.createElement("span"),
-        { className: `level level-${levels.get(id)}` }));
+      const name = document.createElement("td");
+      const swatch = document.createElement("span");
+      name.append(swatch, id);
+      const kind = document.createElement("td");
+      kind.textContent = sensor.kind;
+      const value = document.createElement("td");
+      value.className = "sensor-value";
+      tr.append(name, kind, value);
       tr.addEventListener("click", () => this.select(id));
       return tr;
     }));
+  }
+
+  /** Latest values, alarm levels and the selection, from the live state. */
+  refresh() {
+    if (!this.sensors.length) return;
+    const levels = this.state.sensorLevels();
+    for (const tr of this.body.rows) {
+      const id = tr.dataset.sensor;
+      const sensor = this.state.sensors.get(id) || {};
+      const reading = this.state.readings.get(id);
+      const level = levels.get(id) || "";
+      tr.dataset.level = level;
+      tr.classList.toggle("selected", id === this.selected);
+      tr.cells[0].firstChild.className = level ? `level level-${level}` : "";
+      tr.cells[2].textContent = reading ? `${Math.round(reading.value * 100) / 100} ${sensor.unit || ""}` : "—";
+    }
   }
 
   /** Chart the last day of one sensor. */

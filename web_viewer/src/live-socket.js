@@ -2,6 +2,7 @@
 // sequence number it had (a fresh snapshot when the server no longer reaches back that far); replay controls.
 
 const RETRY_MS = [500, 1000, 2000, 4000, 8000];
+const SILENT_MS = 40000; // the server sends a heartbeat every 15 s; this long without a word means a dead link
 
 /** A ws:// or wss:// URL for a path on this page's server. */
 export function socketUrl(path) {
@@ -23,8 +24,14 @@ export class LiveSocket {
     this.mode = "live"; // what the user asked for: live, or replay (paused or playing)
     this.state = "connecting";
     this.retries = 0;
+    this.resumed = 0; // reconnects that picked up where they left off (no snapshot)
     this.socket = null;
     this.closed = false;
+    this.heard = Date.now();
+    this.watchdog = setInterval(() => {
+      const open = this.socket && this.socket.readyState === WebSocket.OPEN;
+      if (open && Date.now() - this.heard > SILENT_MS) this.retry(this.socket); // resumes where it was
+    }, 5000);
   }
 
   connect() {
@@ -32,20 +39,31 @@ export class LiveSocket {
     const socket = (this.socket = new WebSocket(this.url));
     socket.addEventListener("open", () => {
       this.retries = 0;
+      this.heard = Date.now();
       this.mode = "live"; // a replay does not survive a reconnect
       this.subscribe(this.seq);
     });
-    socket.addEventListener("message", (event) => this.receive(JSON.parse(event.data)));
-    socket.addEventListener("close", () => {
-      if (this.socket !== socket || this.closed) return;
-      const delay = RETRY_MS[Math.min(this.retries++, RETRY_MS.length - 1)];
-      this.setState("reconnecting");
-      setTimeout(() => this.connect(), delay);
+    socket.addEventListener("message", (event) => {
+      if (this.socket !== socket) return; // a dropped socket's last words
+      this.heard = Date.now();
+      this.receive(JSON.parse(event.data));
     });
+    socket.addEventListener("close", () => this.retry(socket));
+  }
+
+  /** Drop `socket` (closed, or silent too long) and connect again after a growing delay. */
+  retry(socket) {
+    if (this.socket !== socket || this.closed) return;
+    this.socket = null;
+    socket.close();
+    const delay = RETRY_MS[Math.min(this.retries++, RETRY_MS.length - 1)];
+    this.setState("reconnecting");
+    setTimeout(() => this.connect(), delay);
   }
 
   close() {
     this.closed = true;
+    clearInterval(this.watchdog);
     if (this.socket) this.socket.close();
   }
 
@@ -81,6 +99,7 @@ export class LiveSocket {
         this.handlers.onSnapshot(frame);
         break;
       case "resumed":
+        this.resumed++;
         this.seq = frame.seq;
         this.setState("live");
         this.handlers.onMessages(frame.messages);

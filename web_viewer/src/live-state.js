@@ -12,6 +12,7 @@ export class LiveState {
     this.alarms = new Map(); // alarm id → alarm
     this.lineage = new Map(); // object id → { kind, ancestors: [{ id, kind }] nearest first }
     this.time = null; // the instant shown: null live, else the replayed time
+    this.alarmsVersion = 0; // goes up whenever the active alarms change
   }
 
   /** A live snapshot replaces everything; a replay snapshot replaces readings and alarms only. */
@@ -22,6 +23,7 @@ export class LiveState {
     }
     this.readings = new Map((snapshot.readings || []).map((r) => [r.sensor, { time: r.time, value: r.value }]));
     this.alarms = new Map((snapshot.alarms || []).map((a) => [a.id, a]));
+    this.alarmsVersion++;
     this.time = snapshot.mode === "replay" ? snapshot.time : null;
   }
 
@@ -48,6 +50,7 @@ export class LiveState {
 
   applyAlarm(message) {
     if (message.replay) this.time = message.updated_at;
+    this.alarmsVersion++;
     if (message.action === "cleared") {
       this.alarms.delete(message.id);
     } else if (message.action === "acknowledged") {

@@ -26,6 +26,7 @@ export class Live {
     this.restyledSinceHighlight = false;
     this.updates = 0; // redraws so far (tests wait on it)
     this.timer = null;
+    this.panelShows = null;
     this.sensors = new SensorsLayer(Cesium, viewer.scene);
     this.panel = new AlarmPanel({ acknowledge: (id, name) => this.acknowledge(id, name), onSelect: inspect });
     this.inspectorSensors = new InspectorSensors(config, this.state);
@@ -90,7 +91,11 @@ export class Live {
     }
     this.sensors.update(this.state);
     const replaying = this.socket.mode !== "live";
-    this.panel.render(this.state.alarms, replaying);
+    const shown = `${this.state.alarmsVersion}:${replaying}`;
+    if (shown !== this.panelShows) { // re-rendered only on change, so its buttons stay clickable
+      this.panelShows = shown;
+      this.panel.render(this.state.alarms, replaying);
+    }
     this.inspectorSensors.refresh();
     this.slider.showTime(this.state.time);
     this.viewer.scene.requestRender();
