@@ -17,22 +17,24 @@ export function byWorst(alarms) {
 
 /**
  * A Cesium3DTileStyle that shows `base` (a style or undefined), except that a feature whose `id` has an alarm
- * level (`levelOf(id)`) is painted in that level's colour and shown even where `base` hides it (an alarmed
- * IfcSpace appears, translucent). `highlightedId()` stays yellow-white, as the picking highlight.
+ * level (`levelOf(id)`) is painted in that level's colour; one `base` hides but `reveal` (a style) shows is
+ * shown translucent (an alarmed IfcSpace within the storey filter). `highlightedId()` stays yellow, as the
+ * picking highlight.
  */
-export function withAlarms(Cesium, base, levelOf, highlightedId = () => null) {
+export function withAlarms(Cesium, base, levelOf, highlightedId = () => null, reveal = undefined) {
   const colors = Object.fromEntries(LEVELS.map((l) => [l, Cesium.Color.fromCssColorString(LEVEL_COLORS[l])]));
   const highlight = Cesium.Color.YELLOW;
   const baseColor = base ? base.color : undefined;
   const baseShow = base ? base.show : undefined;
   const shownByBase = (feature) => (baseShow ? Boolean(baseShow.evaluate(feature)) : true);
+  const revealed = (feature) => Boolean(reveal && reveal.show && reveal.show.evaluate(feature));
   const idOf = (feature) => {
     const id = feature.getProperty("id");
     return id === undefined || id === null ? null : String(id);
   };
   const style = new Cesium.Cesium3DTileStyle();
   style.show = {
-    evaluate: (feature) => shownByBase(feature) || Boolean(levelOf(idOf(feature))),
+    evaluate: (feature) => shownByBase(feature) || (Boolean(levelOf(idOf(feature))) && revealed(feature)),
   };
   style.color = {
     evaluateColor: (feature, result) => {

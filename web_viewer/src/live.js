@@ -57,10 +57,12 @@ export class Live {
     this.socket.connect();
   }
 
-  /** Give `tileset` the style `base` (or its own colours) with alarm colours over it. */
-  style(tileset, base) {
+  /** Give `tileset` the style `base` (or its own colours) with alarm colours over it; alarmed features that
+   * `base` hides but `reveal` shows appear translucent. */
+  style(tileset, base, reveal = undefined) {
     this.styled.add(tileset);
-    tileset.style = withAlarms(this.Cesium, base, (id) => this.levels.get(id) || null, () => this.highlighted);
+    tileset.style = withAlarms(this.Cesium, base, (id) => this.levels.get(id) || null, () => this.highlighted,
+      reveal);
   }
 
   /** The picked object (null: none), kept in its highlight when alarm colours are re-applied. */

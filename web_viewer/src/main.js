@@ -90,9 +90,12 @@ function createViewer(Cesium, config) {
 // Layers without twin objects behind their features: no alarm colours.
 const NO_OBJECTS = new Set(["pointcloud", "oblique", "tileset"]);
 
-/** Set a layer's style; with the live twin on, alarm colours go over it (`base` undefined: its own colours). */
-function setStyle(tileset, kind, base) {
-  if (citytwin.live && !NO_OBJECTS.has(kind)) citytwin.live.style(tileset, base);
+/**
+ * Set a layer's style; with the live twin on, alarm colours go over it (`base` undefined: its own colours) and
+ * alarmed features `reveal` shows appear even where `base` hides them.
+ */
+function setStyle(tileset, kind, base, reveal = undefined) {
+  if (citytwin.live && !NO_OBJECTS.has(kind)) citytwin.live.style(tileset, base, reveal);
   else if (base) tileset.style = base;
 }
 
@@ -108,7 +111,7 @@ async function loadTilesets(Cesium, viewer, config) {
         if (info.kind === "pointcloud") {
           tileset.pointCloudShading.attenuation = true; // points grow with their tile's geometric error
         } else if (info.kind === "ifc") {
-          setStyle(tileset, info.kind, createIfcStyle(Cesium));
+          setStyle(tileset, info.kind, createIfcStyle(Cesium), createIfcStyle(Cesium, { showSpaces: true }));
         } else if (HEIGHT_STYLED.has(info.kind)) {
           setStyle(tileset, info.kind, style);
         } else {
@@ -242,7 +245,10 @@ function setUpStoreyFilter(Cesium, viewer, ifcLayers) {
     });
   }
   citytwin.filterStorey = (filter) => {
-    for (const layer of ifcLayers) setStyle(layer.tileset, layer.info.kind, createIfcStyle(Cesium, { filter }));
+    for (const layer of ifcLayers) {
+      setStyle(layer.tileset, layer.info.kind, createIfcStyle(Cesium, { filter }),
+        createIfcStyle(Cesium, { filter, showSpaces: true })); // alarmed rooms of the storeys shown appear
+    }
     viewer.scene.requestRender();
   };
   select.addEventListener("change", () => citytwin.filterStorey(select.value ? JSON.parse(select.value) : null));
