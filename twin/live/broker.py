@@ -149,9 +149,10 @@ class MosquittoBroker:
             "persistence true",
             f"persistence_location {self.dir}/",
             "autosave_interval 30",
-            "max_inflight_messages 0",  # MQTT 3 clients; the bridge (MQTT 5) sets its own receive maximum
-            "max_queued_messages 1000000",  # per offline session: a bridge away for a while loses nothing
+            "max_inflight_messages 2000",  # sent ahead of acknowledgements, which wait for the database commit
+            "max_queued_messages 1000000",  # per session beyond those: a bridge away for a while loses nothing
             "max_queued_bytes 0",
+            "persistent_client_expiration 7d",  # sessions of worker slots no longer used
             "log_dest stderr",
             "log_type error",
             "log_type warning",

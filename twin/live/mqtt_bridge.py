@@ -1,9 +1,13 @@
 """Readings in over MQTT: a bridge subscribed to a broker hands what devices publish to `LiveService.post_readings`
 and acknowledges each QoS 1 message only after the commit (topic scheme: docs/live-protocol.md, "MQTT").
 
-The bridge holds a persistent session (MQTT 5, clean start off, a session expiry, a client id fixed per server and
-worker slot), so the broker queues what is published while it is away and redelivers what it had not
-acknowledged. Messages arriving within a few milliseconds go to the database as one batch; several batches may be
+The bridge holds a persistent session (MQTT 3.1.1 with clean session off, a client id fixed per server and worker
+slot), so the broker queues what is published while it is away and redelivers what it had not acknowledged.
+(MQTT 5 would add a session expiry, but paho decoding its per-message properties doubled the CPU per reading;
+the private broker expires forgotten sessions itself.) How many unacknowledged messages the broker sends ahead
+is its `max_inflight_messages`: mosquitto's default of 20 caps throughput, the private broker allows 2,000.
+
+Messages arriving within a few milliseconds go to the database as one batch; several batches may be
 in flight, acknowledged in the order they arrived. A batch the database refuses is not acknowledged: the bridge
 leaves and reconnects (with backoff), and the broker delivers it again. Several workers share the subscription
 (`$share/citytwin/…`, `mqtt_shared`), so each message reaches one of them.
@@ -24,9 +28,6 @@ from urllib.parse import unquote, urlsplit
 
 import aiomqtt
 import orjson
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
-from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from twin.live.broker import BrokerError, MosquittoBroker
 from twin.live.service import LiveService
@@ -38,8 +39,6 @@ log = logging.getLogger(__name__)
 READINGS = "citytwin/readings"
 ERRORS = "citytwin/errors"
 SHARE_GROUP = "citytwin"
-SESSION_EXPIRY_S = 7 * 24 * 3600
-RECEIVE_MAXIMUM = 20_000  # unacknowledged messages the broker may send us: the bound on what waits for a commit
 WINDOW_S = 0.004
 BATCHES_IN_FLIGHT = 4
 
@@ -181,12 +180,9 @@ class MqttBridge:
         self.connected.clear()
 
     def _client(self) -> aiomqtt.Client:
-        properties = Properties(PacketTypes.CONNECT)
-        properties.SessionExpiryInterval = SESSION_EXPIRY_S
-        properties.ReceiveMaximum = RECEIVE_MAXIMUM
         client = aiomqtt.Client(self.address.host, self.address.port, username=self.address.username,
                                 password=self.address.password, identifier=self.client_id,
-                                protocol=aiomqtt.ProtocolVersion.V5, clean_start=False, properties=properties,
+                                protocol=aiomqtt.ProtocolVersion.V311, clean_session=False,
                                 tls_context=ssl.create_default_context() if self.address.tls else None,
                                 keepalive=30, timeout=10)
         # aiomqtt 2.x has no manual acknowledgement of its own; paho's (PUBACK on `ack(mid, qos)`) is used
@@ -202,7 +198,7 @@ class MqttBridge:
                     delay = 0.1
                     wanted, other = subscriptions(self.shared), subscriptions(not self.shared)
                     await client.unsubscribe(other)  # left in the persistent session by a run in the other mode
-                    await client.subscribe([(topic, SubscribeOptions(qos=1)) for topic in wanted])
+                    await client.subscribe([(topic, 1) for topic in wanted])
                     self.connected.set()
                     log.info("MQTT bridge %s subscribed at %s:%s", self.client_id, self.address.host,
                              self.address.port)
