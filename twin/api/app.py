@@ -15,6 +15,7 @@ from twin import __version__
 from twin.api import (
     errors,
     routes_buildings,
+    routes_events,
     routes_jobs,
     routes_live,
     routes_objects,
@@ -131,6 +132,7 @@ def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
     app.include_router(routes_ogc.router)
     app.include_router(routes_queries.router)
     app.include_router(routes_live.router)
+    app.include_router(routes_events.router)
     app.include_router(routes_viewer.router)
     routes_viewer.mount_static(app, settings)
     return app

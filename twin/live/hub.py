@@ -193,7 +193,8 @@ class Hub:
         status = [state.status_message(s, state.status[s.id]) for s in sensors if s.id in state.status] \
             if "status" in channels else []
         alarms = [a for a in state.alarms.values() if a["sensor"] in client.sensors] if "alarms" in channels else []
-        events = [e for e in state.events.values() if self._holds_event(client, e)] if "events" in channels else []
+        events = [e for e in state.events.values() if self._holds_event(client, e)
+                  and ("drills" if e.get("source") == "drill" else "events") in channels]
         client.outbox = Outbox(delivered=state.seq)
         return {"type": "snapshot", "seq": state.seq, "sensors": [s.as_json() for s in sensors],
                 "readings": latest, "status": status, "alarms": alarms, "events": events}

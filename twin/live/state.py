@@ -260,7 +260,8 @@ class LiveState:
             self.events[str(event["id"])] = event
         lon, lat = (event.get("location") or [None, None, None])[:2]
         out.messages.append(({"type": "event", "seq": seq, "event": event},
-                             Route("events", None, lon, lat, event.get("object_id"))))
+                             Route("drills" if event.get("source") == "drill" else "events", None, lon, lat,
+                                   event.get("object_id"))))
 
     def _sweep(self, seq: int, now: datetime) -> Iterator[tuple[dict[str, Any], Route]]:
         for sensor_id, status in self.status.items():

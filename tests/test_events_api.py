@@ -1,0 +1,150 @@
+"""Events through the API on a real PostGIS: the full lifecycle with its history, illegal transitions, drill
+events kept apart, duplicates and merge, bad input, and websocket pushes in scope only."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import Engine, text
+
+from tests.conftest import populated_server
+from tests.helpers.city import HOUSE_LAT, HOUSE_LON, add_house_and_street
+from tests.helpers.live import live_client
+
+HERE = [HOUSE_LON, HOUSE_LAT, 0.0]
+FAR = [HOUSE_LON + 0.05, HOUSE_LAT + 0.05, 0.0]
+
+
+@pytest.fixture
+def served(server_url: str, template_database: str, tmp_path: Path) -> Iterator[tuple[str, Engine]]:
+    with populated_server(server_url, template_database, tmp_path, add_house_and_street) as pair:
+        yield pair
+
+
+@pytest.fixture
+def city(served: tuple[str, Engine]) -> str:
+    base = served[0]
+    for actor, kind in (("duty", "person"), ("brigade-3", "unit"), ("inspector", "person")):
+        assert httpx.put(f"{base}/actors/{actor}", json={"kind": kind}).status_code == 200
+    return base
+
+
+def report(base: str, **fields: Any) -> dict[str, Any]:
+    body = {"kind": "fire", "severity": "red", "location": HERE, "title": "smoke", **fields}
+    answer = httpx.post(f"{base}/events", json=body)
+    assert answer.status_code == 201, answer.text
+    return answer.json()
+
+
+def move(base: str, event_id: int, to: str, actor: str = "duty", **extra: Any) -> httpx.Response:
+    return httpx.post(f"{base}/events/{event_id}/transitions", json={"to": to, "actor": actor, **extra})
+
+
+def test_an_event_runs_the_whole_lifecycle_and_its_history_records_who_did_what(city: str) -> None:
+    event = report(city, attachments=["https://example.org/a.jpg"], reporter="citizen")["event"]
+    assert event["status"] == "reported" and event["deadline"] and not event["overdue"]
+    assert event["attachments"] == [{"url": "https://example.org/a.jpg"}]
+    steps = [("assigned", {"assignee": "brigade-3"}), ("handling", {}), ("verifying", {}),
+             ("handling", {"note": "still smoking"}), ("verifying", {}), ("closed", {"actor": "inspector"})]
+    for to, extra in steps:
+        answer = move(city, event["id"], to, **extra)
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["status"] == to
+    final = httpx.get(f"{city}/events/{event['id']}").json()
+    assert final["status"] == "closed" and final["closed_at"] and final["assignee"] == "brigade-3"
+    assert [(h["action"], h["from_status"], h["to_status"], h["actor"]) for h in final["history"]] == [
+        ("reported", None, "reported", "citizen"), ("assigned", "reported", "assigned", "duty"),
+        ("handling", "assigned", "handling", "duty"), ("verifying", "handling", "verifying", "duty"),
+        ("reopened", "verifying", "handling", "duty"), ("verifying", "handling", "verifying", "duty"),
+        ("closed", "verifying", "closed", "inspector")]
+    assert final["history"][4]["note"] == "still smoking"
+
+
+def test_the_history_is_append_only(city: str, served: tuple[str, Engine]) -> None:
+    report(city)
+    with pytest.raises(Exception, match="append-only"), served[1].begin() as conn:
+        conn.execute(text("UPDATE event_history SET actor = 'someone else'"))
+
+
+def test_an_illegal_transition_is_refused_with_409_and_the_allowed_ones(city: str) -> None:
+    event = report(city)["event"]
+    answer = move(city, event["id"], "closed")
+    assert answer.status_code == 409
+    assert answer.json()["detail"]["allowed"] == ["assigned", "cancelled"]
+    assert move(city, event["id"], "cancelled").status_code == 200
+    done = move(city, event["id"], "assigned", assignee="brigade-3")
+    assert done.status_code == 409 and done.json()["detail"]["allowed"] == []
+
+
+def test_bad_input_gets_a_clear_4xx(city: str) -> None:
+    for body, reason in (({"kind": "volcano", "location": HERE, "title": "x"}, "unknown kind"),
+                         ({"kind": "fire", "title": "x"}, "needs a location"),
+                         ({"kind": "fire", "location": [500, 0], "title": "x"}, "lon -180..180"),
+                         ({"kind": "fire", "location": HERE, "title": "x", "severity": "purple"}, "severity"),
+                         ({"kind": "fire", "location": HERE, "title": "x", "attachments": ["ftp://x"]}, "http(s)")):
+        answer = httpx.post(f"{city}/events", json=body)
+        assert answer.status_code == 400 and reason in answer.json()["detail"], answer.text
+    event = report(city)["event"]
+    for actor, reason in (("nobody", "unknown actor"), ("", "must name a known actor")):
+        answer = move(city, event["id"], "assigned", actor=actor, assignee="brigade-3")
+        assert answer.status_code == 400 and reason in answer.json()["detail"]
+    assert move(city, event["id"], "assigned").status_code == 400  # no assignee
+    assert move(city, event["id"], "assigned", assignee="ghost").status_code == 400
+    assert move(city, event["id"], "flying").status_code == 400
+    assert move(city, 999_999, "assigned", assignee="brigade-3").status_code == 404
+    assert httpx.get(f"{city}/events", params={"kind": "volcano"}).status_code == 400
+
+
+def test_drill_events_are_listed_only_when_asked_for(city: str) -> None:
+    real = report(city)["event"]
+    drill = report(city, source="drill", title="exercise")["event"]
+    assert [e["id"] for e in httpx.get(f"{city}/events").json()["events"]] == [real["id"]]
+    assert [e["id"] for e in httpx.get(f"{city}/events", params={"source": "drill"}).json()["events"]] == [drill["id"]]
+    both = httpx.get(f"{city}/events", params={"source": "manual,drill"}).json()["events"]
+    assert {e["id"] for e in both} == {real["id"], drill["id"]}
+
+
+def test_events_are_filtered_by_box_status_kind_and_severity(city: str) -> None:
+    near = report(city)["event"]
+    far = report(city, location=FAR, kind="gas_leak", severity="yellow")["event"]
+    box = f"{HOUSE_LON - 0.01},{HOUSE_LAT - 0.01},{HOUSE_LON + 0.01},{HOUSE_LAT + 0.01}"
+    ids = lambda **p: [e["id"] for e in httpx.get(f"{city}/events", params=p).json()["events"]]  # noqa: E731
+    assert ids(bbox=box) == [near["id"]]
+    assert ids(kind="gas_leak") == [far["id"]] and ids(severity="red") == [near["id"]]
+    move(city, near["id"], "cancelled")
+    assert ids(status="reported") == [far["id"]]
+
+
+def test_a_report_near_an_open_one_of_its_kind_is_suggested_as_a_duplicate_and_can_be_merged(city: str) -> None:
+    first = report(city)["event"]
+    second = report(city, location=[HOUSE_LON + 0.0005, HOUSE_LAT, 0])
+    assert [d["id"] for d in second["duplicates"]] == [first["id"]]
+    assert report(city, location=FAR)["duplicates"] == []
+    assert report(city, kind="gas_leak")["duplicates"] == []
+    merged = httpx.post(f"{city}/events/{second['event']['id']}/merge", json={"into": first["id"], "actor": "duty"})
+    assert merged.status_code == 200, merged.text
+    assert merged.json()["merged"]["status"] == "cancelled" and merged.json()["merged"]["merged_into"] == first["id"]
+    history = httpx.get(f"{city}/events/{first['id']}").json()["history"]
+    assert history[-1]["action"] == "merged_from"
+
+
+def test_websocket_pushes_of_events_reach_subscribers_in_scope_only(city: str) -> None:
+    box = [HOUSE_LON - 0.01, HOUSE_LAT - 0.01, HOUSE_LON + 0.01, HOUSE_LAT + 0.01]
+    with live_client(city) as inside, live_client(city) as outside, live_client(city) as drills:
+        inside.subscribe(bbox=box, channels=["events"])
+        outside.subscribe(bbox=[b + 0.1 for b in box], channels=["events"])
+        drills.subscribe(bbox=box, channels=["drills"])
+        event = report(city)["event"]
+        pushed = inside.until(lambda m: m["type"] == "event" and m["event"]["id"] == event["id"])
+        assert pushed["event"]["status"] == "reported"
+        move(city, event["id"], "assigned", assignee="brigade-3")
+        pushed = inside.until(lambda m: m["type"] == "event" and m["event"]["status"] == "assigned")
+        assert pushed["event"]["assignee"] == "brigade-3"
+        drill = report(city, source="drill", title="exercise")["event"]
+        assert drills.until(lambda m: m["type"] == "event")["event"]["id"] == drill["id"]
+        assert [m for m in inside.quiet(0.5) if m["type"] == "event"] == []
+        assert [m for m in outside.quiet(0.3) if m["type"] == "event"] == []
