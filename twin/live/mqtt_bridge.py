@@ -23,16 +23,18 @@ import logging
 import socket
 import ssl
 from dataclasses import dataclass, field
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
 import aiomqtt
 import orjson
 
 from twin.live.broker import BrokerError, MosquittoBroker
-from twin.live.service import LiveService
 from twin.live.writer import StorageError
 from twin.settings import Settings
+
+if TYPE_CHECKING:  # twin.live.service imports the twin.api package, whose app imports this module
+    from twin.live.service import LiveService
 
 log = logging.getLogger(__name__)
 
