@@ -267,8 +267,15 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
             city = build_demo_city(database.engine, settings.data_dir / "demo", on_progress)
         console().print(f"demo district: {city['district']['objects']} buildings in {city['district']['tiles']} tiles;"
                       f" demo building: {city['building']['objects']} IFC objects, {city['building']['floors']} floors")
+        console().print(f"demo sensors: {city['sensors']['stored']} ({city['sensors']['bound']} bound to objects)")
         if not args.no_serve:
-            _serve(settings, database)
+            from twin.demo import start_feeder
+
+            feeder = start_feeder(settings)
+            try:
+                _serve(settings, database)
+            finally:
+                feeder.stop()
     finally:
         database.close()
     return 0
@@ -373,6 +380,10 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("tileset")
     export.add_argument("directory")
     export.set_defaults(handler=cmd_tiles_export)
+
+    from twin.cli_live import add_commands
+
+    add_commands(sub)  # sensors, simulate
     return parser
 
 
