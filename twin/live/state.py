@@ -10,6 +10,9 @@ clock: times come in the entries.
 
 from __future__ import annotations
 
+import functools
+import heapq
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -69,6 +72,13 @@ class Applied:
     origin: str | None = None
 
 
+@functools.cache
+def _default_rule(kind: str) -> Rule | None:
+    """A kind's default thresholds, parsed once (not for every reading)."""
+    defaults = KINDS[kind].thresholds
+    return parse_rule(defaults) if defaults else None
+
+
 class LiveState:
     def __init__(self) -> None:
         self.sensors: dict[str, Sensor] = {}
@@ -82,6 +92,8 @@ class LiveState:
         self.kind_rules: dict[str, Rule] = {}
         self.tileset_versions: dict[str, Any] = {}
         self.seq = 0
+        self.deadlines: dict[int, list[str]] = {}  # Unix µs → online sensors whose silence ends then (sweeps)
+        self.deadline_heap: list[int] = []
 
     def rule_of(self, sensor: Sensor) -> Rule | None:
         """A sensor's own thresholds, else its kind's as configured, else the kind's defaults."""
@@ -89,8 +101,7 @@ class LiveState:
             return sensor.thresholds
         if sensor.kind in self.kind_rules:
             return self.kind_rules[sensor.kind]
-        defaults = KINDS[sensor.kind].thresholds
-        return parse_rule(defaults) if defaults else None
+        return _default_rule(sensor.kind)
 
     def alarm_of(self, sensor_id: str) -> dict[str, Any] | None:
         """A sensor's active alarm, if it has one."""
@@ -105,6 +116,7 @@ class LiveState:
             if sensor_id in self.sensors:
                 self.latest[sensor_id] = Latest(time, value, self.seq)
                 self.status[sensor_id] = Status(True, self.seq, received_at)
+                self._watch(sensor_id, received_at)
 
     def load_alarms(self, rows: list[dict[str, Any]]) -> None:
         """Active alarms as stored, and each sensor's alarm standing at their level."""
@@ -130,6 +142,9 @@ class LiveState:
             self.grid.add(sensor.id, [cell_of(sensor.lon, sensor.lat)])
         if sensor.object_id:
             self.by_object.setdefault(sensor.object_id, set()).add(sensor.id)
+        status = self.status.get(sensor.id)
+        if old is not None and status is not None and status.online:  # its timeout may have changed
+            self._watch(sensor.id, status.last_seen)
         return old
 
     def drop_sensor(self, sensor_id: str) -> Sensor | None:
@@ -211,6 +226,7 @@ class LiveState:
         status = self.status.get(sensor_id)
         if status is None or not status.online:
             status = self.status[sensor_id] = Status(True, seq, now)
+            self._watch(sensor_id, now)
             out.messages.append((self.status_message(sensor, status), self.sensor_route(sensor, "status")))
         else:
             status.last_seen = now
@@ -263,11 +279,31 @@ class LiveState:
                              Route("drills" if event.get("source") == "drill" else "events", None, lon, lat,
                                    event.get("object_id"))))
 
+    def _timeout(self, sensor: Sensor) -> float:
+        return sensor.attributes.get("offline_after_s") or KINDS[sensor.kind].offline_after_s
+
+    def _watch(self, sensor_id: str, last_seen: datetime, earliest: int = 0) -> None:
+        """File an online sensor under the instant its silence would end (not before `earliest`), so a sweep
+        looks only at the sensors whose time has come instead of at every sensor."""
+        due = max(to_us(last_seen) + math.floor(self._timeout(self.sensors[sensor_id]) * 1e6), earliest)
+        bucket = self.deadlines.get(due)
+        if bucket is None:
+            bucket = self.deadlines[due] = []
+            heapq.heappush(self.deadline_heap, due)
+        bucket.append(sensor_id)
+
     def _sweep(self, seq: int, now: datetime) -> Iterator[tuple[dict[str, Any], Route]]:
-        for sensor_id, status in self.status.items():
-            if status.online:
-                sensor = self.sensors[sensor_id]
-                timeout = sensor.attributes.get("offline_after_s") or KINDS[sensor.kind].offline_after_s
-                if (now - status.last_seen).total_seconds() > timeout:
+        """Online sensors silent for longer than their timeout go offline; the others due now are filed again
+        under their new deadline."""
+        now_us = to_us(now)
+        while self.deadline_heap and self.deadline_heap[0] < now_us:
+            due = heapq.heappop(self.deadline_heap)
+            for sensor_id in self.deadlines.pop(due):
+                status, sensor = self.status.get(sensor_id), self.sensors.get(sensor_id)
+                if status is None or sensor is None or not status.online:
+                    continue
+                if (now - status.last_seen).total_seconds() > self._timeout(sensor):
                     status.online, status.seq = False, seq
                     yield self.status_message(sensor, status), self.sensor_route(sensor, "status")
+                else:
+                    self._watch(sensor_id, status.last_seen, due + 1)
