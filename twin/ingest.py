@@ -27,6 +27,7 @@ if TYPE_CHECKING:  # each reader is imported by its own ingest, so one kind does
     from ingest_gis.citymodel import CityIngestResult
     from ingest_gis.footprints import FootprintOptions
     from ingest_gis.pointcloud import PointCloudOptions
+    from ingest_gis.points import PointOptions
 
 
 def ingest_footprints(
@@ -64,6 +65,23 @@ def ingest_footprints(
     timings["store"] = time.perf_counter() - start
     return {**stored, "source_crs": result.source_crs, "warnings": result.warnings,
             "seconds": {k: round(v, 3) for k, v in timings.items()}}
+
+
+def ingest_points(engine: Engine, path: str | Path, options: PointOptions, *, max_features_per_tile: int = 400,
+                  store: TileStore | None = None, on_progress: ProgressCallback = no_progress) -> dict[str, Any]:
+    """Resource points (and a mixed layer's polygons as footprints) → twin objects + a marker tileset."""
+    from ingest_gis.points import read_points
+
+    check_dataset_name(options.name)
+    result = read_points(path, options, on_progress)
+    tiling = TilingOptions(max_features_per_tile=max_features_per_tile, class_name=result.tile_class)
+    tileset = build_tileset(result.features, tiling, lambda done, total: on_progress("tiles", done, total))
+    stored = write_dataset(engine, name=options.name, kind="points", source=str(Path(path).name), result=result,
+                           tileset=tileset, store=store)
+    kinds: dict[str, int] = {}
+    for o in result.objects:
+        kinds[o.kind] = kinds.get(o.kind, 0) + 1
+    return {**stored, "kinds": kinds, "source_crs": result.source_crs, "warnings": result.warnings}
 
 
 def ingest_ifc(

@@ -3,18 +3,22 @@ cameras, the cockpit."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, HTTPException, Path, Query, Request
+from sqlalchemy import text
 
+from twin.api.deps import EngineDep
 from twin.api.responses import OrjsonResponse
 from twin.api.routes_live import live_service
-from twin.events import service, store
+from twin.events import nearby, service, store
 from twin.events.lifecycle import STATUSES, IllegalTransition, TransitionError
 from twin.events.reports import KINDS, SEVERITIES, SOURCES, ReportError
 from twin.live import views
 from twin.live.readings import parse_time
+from twin.queries import MAX_K
 
 router = APIRouter(tags=["events"])
 EventId = Annotated[int, Path(ge=1, le=2**63 - 1)]
@@ -119,3 +123,32 @@ async def merge_event(request: Request, event_id: EventId,
         return OrjsonResponse(await service.merge(live_service(request), event_id, body))
     except HANDLED as exc:
         raise _errors(exc) from None
+
+
+_WHERE = text("""SELECT coalesce(ST_X(e.location), ST_X(ST_PointOnSurface(o.footprint))),
+    coalesce(ST_Y(e.location), ST_Y(ST_PointOnSurface(o.footprint)))
+    FROM events e LEFT JOIN twin_objects o ON o.id = e.object_id WHERE e.id = :id""")
+_KIND = re.compile(r"^[a-z0-9_]{1,64}$")
+
+
+@router.get("/events/{event_id}/nearby",
+            summary="Nearest resources of each kind (straight line and by road, with routes) and the cameras "
+                    "that see the event")
+def nearby_event(request: Request, engine: EngineDep, event_id: EventId,
+                 kinds: Annotated[str, Query(description="object kinds, comma-separated")] = "fire_station,hydrant",
+                 k: Annotated[int, Query(ge=1, le=MAX_K // nearby.ROAD_CANDIDATES)] = 3) -> OrjsonResponse:
+    wanted = [kind.strip() for kind in kinds.split(",") if kind.strip()]
+    if not wanted or len(wanted) > 20 or not all(_KIND.match(kind) for kind in wanted):
+        raise HTTPException(400, "kinds must be 1–20 object kinds (lower-case letters, digits, _), comma-separated")
+    live = getattr(request.app.state, "live", None)
+    sensors = [s.as_json() for s in live.hub.state.sensors.values() if s.kind == "camera"] if live else []
+    with engine.connect() as conn:
+        where = conn.execute(_WHERE, {"id": event_id}).first()
+        if where is None:
+            raise HTTPException(404, f"no event {event_id}")
+        if where[0] is None:
+            raise HTTPException(409, f"event {event_id} has neither a location nor an object with a footprint")
+        lon, lat = float(where[0]), float(where[1])
+        found = {kind: nearby.resources(conn, lon, lat, kind, k) for kind in wanted}
+        seen = nearby.cameras(conn, lon, lat, sensors)
+    return OrjsonResponse({"event": event_id, "at": [lon, lat], "resources": found, "cameras": seen})
