@@ -67,9 +67,9 @@ class Device:
         self.client.subscribe(topic, qos=1)
         assert self.subscribed.wait(5)
 
-    def publish(self, topic: str, payload: Any) -> None:
+    def publish(self, topic: str, payload: Any, retain: bool = False) -> None:
         data = payload if isinstance(payload, bytes) else orjson.dumps(payload)
-        self.client.publish(topic, data, qos=1).wait_for_publish(5)
+        self.client.publish(topic, data, qos=1, retain=retain).wait_for_publish(5)
 
     def next_message(self, timeout: float = 5.0) -> tuple[str, Any]:
         return self.received.get(timeout=timeout)
@@ -214,6 +214,19 @@ def test_a_message_is_acknowledged_only_after_its_commit_so_one_the_database_ref
         conn.exec_driver_sql("DROP TRIGGER refuse_readings ON readings")
     assert wait_for(lambda: city.stored("GAS-1"), what="the redelivered reading") == [7.0]
     wait_for(lambda: city.bridge.stats.acknowledged == 1, what="the acknowledgement")
+
+
+def test_a_retained_reading_is_taken_once_not_again_at_every_reconnect(city: MqttCity) -> None:
+    device = city.device()
+    try:
+        device.publish("citytwin/readings/GAS-1", {"value": 1.5}, retain=True)  # no time: the time of receipt
+    finally:
+        device.close()
+    wait_for(lambda: city.stored("GAS-1"), what="the reading")
+    city.on_server(city.bridge.stop())
+    city.on_server(city.bridge.start())  # subscribes again: the broker sends its retained copy
+    wait_for(lambda: city.bridge.stats.acknowledged == 2, what="the retained copy")
+    assert city.stored("GAS-1") == [1.5]
 
 
 def publish_series(device: Device, start: datetime, count: int) -> None:

@@ -119,6 +119,8 @@ class Batch:
     def add(self, message: aiomqtt.Message, max_items: int) -> None:
         number = len(self.messages)
         self.messages.append(message)
+        if message.retain:  # a retained copy, sent again at every subscribe: its live delivery was taken already
+            return
         topic = str(message.topic)
         payload = message.payload if isinstance(message.payload, bytes) else str(message.payload).encode()
         unpacked = unpack(topic, payload, max_items)
@@ -332,6 +334,7 @@ async def open_mqtt(settings: Settings, live: LiveService) -> MqttLink | None:
             if await asyncio.to_thread(candidate.start):
                 broker = candidate
             url = candidate.url
+            # a warning, so that it shows where uvicorn's logging configures only uvicorn's own loggers
             log.warning("MQTT: private broker at %s (publish readings to %s/{sensor})", url, READINGS)
         address = BrokerAddress.parse(url)
     except (BrokerError, ValueError, OSError) as exc:
