@@ -15,15 +15,17 @@ from typing import Any
 import httpx
 import orjson
 import pytest
+from shapely.geometry import Polygon
 from sqlalchemy import text
 
-from tests.test_viewer_browser import PageLog, browser, open_viewer, page  # noqa: F401 - browser and page are fixtures
+from tests.test_viewer_browser import PageLog, browser, open_viewer  # noqa: F401 - browser is a fixture
 
 pytestmark = pytest.mark.browser
 
 LON, LAT = 13.40, 52.52
 M_LON, M_LAT = 1 / 67_900, 1 / 111_260  # degrees per metre at 52.5° N
 RED = "#e5322d"
+VIEWPORT = {"width": 960, "height": 640}  # smaller than the other viewer tests': SwiftShader draws every frame
 
 
 def block(key: str, east_m: float, height: float) -> dict[str, Any]:
@@ -34,7 +36,8 @@ def block(key: str, east_m: float, height: float) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def blocks(server_url: str, template_database: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def city(server_url: str, template_database: str, tmp_path_factory: pytest.TempPathFactory
+           ) -> Iterator[tuple[str, Any]]:
     """A server with blocks a, b, c (footprints) and a room `blocks.a.room` whose parent is block a."""
     from ingest_gis.footprints import FootprintOptions
     from tests.conftest import populated_server
@@ -53,7 +56,7 @@ def blocks(server_url: str, template_database: str, tmp_path_factory: pytest.Tem
                 "SELECT 'blocks.a.room', dataset_id, 'space', 'Boiler room', id, footprint, 0, 3, '{}'::jsonb "
                 "FROM twin_objects WHERE id = 'blocks.a'"))
 
-    with populated_server(server_url, template_database, data_dir, populate) as (base_url, _engine):
+    with populated_server(server_url, template_database, data_dir, populate) as (base_url, engine):
         sensors = [
             {"id": "GAS-A-ROOM", "kind": "gas", "object_id": "blocks.a.room",
              "position": [LON + 15 * M_LON, LAT + 15 * M_LAT, 1.5],
@@ -65,7 +68,16 @@ def blocks(server_url: str, template_database: str, tmp_path_factory: pytest.Tem
         assert answer.status_code == 201, answer.text
         httpx.post(f"{base_url}/readings", json=[{"sensor": "GAS-A-ROOM", "value": 3.0},
                                                  {"sensor": "WL-STREET", "value": 0.02}])
-        yield base_url
+        yield base_url, engine
+
+
+@pytest.fixture
+def tab(browser: Any) -> Iterator[Any]:  # noqa: F811 - the shared browser fixture
+    context = browser.new_context(viewport=VIEWPORT)
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    yield page
+    context.close()
 
 
 def feature_colours(tab: Any, object_id: str) -> list[str]:
@@ -75,7 +87,8 @@ def feature_colours(tab: Any, object_id: str) -> list[str]:
 
 
 def test_a_reading_crossing_red_turns_its_building_red_and_the_alarm_is_acknowledged_in_the_panel(
-        page: Any, blocks: str) -> None:  # noqa: F811 - the shared page fixture
+        tab: Any, city: tuple[str, Any]) -> None:
+    page, (blocks, engine) = tab, city
     log = PageLog(page, blocks)
     page.add_init_script("localStorage.setItem('citytwin.acknowledger', 'duty officer Li')")
     state = open_viewer(page, log)
@@ -135,6 +148,16 @@ def test_a_reading_crossing_red_turns_its_building_red_and_the_alarm_is_acknowle
     page.wait_for_function("() => window.citytwin.live.socket.state === 'live'")
     page.wait_for_function("() => window.citytwin.live.featureColors('blocks.a').includes('#e5322d')")
     assert page.locator("#alarm-list li .alarm-ack").text_content() == "✓ officer Wang"
+
+    # A re-tiled dataset (the tileset-changed notice on the live `tilesets` channel) is reloaded: a new block shows.
+    from ingest_gis.records import ObjectRecord
+    from twin.retile import update_objects
+
+    new = block("d", 150, 15)["geometry"]["coordinates"][0]
+    update_objects(engine, "blocks", [ObjectRecord("blocks.d", "building", None, Polygon(new), 0, 15, {"id": "d"})])
+    page.wait_for_function("() => window.citytwin.reloads === 1", timeout=20_000)
+    assert page.evaluate("window.citytwin.live.featureColors('blocks.d').length") == 1
+    assert feature_colours(page, "blocks.a") == [RED]  # the reloaded layer keeps its alarm colours
 
     assert not log.page_errors and not log.console_errors, (log.page_errors, log.console_errors)
     assert not log.foreign_requests, log.foreign_requests

@@ -14,7 +14,7 @@ const UPDATE_MS = 100; // redraw at most this often, however fast messages come
 const LINEAGE_BATCH = 500;
 
 export class Live {
-  constructor(Cesium, viewer, config, { inspector, inspect, showError }) {
+  constructor(Cesium, viewer, config, { inspector, inspect, showError, onTileset }) {
     this.Cesium = Cesium;
     this.viewer = viewer;
     this.config = config;
@@ -31,14 +31,17 @@ export class Live {
     this.panel = new AlarmPanel({ acknowledge: (id, name) => this.acknowledge(id, name), onSelect: inspect });
     this.inspectorSensors = new InspectorSensors(config, this.state);
     inspector.watch((id) => this.inspectorSensors.show(id));
-    this.socket = new LiveSocket(socketUrl(config.live_ws_url), { channels: ["readings", "alarms", "status"] }, {
+    this.socket = new LiveSocket(socketUrl(config.live_ws_url), { channels: ["readings", "alarms", "status", "tilesets"] }, {
       onSnapshot: (snapshot) => {
         this.state.applySnapshot(snapshot);
         this.schedule();
       },
       onMessages: (messages) => {
         let changed = false;
-        for (const message of messages) changed = this.state.apply(message) || changed;
+        for (const message of messages) {
+          if (message.type === "tileset" && onTileset) onTileset(message);
+          else changed = this.state.apply(message) || changed;
+        }
         if (changed) this.schedule();
       },
       onState: (state) => {
@@ -63,6 +66,11 @@ export class Live {
     this.styled.add(tileset);
     tileset.style = withAlarms(this.Cesium, base, (id) => this.levels.get(id) || null, () => this.highlighted,
       reveal);
+  }
+
+  /** A tileset no longer shown. */
+  unstyle(tileset) {
+    this.styled.delete(tileset);
   }
 
   /** The picked object (null: none), kept in its highlight when alarm colours are re-applied. */

@@ -99,24 +99,49 @@ function setStyle(tileset, kind, base, reveal = undefined) {
   else if (base) tileset.style = base;
 }
 
+/** Style a loaded tileset as its kind wants. */
+function styleLayer(Cesium, tileset, kind) {
+  if (kind === "pointcloud") {
+    tileset.pointCloudShading.attenuation = true; // points grow with their tile's geometric error
+  } else if (kind === "ifc") {
+    setStyle(tileset, kind, createIfcStyle(Cesium), createIfcStyle(Cesium, { showSpaces: true }));
+  } else if (kind === "footprints") { // LoD1 blocks; city models keep their roof/wall colours
+    setStyle(tileset, kind, createBuildingStyle(Cesium));
+  } else {
+    setStyle(tileset, kind, undefined); // oblique meshes and imported tilesets keep their colours
+  }
+}
+
+/**
+ * A layer's tileset changed on the server (the live `tilesets` channel): load the new version, show it once its
+ * tiles for this view are in, then drop the old one. `citytwin.reloads` counts finished reloads.
+ */
+async function reloadLayer(Cesium, viewer, layer, version) {
+  const old = layer.tileset;
+  if (!old) return;
+  const url = new URL(layer.info.url, window.location.href);
+  url.searchParams.set("v", String(version));
+  const tileset = await Cesium.Cesium3DTileset.fromUrl(url.href);
+  styleLayer(Cesium, tileset, layer.info.kind);
+  tileset.show = old.show;
+  viewer.scene.primitives.add(tileset);
+  await settle(viewer, [tileset]);
+  layer.tileset = tileset;
+  citytwin.tilesets = citytwin.layers.filter((l) => l.tileset).map((l) => l.tileset);
+  if (citytwin.live) citytwin.live.unstyle(old);
+  viewer.scene.primitives.remove(old);
+  viewer.scene.requestRender();
+  citytwin.reloads = (citytwin.reloads || 0) + 1;
+}
+
 /** Load every tileset listed by the server; failures are recorded per layer. */
 async function loadTilesets(Cesium, viewer, config) {
   const infos = await fetchJson(config.tilesets_url);
-  const HEIGHT_STYLED = new Set(["footprints"]); // LoD1 blocks; city models keep their roof/wall colours
-  const style = createBuildingStyle(Cesium);
   return Promise.all(
     infos.map(async (info) => {
       try {
         const tileset = await Cesium.Cesium3DTileset.fromUrl(info.url);
-        if (info.kind === "pointcloud") {
-          tileset.pointCloudShading.attenuation = true; // points grow with their tile's geometric error
-        } else if (info.kind === "ifc") {
-          setStyle(tileset, info.kind, createIfcStyle(Cesium), createIfcStyle(Cesium, { showSpaces: true }));
-        } else if (HEIGHT_STYLED.has(info.kind)) {
-          setStyle(tileset, info.kind, style);
-        } else {
-          setStyle(tileset, info.kind, undefined); // oblique meshes and imported tilesets keep their colours
-        }
+        styleLayer(Cesium, tileset, info.kind);
         viewer.scene.primitives.add(tileset);
         return { info, tileset, error: null };
       } catch (error) {
@@ -276,6 +301,13 @@ async function start() {
       inspector,
       inspect: (objectId) => inspect(inspector, objectId),
       showError,
+      onTileset: (message) => {
+        const layer = citytwin.layers.find((l) => l.info.id === message.tileset);
+        if (!layer) return;
+        reloadLayer(Cesium, viewer, layer, message.version).catch((error) => {
+          showError(`Reloading "${layer.info.name || layer.info.id}" failed: ${error.message || error}`);
+        });
+      },
     });
   }
 
