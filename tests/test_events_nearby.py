@@ -178,19 +178,20 @@ def test_the_osm_road_layer_becomes_a_routable_network(engine: Engine) -> None:
     summary = ingest_roads(engine, path, RoadOptions(name="swellendam"))
     assert summary["edges"] == len(raw.edges) > 717  # ways split at their junctions
     assert summary["oneway_edges"] > 0 and any("footway" in w for w in summary["warnings"])
+    components_sql = ("SELECT node, component FROM pgr_connectedComponents("
+                      "'SELECT id, source, target, cost, reverse_cost FROM roads')")
     with engine.connect() as conn:
-        speeds: dict[str, float] = dict(conn.execute(text("SELECT class, mode() WITHIN GROUP (ORDER BY speed_kmh) FROM roads "
-                                        "GROUP BY class")).all())
+        speeds: dict[str, float] = dict(conn.execute(text(
+            "SELECT class, mode() WITHIN GROUP (ORDER BY speed_kmh) FROM roads GROUP BY class")).all())
         components = conn.execute(text(
-            "SELECT component, count(*) FROM pgr_connectedComponents('SELECT id, source, target, cost, "
-            "reverse_cost FROM roads') GROUP BY component ORDER BY 2 DESC")).all()
+            f"SELECT component, count(*) FROM ({components_sql}) c GROUP BY component ORDER BY 2 DESC")).all()
         nodes: int = conn.execute(text("SELECT count(*) FROM road_nodes")).scalar_one()
-        ends: tuple[int, int] = conn.execute(text("SELECT n.id FROM road_nodes n JOIN pgr_connectedComponents('SELECT id, source, "
-                                 "target, cost, reverse_cost FROM roads') c ON c.node = n.id WHERE c.component = "
-                                 ":c ORDER BY ST_X(n.geom) LIMIT 1"), {"c": components[0][0]}).scalar_one(), \
-            conn.execute(text("SELECT n.id FROM road_nodes n JOIN pgr_connectedComponents('SELECT id, source, "
-                              "target, cost, reverse_cost FROM roads') c ON c.node = n.id WHERE c.component = "
-                              ":c ORDER BY ST_X(n.geom) DESC LIMIT 1"), {"c": components[0][0]}).scalar_one()
+        ends = conn.execute(text(
+            f"SELECT min(n.id) FILTER (WHERE ST_X(n.geom) = (SELECT min(ST_X(geom)) FROM road_nodes m JOIN "
+            f"({components_sql}) d ON d.node = m.id WHERE d.component = :c)), "
+            f"min(n.id) FILTER (WHERE ST_X(n.geom) = (SELECT max(ST_X(geom)) FROM road_nodes m JOIN "
+            f"({components_sql}) d ON d.node = m.id WHERE d.component = :c)) FROM road_nodes n"),
+            {"c": components[0][0]}).one()
         route = conn.execute(text("SELECT max(agg_cost), count(*) FROM pgr_dijkstra('SELECT id, source, target, "
                                   "length_m AS cost, length_m AS reverse_cost FROM roads', :a, :b, false)"),
                              {"a": ends[0], "b": ends[1]}).one()
