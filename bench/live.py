@@ -34,7 +34,6 @@ from typing import Any
 
 import numpy as np
 import orjson
-import psutil
 
 LON0, LAT0 = 13.30, 52.45
 DLON, DLAT = 0.00025, 0.00016  # ≈17 m × 18 m between sensors
@@ -43,6 +42,8 @@ ALARM_EVERY = 100  # every 100th sensor alarms: each of its readings crosses red
 ALARM_RULE = {"direction": "above", "levels": {"red": 50.0}, "hysteresis": 0.0, "min_duration_s": 0.0}
 HIGH, LOW = 60.0, 10.0
 TICK_S = 0.02
+OVERRUN = 1.5  # a step ends at most this many times its length after its start
+POST_TIMEOUT_S = 30.0  # a POST unanswered this long counts as failed (and its connection is dropped)
 CHANNELS = ["readings", "alarms"]
 
 
@@ -377,8 +378,8 @@ class _Generator:
                 k = next_batch
                 next_batch += 1
                 due = start + k * interval
-                if due >= start + seconds:
-                    return
+                if due >= start + seconds or time.time() > start + seconds * OVERRUN:
+                    return  # a server that cannot keep up is offered no more than it takes in the step's time
                 await asyncio.sleep(max(0.0, due - time.time()))
                 t = time.time()
                 load.late_s = max(load.late_s, t - due)
@@ -391,9 +392,10 @@ class _Generator:
                     load.accepted += len(idx)
                 else:
                     try:
-                        status, answer = await conn.post("/readings", body)
-                    except (OSError, asyncio.IncompleteReadError):
+                        status, answer = await asyncio.wait_for(conn.post("/readings", body), POST_TIMEOUT_S)
+                    except (OSError, asyncio.IncompleteReadError, TimeoutError):
                         load.failed_posts += 1
+                        conn.close()
                         return
                     if status != 200:
                         load.failed_posts += 1
@@ -435,6 +437,22 @@ async def _generate(n: int, control: Connection) -> None:
 
 
 # -- measuring ----------------------------------------------------------------------------------------------------
+def _proc_times() -> dict[int, tuple[int, float]]:
+    """Every process's parent and CPU seconds (user + system), from /proc."""
+    tick = os.sysconf("SC_CLK_TCK")
+    found = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat", "rb") as f:
+                fields = f.read().rsplit(b")", 1)[1].split()
+        except OSError:
+            continue
+        found[int(entry.name)] = (int(fields[1]), (int(fields[11]) + int(fields[12])) / tick)
+    return found
+
+
 class CpuMeter:
     """CPU seconds of a process tree (processes that appear later count from zero)."""
 
@@ -445,17 +463,18 @@ class CpuMeter:
     def _tree(self) -> dict[int, float]:
         if self.root is None:
             return {}
-        try:
-            top = psutil.Process(self.root)
-            procs = [top, *top.children(recursive=True)]
-        except psutil.NoSuchProcess:
+        procs = _proc_times()
+        if self.root not in procs:
             return {}
-        found = {}
-        for proc in procs:
-            with contextlib.suppress(psutil.NoSuchProcess):
-                times = proc.cpu_times()
-                found[proc.pid] = times.user + times.system
-        return found
+        children: dict[int, list[int]] = {}
+        for pid, (parent, _) in procs.items():
+            children.setdefault(parent, []).append(pid)
+        tree, todo = {}, [self.root]
+        while todo:
+            pid = todo.pop()
+            tree[pid] = procs[pid][1]
+            todo.extend(children.get(pid, ()))
+        return tree
 
     def start(self) -> None:
         self.seen = self._tree()
@@ -497,6 +516,7 @@ class Report:
     raw_copy: float = 0.0
     our_store: float = 0.0
     notes: list[str] = field(default_factory=list)
+    profiles: list[Path] = field(default_factory=list)
 
 
 def _wait_http(port: int, path: str, seconds: float = 120) -> None:
@@ -596,6 +616,34 @@ class Options:
     workers: tuple[int, ...] = (1, 2)
     copy_repeat: int = 3
     peer: bool = True
+    profile: Path | None = None
+
+
+def _py_spy(pid: int, options: Options, label: str) -> subprocess.Popen[bytes] | None:
+    """`py-spy record` of the server's process tree over one step (raw collapsed stacks), when asked."""
+    if options.profile is None:
+        return None
+    options.profile.mkdir(parents=True, exist_ok=True)
+    out = options.profile / (label.replace(" ", "_").replace("+", "") + ".txt")
+    return subprocess.Popen([str(Path(sys.executable).with_name("py-spy")), "record", "-p", str(pid),
+                             "--subprocesses", "--nonblocking", "-r", "50", "-d", str(int(options.seconds)),
+                             "-f", "raw", "-o", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def profile_summary(path: Path, top: int = 12) -> list[tuple[float, str]]:
+    """The functions with the largest share of on-CPU samples (self time) in a raw py-spy profile, leaving out
+    threads that only wait (the notice listener, uvicorn's supervisor pong)."""
+    counts: dict[str, int] = {}
+    total = 0
+    for line in path.read_text().splitlines():
+        stack, _, n = line.rpartition(" ")
+        if not n.isdigit() or "NoticeListener" in stack or "always_pong" in stack:
+            continue
+        total += int(n)
+        leaf = stack.split(";")[-1]
+        leaf = leaf.split(" (")[0] + " (" + leaf.split(" (")[-1].split(":")[0] + ")" if " (" in leaf else leaf
+        counts[leaf] = counts.get(leaf, 0) + int(n)
+    return sorted(((c / total, f) for f, c in counts.items()), reverse=True)[:top] if total else []
 
 
 def phase(name: str, ws_url: str, mode: str, target: Any, options: Options, layout: Layout,
@@ -625,9 +673,12 @@ def phase(name: str, ws_url: str, mode: str, target: Any, options: Options, layo
             transitions0 = db.count("SELECT count(*) FROM alarm_history") if db else 0
             for meter in (server, pg, *client_cpu):
                 meter.start()
+            spy = _py_spy(server_root, options, f"{name}-{rate:.0f}")
             generator.send((mode, target, rate, options.seconds, options.batch,
                             options.connections if mode == "http" else 1))
             load: StepLoad = generator.recv()
+            if spy is not None:
+                spy.wait()
             wall = max(load.seconds, load.end - load.start)
             cpu.append((server.seconds() / wall, pg.seconds() / wall, sum(m.seconds() for m in client_cpu) / wall))
             time.sleep(1.0)
@@ -742,7 +793,8 @@ def our_store(dsn: str, n: int, repeat: int, chunk: int = 10_000) -> float:
 
 
 # -- the run ------------------------------------------------------------------------------------------------------
-def run(options: Options) -> Report:
+def run(options: Options, progress: bool = False) -> Report:
+    """The whole benchmark; `progress` prints each run's rows as it ends."""
     from sqlalchemy.engine import make_url
 
     from twin.db import open_database
@@ -790,8 +842,13 @@ def run(options: Options) -> Report:
                                         f"{time.perf_counter() - start:.1f} s")
                     made = True
                 name = f"CityTwin {workers}w" + (" +Redis" if workers > 1 else "")
-                report.steps += phase(name, f"ws://127.0.0.1:{port}/ws", "http", port, options, layout, boxes,
-                                      generator_conn, server.pid, postmaster, db)
+                steps = phase(name, f"ws://127.0.0.1:{port}/ws", "http", port, options, layout, boxes,
+                              generator_conn, server.pid, postmaster, db)
+                report.steps += steps
+                if progress:
+                    print_steps(steps)
+                if server.poll() is not None:
+                    report.notes.append(f"{name}: the server exited with {server.returncode} during the run")
                 _settle_alarms(db)
                 _stop(server)
                 server = None
@@ -804,11 +861,16 @@ def run(options: Options) -> Report:
                                            f"from bench.live import bare_serve; bare_serve({bare_port}, "
                                            f"{options.sensors})"], cwd=ROOT)
                 _wait_port(bare_port)
-                report.steps += phase("bare websockets", f"ws://127.0.0.1:{bare_port}", "ws",
-                                      f"ws://127.0.0.1:{bare_port}", options, layout, boxes, generator_conn,
-                                      server.pid, None, None)
+                steps = phase("bare websockets", f"ws://127.0.0.1:{bare_port}", "ws",
+                              f"ws://127.0.0.1:{bare_port}", options, layout, boxes, generator_conn,
+                              server.pid, None, None)
+                report.steps += steps
+                if progress:
+                    print_steps(steps)
                 _stop(server)
                 server = None
+            if options.profile is not None:
+                report.profiles = sorted(options.profile.glob("*.txt"))
             report.copy_rows = int(min(200_000, max(options.rates) * options.seconds))
             report.raw_copy = raw_copy(conninfo, _copy_rows(report.copy_rows, datetime(2000, 1, 1, tzinfo=UTC)),
                                        options.copy_repeat)
@@ -844,19 +906,26 @@ def _fmt(value: float | int | None, spec: str) -> str:
     return format(value, spec)
 
 
+HEADER = (f"{'target':<22}{'offered':>8}{'sent':>8}{'sustain':>8}{'p50':>8}{'p99':>8}{'deliv':>7}{'frames/s':>9}"
+          f"{'alarms':>7}{'lost':>5}{'srvCPU':>7}{'pgCPU':>6}{'cliCPU':>7}{'writes/s':>9}{'failed':>7}")
+
+
+def print_steps(steps: list[StepResult]) -> None:
+    print(HEADER)
+    for s in steps:
+        delivered = s.delivered / s.deliveries_expected if s.deliveries_expected else float("nan")
+        print(f"{s.target:<22}{s.rate:>8,.0f}{s.sent_per_s:>8,.0f}{s.sustained:>8,.0f}{s.p50_ms:>7.1f}m"
+              f"{s.p99_ms:>7.1f}m{delivered:>6.0%} {s.frames_per_s:>9,.0f}{_fmt(s.alarms_expected, ',d'):>7}"
+              f"{_fmt(s.alarms_lost, 'd'):>5}{s.server_cpu:>7.0%}{s.postgres_cpu:>6.0%}{s.clients_cpu:>7.0%}"
+              f"{_fmt(s.writes_per_s, ',.0f'):>9}{s.failed_posts:>7}", flush=True)
+
+
 def print_report(report: Report) -> None:
     print(f"live twin: {report.sensors:,} sensors, {report.clients:,} websocket clients (bbox ≈1 % of the "
           f"sensors each), load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores at the end")
     for note in report.notes:
         print(f"  {note}")
-    print(f"{'target':<22}{'offered':>8}{'sent':>8}{'sustain':>8}{'p50':>8}{'p99':>8}{'deliv':>7}{'frames/s':>9}"
-          f"{'alarms':>7}{'lost':>5}{'srvCPU':>7}{'pgCPU':>6}{'cliCPU':>7}{'writes/s':>9}")
-    for s in report.steps:
-        delivered = s.delivered / s.deliveries_expected if s.deliveries_expected else float("nan")
-        print(f"{s.target:<22}{s.rate:>8,.0f}{s.sent_per_s:>8,.0f}{s.sustained:>8,.0f}{s.p50_ms:>7.1f}m"
-              f"{s.p99_ms:>7.1f}m{delivered:>6.0%} {s.frames_per_s:>9,.0f}{_fmt(s.alarms_expected, ',d'):>7}"
-              f"{_fmt(s.alarms_lost, 'd'):>5}{s.server_cpu:>7.0%}{s.postgres_cpu:>6.0%}{s.clients_cpu:>7.0%}"
-              f"{_fmt(s.writes_per_s, ',.0f'):>9}")
+    print_steps(report.steps)
     print("  offered/sent/sustain: readings/s scheduled, posted, accepted; p50/p99: post → client in ms over every "
           "reading a client got; deliv: readings received ÷ (accepted × subscribers whose box holds them; "
           "coalescing may lower it); alarms: alarm messages owed to subscribers in scope, lost: owed but never "
@@ -877,6 +946,8 @@ def print_report(report: Report) -> None:
             print(f"target {s.target} at {s.rate:,.0f}/s: sustained {s.sustained:,.0f} (≥ 10,000), p99 "
                   f"{s.p99_ms:.0f} ms (≤ 100), {s.alarms_lost} alarms lost (0): {'MET' if met else 'NOT met'}")
     ratio = report.our_store / report.raw_copy if report.raw_copy else 0
+    for path in report.profiles:
+        print(f"py-spy {path.stem}: " + ", ".join(f"{f} {share:.0%}" for share, f in profile_summary(path, 8)))
     print(f"target writes ≥ 0.5× raw COPY: {ratio:.2f}× — {'MET' if ratio >= 0.5 else 'NOT met'}")
 
 
@@ -891,14 +962,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--connections", type=int, default=8, help="concurrent HTTP connections posting")
     parser.add_argument("--workers", default="1,2", help="server runs: worker counts (more than 1 uses Redis)")
     parser.add_argument("--no-peer", action="store_true", help="skip the bare websockets server")
+    parser.add_argument("--profile", type=Path, help="py-spy the server over every step into this folder")
     parser.add_argument("--quick", action="store_true", help="a smoke run: 5,000 sensors, 100 clients, 2 steps")
     args = parser.parse_args(argv)
     options = Options(args.sensors, args.clients, args.client_procs,
                       tuple(float(r) for r in args.rates.split(",")), args.seconds, args.batch, args.connections,
-                      tuple(int(w) for w in args.workers.split(",")), peer=not args.no_peer)
+                      tuple(int(w) for w in args.workers.split(",")), peer=not args.no_peer, profile=args.profile)
     if args.quick:
         options = quick_options()
-    print_report(run(options))
+    print_report(run(options, progress=True))
 
 
 def quick_options() -> Options:
