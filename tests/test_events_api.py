@@ -3,6 +3,7 @@ events kept apart, duplicates and merge, bad input, and websocket pushes in scop
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -148,3 +149,33 @@ def test_websocket_pushes_of_events_reach_subscribers_in_scope_only(city: str) -
         assert drills.until(lambda m: m["type"] == "event")["event"]["id"] == drill["id"]
         assert [m for m in inside.quiet(0.5) if m["type"] == "event"] == []
         assert [m for m in outside.quiet(0.3) if m["type"] == "event"] == []
+
+
+def test_the_cockpit_counts_events_alarms_and_sensors_in_its_box_and_leaves_drills_out(city: str) -> None:
+    sensor = {"id": "GAS-1", "kind": "gas", "position": [HOUSE_LON + 0.0001, HOUSE_LAT + 0.0001, 1],
+              "thresholds": {"direction": "above", "levels": {"yellow": 10, "red": 25}, "min_duration_s": 0}}
+    assert httpx.post(f"{city}/sensors", json=[sensor, {**sensor, "id": "GAS-2"}]).status_code == 201
+    assert httpx.post(f"{city}/readings", json=[{"sensor": "GAS-1", "value": 30}]).json()["accepted"] == 1
+    closed = report(city)["event"]
+    for to, extra in (("assigned", {"assignee": "brigade-3"}), ("handling", {}), ("verifying", {}), ("closed", {})):
+        assert move(city, closed["id"], to, **extra).status_code == 200
+    report(city, kind="gas_leak", severity="orange")
+    report(city, source="drill", title="exercise")
+    report(city, location=FAR)
+    box = f"{HOUSE_LON - 0.01},{HOUSE_LAT - 0.01},{HOUSE_LON + 0.01},{HOUSE_LAT + 0.01}"
+    for _ in range(50):  # the alarm's event (opened by the live layer) may still be on its way
+        got = httpx.get(f"{city}/cockpit", params={"bbox": box}).json()
+        if got["alarms"]["active"] and got["events"]["open"] == 2:
+            break
+        time.sleep(0.1)
+    events = got["events"]
+    assert events["by_status"]["closed"] == 1 and events["by_status"]["reported"] == 2
+    assert events["by_kind"]["gas_leak"] == 2 and events["by_kind"]["fire"] == 0  # the gas alarm opened one
+    assert events["by_severity"]["orange"] == 1 and events["by_severity"]["red"] == 1
+    assert events["overdue"] == 0 and events["mean_time_to_close_s"] is not None
+    assert got["alarms"]["by_level"]["red"] == 1
+    assert got["sensors"] == {"total": 2, "online": 1, "offline": 1}
+    assert sum(h["reported"] for h in got["today"]) == 3 and got["today"][-1]["reported"] >= 1
+    everywhere = httpx.get(f"{city}/cockpit").json()
+    assert everywhere["events"]["open"] == 3  # the far event too, never the drill
+    assert httpx.get(f"{city}/cockpit", params={"bbox": "1,2,3"}).status_code == 400

@@ -13,7 +13,7 @@ from sqlalchemy import text
 from twin.api.deps import EngineDep
 from twin.api.responses import OrjsonResponse
 from twin.api.routes_live import live_service
-from twin.events import nearby, service, store
+from twin.events import cockpit, nearby, service, store
 from twin.events.lifecycle import STATUSES, IllegalTransition, TransitionError
 from twin.events.reports import KINDS, SEVERITIES, SOURCES, ReportError
 from twin.live import views
@@ -152,3 +152,17 @@ def nearby_event(request: Request, engine: EngineDep, event_id: EventId,
         found = {kind: nearby.resources(conn, lon, lat, kind, k) for kind in wanted}
         seen = nearby.cameras(conn, lon, lat, sensors)
     return OrjsonResponse({"event": event_id, "at": [lon, lat], "resources": found, "cameras": seen})
+
+
+@router.get("/cockpit", summary="The cockpit summary of an area: events, overdue, time to close, alarms, sensors, "
+                                "today by hour")
+async def cockpit_summary(request: Request,
+                          bbox: Annotated[str | None, Query(description="w,s,e,n in degrees (WGS84)")] = None
+                          ) -> OrjsonResponse:
+    live = live_service(request)
+    try:
+        box = views.parse_bbox(bbox)
+    except views.ViewError as exc:
+        raise HTTPException(400, str(exc)) from None
+    async with live.pool.acquire() as conn:
+        return OrjsonResponse(await cockpit.summary(conn, live.hub.state, box, datetime.now(UTC)))
