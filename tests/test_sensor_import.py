@@ -69,6 +69,8 @@ def test_a_csv_imports_its_good_rows_and_names_each_bad_row_with_its_reason(
     code, listed, _ = run(["sensors", "list", "--json"], settings, capsys)
     assert code == 0 and [s["id"] for s in listed] == ["GAS-W", "SMK-B", "TMP-E"]
     assert listed[2]["thresholds"]["levels"] == {"red": 40.0}
+    code, _, err = run(["sensors", "list"], settings, capsys)
+    assert code == 0 and "house.s1.west  West gas" in err and "3 sensors" in err
 
 
 def test_a_geojson_layer_in_a_projected_crs_lands_in_wgs84_bound_by_its_3d_points(

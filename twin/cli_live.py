@@ -55,13 +55,11 @@ def cmd_sensors_list(args: argparse.Namespace, settings: Settings) -> int:
     if args.json:
         _print_json([s.as_json() for s in sensors])
         return 0
-    from rich.table import Table
-
-    table = Table("id", "kind", "unit", "position", "object", "name", box=None)
-    for s in sensors:
-        where = f"{s.lon:.6f}, {s.lat:.6f}, {s.h:.1f}" if s.lon is not None and s.lat is not None else "-"
-        table.add_row(s.id, s.kind, s.unit, where, s.object_id or "-", s.name or "")
-    console().print(table)
+    width = max((len(s.id) for s in sensors), default=2)
+    for s in sensors:  # one line per sensor, greppable
+        where = f"{s.lon:.7f},{s.lat:.7f},{s.h:.1f}" if s.lon is not None and s.lat is not None else "-"
+        console().print(f"{s.id:<{width}}  {s.kind:<15} {s.unit:<6} {where:<30} {s.object_id or '-'}  {s.name or ''}",
+                        soft_wrap=True, markup=False, highlight=False)
     console().print(f"{len(sensors)} sensors")
     return 0
 
