@@ -21,6 +21,7 @@ from twin.api import (
     routes_objects,
     routes_ogc,
     routes_queries,
+    routes_sta,
     routes_tiles,
     routes_viewer,
 )
@@ -132,6 +133,7 @@ def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
     app.include_router(routes_ogc.router)
     app.include_router(routes_queries.router)
     app.include_router(routes_live.router)
+    app.include_router(routes_sta.router)
     app.include_router(routes_events.router)
     app.include_router(routes_viewer.router)
     routes_viewer.mount_static(app, settings)

@@ -1,0 +1,177 @@
+"""The SensorThings data model over the twin's tables (docs/sensorthings.md): each entity set is a SQL view with
+named columns, its properties map to those columns, its navigation properties to joins on them. Pure: the SQL
+here is constant text built from the code's own constants; client values never enter it."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from twin.live.kinds import KINDS
+
+MEASUREMENT = "http://www.opengis.net/def/observationType/OGC-OM/2.0/OM_Measurement"
+TRUTH = "http://www.opengis.net/def/observationType/OGC-OM/2.0/OM_TruthObservation"
+GEOJSON = "application/geo+json"
+THING_OF_SENSOR = "sensor:"
+"""A sensor bound to no twin object is a Thing (and a FeatureOfInterest) of its own, `sensor:<its id>`."""
+
+UNITS: dict[str, tuple[str, str]] = {
+    "m": ("metre", "http://qudt.org/vocab/unit/M"),
+    "%LEL": ("percent of the lower explosive limit", "http://qudt.org/vocab/unit/PERCENT"),
+    "°C": ("degree Celsius", "http://qudt.org/vocab/unit/DEG_C"),
+    "MPa": ("megapascal", "http://qudt.org/vocab/unit/MegaPA"),
+    "µε": ("microstrain", "http://qudt.org/vocab/unit/MicroM-PER-M"),
+    "°": ("degree", "http://qudt.org/vocab/unit/DEG"),
+    "µg/m³": ("microgram per cubic metre", "http://qudt.org/vocab/unit/MicroGM-PER-M3"),
+    "mm/h": ("millimetre per hour", "http://qudt.org/vocab/unit/MilliM-PER-HR"),
+    "state": ("state (0 or 1)", "http://qudt.org/vocab/unit/UNITLESS"),
+}
+PROPERTY_NAMES: dict[str, str] = {
+    "manhole_cover": "manhole cover open", "water_level": "water level", "water_immersion": "water immersion",
+    "gas": "combustible gas concentration", "smoke": "smoke detected", "temperature": "temperature",
+    "pressure": "pressure", "elevator": "elevator fault", "strain": "strain", "tilt": "tilt",
+    "air_quality": "PM2.5 mass concentration", "rainfall": "rainfall intensity", "camera": "camera streaming",
+}
+
+
+def _text(value: str) -> str:
+    """A constant of the code as an SQL string literal."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+assert all(re.fullmatch(r"[a-z_]+", kind) for kind in KINDS)
+BOOLEAN_KINDS = "ARRAY[" + ", ".join(_text(k) for k, v in KINDS.items() if v.boolean) + "]::text[]"
+UNIT_JSON = ("jsonb_build_object('name', CASE s.unit " + " ".join(
+    f"WHEN {_text(u)} THEN {_text(n)}" for u, (n, _) in UNITS.items()) + " ELSE s.unit END, 'symbol', s.unit, "
+    "'definition', CASE s.unit " + " ".join(f"WHEN {_text(u)} THEN {_text(d)}" for u, (_, d) in UNITS.items())
+    + " ELSE '' END)")
+
+THINGS_SQL = f"""
+    SELECT o.id AS id, coalesce(o.name, o.id) AS name, o.kind || ' ' || o.id AS description,
+           o.attributes || jsonb_build_object('kind', o.kind, 'dataset', o.dataset_id) AS properties,
+           ST_SetSRID(ST_MakePoint(ST_X(ST_Centroid(o.footprint)), ST_Y(ST_Centroid(o.footprint)),
+                                   coalesce(o.zmin, 0)), 4326) AS location,
+           o.footprint AS feature, 'application/geo+json'::text AS encoding_type
+      FROM twin_objects o WHERE EXISTS (SELECT 1 FROM sensors s WHERE s.object_id = o.id)
+    UNION ALL
+    SELECT {_text(THING_OF_SENSOR)} || s.id, coalesce(s.name, s.id), s.kind || ' sensor ' || s.id,
+           jsonb_build_object('kind', s.kind, 'sensor', s.id), s.position, s.position,
+           'application/geo+json'::text
+      FROM sensors s WHERE NOT EXISTS (SELECT 1 FROM twin_objects o WHERE o.id = s.object_id)"""
+DATASTREAMS_SQL = f"""
+    SELECT s.id, coalesce(s.name, s.id) AS name, s.kind || ' sensor ' || s.id AS description, s.kind, s.unit,
+           {UNIT_JSON} AS unit_of_measurement,
+           CASE WHEN s.kind = ANY({BOOLEAN_KINDS}) THEN {_text(TRUTH)} ELSE {_text(MEASUREMENT)} END
+             AS observation_type,
+           s.attributes AS properties, s.position AS observed_area,
+           coalesce(o.id, {_text(THING_OF_SENSOR)} || s.id) AS thing_id
+      FROM sensors s LEFT JOIN twin_objects o ON o.id = s.object_id"""
+SENSORS_SQL = "SELECT * FROM (VALUES " + ", ".join(
+    f"({_text(k.name)}, {_text(k.name.replace('_', ' ') + ' device')}, "
+    f"{_text(f'{k.name} device reporting {k.unit}, offline after {k.offline_after_s:g} s of silence')}, "
+    f"'text/html', {_text('urn:citytwin:device-kind:' + k.name)})"
+    for k in KINDS.values()) + ") AS v (id, name, description, encoding_type, metadata)"
+PROPERTIES_SQL = "SELECT * FROM (VALUES " + ", ".join(
+    f"({_text(k)}, {_text(PROPERTY_NAMES.get(k, k))}, {_text('urn:citytwin:observed-property:' + k)}, "
+    f"{_text(f'what {k} sensors measure')})" for k in KINDS) + ") AS v (id, name, definition, description)"
+OBSERVATIONS_SQL = f"""
+    SELECT r.sensor_id AS datastream_id, r.time AS phenomenon_time, r.value AS result, r.received_at,
+           r.sensor_id || '~' || (extract(epoch FROM r.time) * 1000000)::bigint::text AS id,
+           coalesce(o.id, {_text(THING_OF_SENSOR)} || s.id) AS foi_id, s.kind
+      FROM readings r JOIN sensors s ON s.id = r.sensor_id LEFT JOIN twin_objects o ON o.id = s.object_id"""
+
+
+@dataclass(frozen=True)
+class Column:
+    """A property: the view column and its type (string, number, datetime, geometry, json)."""
+
+    column: str
+    type: str
+
+
+@dataclass(frozen=True)
+class Navigation:
+    """`source.column = target.column`; `many` for entity sets, `single` when a set holds one entity (a Thing's
+    one Location), which filters may then follow like a to-one link."""
+
+    target: str
+    source_column: str
+    target_column: str
+    many: bool = False
+    single: bool = False
+
+
+@dataclass(frozen=True)
+class Entity:
+    name: str
+    set_name: str
+    sql: str
+    properties: dict[str, Column]
+    navigations: dict[str, Navigation]
+    order: tuple[str, ...] = ("id",)
+    """Columns that order the set by default and break ties (stable paging)."""
+    hidden: tuple[str, ...] = field(default_factory=tuple)
+    """Columns read but not shown (joins, the kind of a datastream)."""
+
+    @property
+    def columns(self) -> list[str]:
+        return list(dict.fromkeys([*(c.column for c in self.properties.values()), *self.hidden, *self.order]))
+
+
+def _ids() -> dict[str, Column]:
+    return {"id": Column("id", "string"), "@iot.id": Column("id", "string")}
+
+
+ENTITIES: dict[str, Entity] = {e.set_name: e for e in (
+    Entity("Thing", "Things", THINGS_SQL,
+           {**_ids(), "name": Column("name", "string"), "description": Column("description", "string"),
+            "properties": Column("properties", "json")},
+           {"Locations": Navigation("Locations", "id", "id", many=True, single=True),
+            "Datastreams": Navigation("Datastreams", "id", "thing_id", many=True)}),
+    Entity("Location", "Locations", THINGS_SQL,
+           {**_ids(), "name": Column("name", "string"), "description": Column("description", "string"),
+            "encodingType": Column("encoding_type", "string"),
+            "location": Column("location", "geometry"), "properties": Column("properties", "json")},
+           {"Things": Navigation("Things", "id", "id", many=True, single=True)}),
+    Entity("Datastream", "Datastreams", DATASTREAMS_SQL,
+           {**_ids(), "name": Column("name", "string"), "description": Column("description", "string"),
+            "unitOfMeasurement": Column("unit_of_measurement", "json"),
+            "observationType": Column("observation_type", "string"),
+            "observedArea": Column("observed_area", "geometry"), "properties": Column("properties", "json")},
+           {"Thing": Navigation("Things", "thing_id", "id"), "Sensor": Navigation("Sensors", "kind", "id"),
+            "ObservedProperty": Navigation("ObservedProperties", "kind", "id"),
+            "Observations": Navigation("Observations", "id", "datastream_id", many=True)},
+           hidden=("kind", "thing_id")),
+    Entity("Sensor", "Sensors", SENSORS_SQL,
+           {**_ids(), "name": Column("name", "string"), "description": Column("description", "string"),
+            "encodingType": Column("encoding_type", "string"), "metadata": Column("metadata", "string")},
+           {"Datastreams": Navigation("Datastreams", "id", "kind", many=True)}),
+    Entity("ObservedProperty", "ObservedProperties", PROPERTIES_SQL,
+           {**_ids(), "name": Column("name", "string"), "definition": Column("definition", "string"),
+            "description": Column("description", "string")},
+           {"Datastreams": Navigation("Datastreams", "id", "kind", many=True)}),
+    Entity("Observation", "Observations", OBSERVATIONS_SQL,
+           {**_ids(), "phenomenonTime": Column("phenomenon_time", "datetime"),
+            "resultTime": Column("phenomenon_time", "datetime"), "result": Column("result", "number")},
+           {"Datastream": Navigation("Datastreams", "datastream_id", "id"),
+            "FeatureOfInterest": Navigation("FeaturesOfInterest", "foi_id", "id")},
+           order=("datastream_id", "phenomenon_time"), hidden=("datastream_id", "foi_id", "kind")),
+    Entity("FeatureOfInterest", "FeaturesOfInterest", THINGS_SQL,
+           {**_ids(), "name": Column("name", "string"), "description": Column("description", "string"),
+            "encodingType": Column("encoding_type", "string"),
+            "feature": Column("feature", "geometry"), "properties": Column("properties", "json")},
+           {"Observations": Navigation("Observations", "id", "foi_id", many=True)}),
+)}
+
+
+def observation_id(sensor_id: str, time_us: int) -> str:
+    """An Observation's id: its datastream and its phenomenon time in Unix microseconds, `GAS-1~1764662400000000`
+    (device codes hold no `~`; a sensor has one reading per instant)."""
+    return f"{sensor_id}~{time_us}"
+
+
+def split_observation_id(text: str) -> tuple[str, int] | None:
+    sensor, sep, us = text.rpartition("~")
+    if not sep or not sensor or not re.fullmatch(r"-?\d{1,19}", us):
+        return None
+    return sensor, int(us)

@@ -1,0 +1,200 @@
+"""Read requests answered on asyncpg: one statement per entity set asked for (the path's conditions, `$filter`,
+`$orderby` and paging), one more per `$expand` level (all parents at once: a LATERAL join per parent, so each
+takes its own `$top` through the index), and the latest observation of datastreams from the live state."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlencode
+
+import asyncpg
+
+from twin.live.state import LiveState, to_us
+from twin.sta.compile import Compiler
+from twin.sta.documents import document, self_link, value_of
+from twin.sta.model import ENTITIES, Entity, observation_id, split_observation_id
+from twin.sta.options import Expand, Query
+from twin.sta.resource import NotFoundError, Resource, Step
+
+LINK_SAFE = "$'(),/:"
+
+
+@dataclass
+class Request:
+    """What a request needs besides its path and options: where links point, and the live state."""
+
+    base: str
+    state: LiveState
+
+
+def columns(entity: Entity, alias: str) -> str:
+    geometry = {c.column for c in entity.properties.values() if c.type == "geometry"}
+    return ", ".join(f"ST_AsGeoJSON({alias}.{c}) AS {c}" if c in geometry else f"{alias}.{c}"
+                     for c in entity.columns)
+
+
+def key_condition(compiler: Compiler, entity: Entity, ident: str, alias: str) -> str:
+    if entity.name == "Observation":
+        parts = split_observation_id(ident)
+        if parts is None or not -2**62 < parts[1] < 2**62:
+            return "false"
+        sensor, us = parts
+        return (f"{alias}.datastream_id = {compiler.param(sensor, 'text')} AND {alias}.phenomenon_time = "
+                f"(timestamptz 'epoch' + {compiler.param(us, 'bigint')} * interval '1 microsecond')")
+    return f"{alias}.id = {compiler.param(ident, 'text')}"
+
+
+def chain_condition(compiler: Compiler, steps: tuple[Step, ...], alias: str) -> list[str]:
+    """The conditions the path puts on its last entity set: its id, and its link to the step before."""
+    step = steps[-1]
+    conditions = [key_condition(compiler, step.entity, step.id, alias)] if step.id is not None else []
+    if step.via is not None:
+        parent = steps[-2]
+        navigation = parent.entity.navigations[step.via]
+        inner = compiler.alias()
+        where = " AND ".join(chain_condition(compiler, steps[:-1], inner)) or "true"
+        conditions.append(f"{alias}.{navigation.target_column} IN (SELECT {inner}.{navigation.source_column} "
+                          f"FROM ({parent.entity.sql}) AS {inner} WHERE {where})")
+    return conditions
+
+
+async def _parent_exists(conn: asyncpg.Connection, steps: tuple[Step, ...]) -> bool:
+    compiler = Compiler()
+    where = " AND ".join(chain_condition(compiler, steps, "p")) or "true"
+    return bool(await conn.fetchval(f"SELECT EXISTS (SELECT 1 FROM ({steps[-1].entity.sql}) AS p WHERE {where})",
+                                    *compiler.params))
+
+
+async def collection(conn: asyncpg.Connection, resource: Resource, query: Query, request: Request,
+                     url: str, options: list[tuple[str, str]]) -> dict[str, Any]:
+    entity = resource.last.entity
+    compiler = Compiler()
+    where = chain_condition(compiler, resource.steps, "e")
+    if query.filter is not None:
+        where.append(compiler.condition(query.filter, entity, "e"))
+    condition = " AND ".join(where) or "true"
+    counted = len(compiler.params)
+    order = [*compiler.order(query.orderby, entity, "e"), *(f"e.{c}" for c in entity.order)]
+    rows = [dict(r) for r in await conn.fetch(
+        f"SELECT {columns(entity, 'e')} FROM ({entity.sql}) AS e WHERE {condition} ORDER BY {', '.join(order)} "
+        f"LIMIT {query.top + 1} OFFSET {query.skip}", *compiler.params)]
+    if not rows and len(resource.steps) > 1 and not await _parent_exists(conn, resource.steps[:-1]):
+        raise NotFoundError(f"no {resource.steps[-2].entity.name} {resource.steps[-2].id!r}")
+    out: dict[str, Any] = {}
+    if query.count:
+        out["@iot.count"] = await conn.fetchval(
+            f"SELECT count(*) FROM ({entity.sql}) AS e WHERE {condition}", *compiler.params[:counted])
+    if len(rows) > query.top:
+        rows = rows[:query.top]
+        following = [(k, v) for k, v in options if k != "$skip"] + [("$skip", str(query.skip + query.top))]
+        out["@iot.nextLink"] = f"{url}?{urlencode(following, safe=LINK_SAFE)}"
+    out["value"] = await documents(conn, entity, rows, query, request)
+    return out
+
+
+async def single(conn: asyncpg.Connection, resource: Resource, query: Query, request: Request) -> Any:
+    """One entity (or one of its properties); NotFoundError when there is none."""
+    entity = resource.last.entity
+    compiler = Compiler()
+    where = " AND ".join(chain_condition(compiler, resource.steps, "e")) or "true"
+    row = await conn.fetchrow(f"SELECT {columns(entity, 'e')} FROM ({entity.sql}) AS e WHERE {where} LIMIT 1",
+                              *compiler.params)
+    if row is None:
+        step = resource.last
+        raise NotFoundError(f"no {entity.name} {step.id!r}" if step.id is not None
+                            else f"no {entity.name} for that {resource.steps[-2].entity.name}")
+    record = dict(row)
+    if resource.member is not None:
+        value = value_of(entity, resource.member, record)
+        return ("raw", value) if resource.raw_value else {resource.member: value}
+    return (await documents(conn, entity, [record], query, request))[0]
+
+
+async def documents(conn: asyncpg.Connection, entity: Entity, rows: list[dict[str, Any]], query: Query,
+                    request: Request) -> list[dict[str, Any]]:
+    """Rows as entity documents, with what `$expand` asks for fetched for all of them at once."""
+    members: list[dict[str, Any]] = [{} for _ in rows]
+    for item in query.expand:
+        for index, member in enumerate(await _expand(conn, entity, rows, item, request)):
+            members[index].update(member)
+    return [document(entity, row, request.base, query.select, member) for row, member in zip(rows, members,
+                                                                                              strict=True)]
+
+
+async def _expand(conn: asyncpg.Connection, entity: Entity, rows: list[dict[str, Any]], item: Expand,
+                  request: Request) -> list[dict[str, Any]]:
+    navigation = entity.navigations[item.navigation]
+    target = ENTITIES[navigation.target]
+    keys = sorted({r[navigation.source_column] for r in rows if r[navigation.source_column] is not None})
+    query = item.query
+    counts: dict[str, int] = {}
+    if entity.name == "Datastream" and item.navigation == "Observations" and query.is_latest():
+        children = latest_rows(request.state, rows)
+    elif navigation.many:
+        children, counts = await _many(conn, target, navigation.target_column, keys, query)
+    else:
+        found = await conn.fetch(f"SELECT {columns(target, 'e')} FROM ({target.sql}) AS e "
+                                 f"WHERE e.{navigation.target_column} = ANY($1::text[])", keys)
+        children = {r[navigation.target_column]: [dict(r)] for r in found}
+    flat = [child for group in children.values() for child in group]
+    page = Query(select=query.select, expand=query.expand)
+    docs = iter(await documents(conn, target, flat, page, request))
+    grouped = {key: [next(docs) for _ in group] for key, group in children.items()}
+    out: list[dict[str, Any]] = []
+    for row in rows:
+        found_docs = grouped.get(row[navigation.source_column], [])
+        if not navigation.many:
+            out.append({item.navigation: found_docs[0] if found_docs else None})
+            continue
+        member: dict[str, Any] = {item.navigation: found_docs[:query.top]}
+        if query.count and not query.is_latest():
+            member[f"{item.navigation}@iot.count"] = counts.get(row[navigation.source_column], 0)
+        if len(found_docs) > query.top:
+            link = self_link(request.base, entity, row["id"])
+            following = [(k, v) for k, v in query.options if k not in ("$top", "$skip")]
+            following += [("$top", str(query.top)), ("$skip", str(query.skip + query.top))]
+            query_text = urlencode(following, safe=LINK_SAFE)
+            member[f"{item.navigation}@iot.nextLink"] = f"{link}/{item.navigation}?{query_text}"
+        out.append(member)
+    return out
+
+
+async def _many(conn: asyncpg.Connection, target: Entity, column: str, keys: list[str], query: Query
+                ) -> tuple[dict[str, list[dict[str, Any]]], dict[str, int]]:
+    """Each parent's page of a to-many member: LATERAL, so every parent's `$top` is one index walk."""
+    compiler = Compiler([keys])
+    where = [compiler.condition(query.filter, target, "e")] if query.filter is not None else []
+    counted = len(compiler.params)
+    order = [*compiler.order(query.orderby, target, "e"), *(f"e.{c}" for c in target.order)]
+    condition = " AND ".join([f"e.{column} = p.key", *where])
+    found = await conn.fetch(
+        f"SELECT p.key AS _parent, x.* FROM unnest($1::text[]) AS p (key) CROSS JOIN LATERAL "
+        f"(SELECT {columns(target, 'e')} FROM ({target.sql}) AS e WHERE {condition} ORDER BY {', '.join(order)} "
+        f"LIMIT {query.top + 1} OFFSET {query.skip}) AS x ORDER BY p.key", *compiler.params)
+    children: dict[str, list[dict[str, Any]]] = {}
+    for record in found:
+        row = dict(record)
+        children.setdefault(row.pop("_parent"), []).append(row)
+    counts: dict[str, int] = {}
+    if query.count:
+        counted_sql = " AND ".join([f"e.{column} = ANY($1::text[])", *where])
+        for record in await conn.fetch(f"SELECT e.{column}, count(*) FROM ({target.sql}) AS e WHERE "
+                                       f"{counted_sql} GROUP BY 1", *compiler.params[:counted]):
+            counts[record[0]] = record[1]
+    return children, counts
+
+
+def latest_rows(state: LiveState, datastreams: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """The latest observation of each datastream, from the live state's latest values (no readings scanned)."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    for row in datastreams:
+        latest = state.latest.get(row["id"])
+        if latest is None:
+            continue
+        time: datetime = latest.time
+        out[row["id"]] = [{"id": observation_id(row["id"], to_us(time)), "datastream_id": row["id"],
+                           "phenomenon_time": time, "result": latest.value, "foi_id": row["thing_id"],
+                           "kind": row["kind"]}]
+    return out
