@@ -179,3 +179,24 @@ def test_the_cockpit_counts_events_alarms_and_sensors_in_its_box_and_leaves_dril
     everywhere = httpx.get(f"{city}/cockpit").json()
     assert everywhere["events"]["open"] == 3  # the far event too, never the drill
     assert httpx.get(f"{city}/cockpit", params={"bbox": "1,2,3"}).status_code == 400
+
+
+def test_open_events_are_an_ogc_api_collection_without_drills_or_closed_ones(city: str) -> None:
+    fire = report(city)["event"]
+    gas = report(city, kind="gas_leak", location=FAR)["event"]
+    report(city, source="drill", title="exercise")
+    closed = report(city)["event"]
+    move(city, closed["id"], "cancelled")
+    for _ in range(50):  # the bus applies the events to the state the collection reads
+        page = httpx.get(f"{city}/ogc/collections/events/items", params={"limit": 100}).json()
+        if len(page["features"]) == 2:
+            break
+        time.sleep(0.1)
+    assert [f["id"] for f in page["features"]] == [str(fire["id"]), str(gas["id"])]
+    page = httpx.get(f"{city}/ogc/collections/events/items", params={"kind": "gas_leak"}).json()
+    assert [f["properties"]["kind"] for f in page["features"]] == ["gas_leak"]
+    one = httpx.get(f"{city}/ogc/collections/events/items/{fire['id']}").json()
+    assert one["geometry"]["coordinates"] == HERE and one["properties"]["status"] == "reported"
+    assert httpx.get(f"{city}/ogc/collections/events/items/{closed['id']}").status_code == 404
+    assert "events" in [c["id"] for c in httpx.get(f"{city}/ogc/collections").json()["collections"]]
+    assert httpx.get(f"{city}/ogc/collections/events/items", params={"filter": "x=1"}).status_code == 400

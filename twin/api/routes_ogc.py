@@ -16,6 +16,7 @@ from twin.api.responses import OrjsonResponse
 from twin.live.state import LiveState
 from twin.live.views import sensor_view
 from twin.ogc import documents
+from twin.ogc import events as ogc_events
 from twin.ogc import sensors as ogc_sensors
 from twin.ogc.catalog import (
     ALL_OBJECTS,
@@ -66,6 +67,7 @@ def api_definition(request: Request, engine: EngineDep) -> OrjsonResponse:
         properties = {c.id: property_schemas(collection_queryables(conn, c)) for c in found}
     if _live_state(request) is not None:
         properties[ogc_sensors.SENSORS] = {name: ogc_sensors.PROPERTIES[name] for name in ogc_sensors.FILTERS}
+        properties[ogc_events.EVENTS] = {name: ogc_events.PROPERTIES[name] for name in ogc_events.FILTERS}
     document = ogc_document(to_openapi30(request.app.openapi()), OGC_PREFIX, _root(request),
                             str(request.base_url).rstrip("/"), properties)
     return OrjsonResponse(document, media_type=OPENAPI_30)
@@ -85,7 +87,7 @@ def _live_state(request: Request) -> LiveState | None:
 
 def _sensor_collections(request: Request) -> list[Collection]:
     state = _live_state(request)
-    return [ogc_sensors.collection(state)] if state is not None else []
+    return [ogc_sensors.collection(state), ogc_events.collection(state)] if state is not None else []
 
 
 def _sensor_state(collection_id: str, request: Request) -> LiveState | None:
@@ -93,10 +95,17 @@ def _sensor_state(collection_id: str, request: Request) -> LiveState | None:
     return _live_state(request) if collection_id == ogc_sensors.SENSORS else None
 
 
+def _event_state(collection_id: str, request: Request) -> LiveState | None:
+    """The live state when `collection_id` is the events collection (and the live layer runs)."""
+    return _live_state(request) if collection_id == ogc_events.EVENTS else None
+
+
 @router.get("/collections/{collectionId}", summary="One feature collection")
 def collection(collection_id: CollectionId, request: Request, engine: EngineDep) -> OrjsonResponse:
     if (state := _sensor_state(collection_id, request)) is not None:
         return OrjsonResponse(documents.collection_document(ogc_sensors.collection(state), _root(request)))
+    if (state := _event_state(collection_id, request)) is not None:
+        return OrjsonResponse(documents.collection_document(ogc_events.collection(state), _root(request)))
     with read_connection(engine) as conn:
         found = get_collection(conn, collection_id)
     return OrjsonResponse(documents.collection_document(found, _root(request)))
@@ -114,6 +123,8 @@ def _described(collection_id: str, request: Request, engine: Engine) -> tuple[Co
 def queryables(collection_id: CollectionId, request: Request, engine: EngineDep) -> OrjsonResponse:
     if _sensor_state(collection_id, request) is not None:
         return OrjsonResponse(ogc_sensors.schema(str(request.url), queryables=True), media_type=SCHEMA_JSON)
+    if _event_state(collection_id, request) is not None:
+        return OrjsonResponse(ogc_events.schema(str(request.url), queryables=True), media_type=SCHEMA_JSON)
     return OrjsonResponse(queryables_document(*_described(collection_id, request, engine)), media_type=SCHEMA_JSON)
 
 
@@ -121,6 +132,8 @@ def queryables(collection_id: CollectionId, request: Request, engine: EngineDep)
 def schema(collection_id: CollectionId, request: Request, engine: EngineDep) -> OrjsonResponse:
     if _sensor_state(collection_id, request) is not None:
         return OrjsonResponse(ogc_sensors.schema(str(request.url), queryables=False), media_type=SCHEMA_JSON)
+    if _event_state(collection_id, request) is not None:
+        return OrjsonResponse(ogc_events.schema(str(request.url), queryables=False), media_type=SCHEMA_JSON)
     return OrjsonResponse(feature_schema_document(*_described(collection_id, request, engine)),
                           media_type=SCHEMA_JSON)
 
@@ -150,6 +163,9 @@ def items(
         params[name].append(value)
     if (state := _sensor_state(collection_id, request)) is not None:
         page = ogc_sensors.items(state, params, request.url, f"{_root(request)}/collections/sensors")
+        return geojson_response(page, CRS84)
+    if (state := _event_state(collection_id, request)) is not None:
+        page = ogc_events.items(state, params, request.url, f"{_root(request)}/collections/events")
         return geojson_response(page, CRS84)
     with read_connection(engine) as conn:
         # a plain page of a dataset needs no lookup first: its existence is checked only when the page is empty
@@ -188,6 +204,12 @@ def item(collection_id: CollectionId, feature_id: FeatureId, request: Request, e
         url = f"{_root(request)}/collections/sensors"
         return geojson_response(ogc_sensors.feature(sensor_view(state, feature_id), [
             link(str(request.url), "self", GEOJSON, "this sensor"), link(url, "collection", JSON, "Sensors")]), CRS84)
+    if (state := _event_state(collection_id, request)) is not None:
+        if (event := ogc_events.one(state, feature_id)) is None:
+            raise NotFound(f"no open event {feature_id!r}")
+        url = f"{_root(request)}/collections/events"
+        return geojson_response(ogc_events.feature(event, [
+            link(str(request.url), "self", GEOJSON, "this event"), link(url, "collection", JSON, "Events")]), CRS84)
     statement = feature_select(output).where(OBJECTS.c.id == feature_id)
     with read_connection(engine) as conn:
         found = get_collection(conn, collection_id)
