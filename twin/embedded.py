@@ -77,6 +77,9 @@ def _check_postgis(bin_dir: Path) -> None:
         raise EmbeddedDatabaseError(
             f"PostGIS is not installed for PostgreSQL {version}: install it with `{INSTALL_HINT}`"
         )
+    if not any((p / "extension" / "pgrouting.control").exists() for p in places if p):  # migration 0007 creates it
+        raise EmbeddedDatabaseError(f"pgRouting is not installed for PostgreSQL {version}: install it with "
+                                    f"`apt-get install postgresql-{version}-pgrouting`")
 
 
 def _free_port() -> int:
