@@ -12,7 +12,7 @@ import pytest
 
 from tests.conftest import _drop_database, _fresh_database, serving_app
 from tests.helpers.city import EAST_ROOM_CENTRE, add_house_and_street
-from tests.helpers.live import StuckClient, live_client
+from tests.helpers.live import LiveClient, StuckClient, live_client
 from tests.helpers.redis_server import redis_server
 from twin.api import create_app
 from twin.db import Database, create_db_engine
@@ -137,3 +137,47 @@ def test_live_delivery_across_workers_survives_a_redis_restart_without_a_gap(cit
             poster.join(timeout=30)
             assert answers and answers[0].json()["accepted"] == 1
             assert client.until(lambda m: m["type"] == "reading", timeout=15)["value"] == 0.07
+
+
+def test_serve_with_two_workers_shares_one_live_layer_through_a_private_redis(city_url: str, tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import free_port
+
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CITYTWIN_")}
+    env.update(CITYTWIN_DATABASE_URL=city_url, CITYTWIN_DATA_DIR=str(tmp_path), CITYTWIN_MQTT="false")
+    server = subprocess.Popen([sys.executable, "-m", "twin.cli", "serve", "--port", str(port), "--workers", "2"],
+                              env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{base}/sensors").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline and server.poll() is None, "the server did not come up"
+            time.sleep(0.2)
+        httpx.post(f"{base}/sensors", json={"id": "AQ-1", "kind": "air_quality", "position": [13.5, 52.5, 2]})
+        with ExitStack() as clients:
+            by_worker: dict[str, LiveClient] = {}
+            deadline = time.monotonic() + 60  # until both workers have started and taken a connection
+            while len(by_worker) < 2 and time.monotonic() < deadline:
+                client = clients.enter_context(live_client(base))
+                by_worker.setdefault(client.subscribe(channels=["readings"])["worker"], client)
+                time.sleep(0.05)
+            assert len(by_worker) == 2, "every connection went to one worker"
+            for i in range(6):  # each on a fresh connection, so posts land on both workers
+                httpx.post(f"{base}/readings", json=[{"sensor": "AQ-1", "time": time.time() - 60 + i, "value": i}])
+            for client in by_worker.values():
+                got = []
+                while len(got) < 6:
+                    got += [m["value"] for m in client.receive(timeout=10) if m["type"] == "reading"]
+                assert got == [0, 1, 2, 3, 4, 5]
+    finally:
+        server.terminate()
+        server.wait(timeout=30)

@@ -218,6 +218,31 @@ def cmd_ingest_tileset(args: argparse.Namespace, settings: Settings) -> int:
     )
 
 
+@contextmanager
+def mqtt_broker(settings: Settings) -> Iterator[Settings]:
+    """The settings naming the MQTT broker: with none configured, the private mosquitto started here (once, before
+    any worker) and stopped after; MQTT off, said why, when it cannot start."""
+    from twin.live.broker import BrokerError, MosquittoBroker
+
+    broker = None
+    if settings.mqtt and not settings.mqtt_url:
+        broker = MosquittoBroker(settings.data_dir)
+        try:
+            started = broker.start()
+        except BrokerError as exc:
+            console().print(f"[yellow]MQTT readings are off:[/] {exc}")
+            settings, broker = settings.model_copy(update={"mqtt": False}), None
+        else:
+            settings = settings.model_copy(update={"mqtt_url": broker.url})
+            console().print(f"MQTT readings: private mosquitto at [bold]{broker.url}[/] "
+                            "(topics citytwin/readings/{sensor} and citytwin/readings, QoS 1)")
+    try:
+        yield settings
+    finally:
+        if broker is not None and started:
+            broker.stop()
+
+
 def _serve(settings: Settings, database: Database | None = None) -> None:
     import uvicorn
 
@@ -227,9 +252,10 @@ def _serve(settings: Settings, database: Database | None = None) -> None:
     owned = database is None
     database = database or open_database(settings)  # a database that does not answer is an error before serving
     try:
-        console().print(f"CityTwin serving on http://{settings.host}:{settings.port}")
-        uvicorn.run(create_app(settings, database), host=settings.host, port=settings.port, log_level="info",
-                    http=LeanHttpProtocol)
+        with mqtt_broker(settings) as settings:
+            console().print(f"CityTwin serving on http://{settings.host}:{settings.port}")
+            uvicorn.run(create_app(settings, database), host=settings.host, port=settings.port, log_level="info",
+                        http=LeanHttpProtocol)
     finally:
         if owned:
             database.close()
@@ -245,13 +271,24 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
     from twin.api.lean_http import LeanHttpProtocol
+    from twin.live.redis_process import RedisUnavailable, shared_bus
 
     database = open_database(settings)  # start the embedded cluster and migrate once, before the workers
     try:
-        os.environ["CITYTWIN_DATABASE_URL"] = database.engine.url.render_as_string(hide_password=False)
-        console().print(f"CityTwin serving on http://{settings.host}:{settings.port} with {args.workers} workers")
-        uvicorn.run("twin.api.asgi:app_from_environment", factory=True, host=settings.host, port=settings.port,
-                    workers=args.workers, log_level="warning", http=LeanHttpProtocol)
+        with mqtt_broker(settings) as settings, \
+                shared_bus(settings.bus_url, settings.data_dir / "redis") as bus_url:  # one live layer for all
+            os.environ["CITYTWIN_BUS_URL"] = bus_url
+            os.environ["CITYTWIN_DATABASE_URL"] = database.engine.url.render_as_string(hide_password=False)
+            os.environ["CITYTWIN_MQTT"] = "true" if settings.mqtt else "false"
+            os.environ["CITYTWIN_MQTT_SHARED"] = "true"  # each message to one worker's bridge
+            if settings.mqtt_url:
+                os.environ["CITYTWIN_MQTT_URL"] = settings.mqtt_url
+            console().print(f"CityTwin serving on http://{settings.host}:{settings.port} with {args.workers} workers")
+            uvicorn.run("twin.api.asgi:app_from_environment", factory=True, host=settings.host, port=settings.port,
+                        workers=args.workers, log_level="warning", http=LeanHttpProtocol)
+    except RedisUnavailable as exc:
+        console().print(f"[red]Several workers share their live layer through Redis:[/] {exc}")
+        return 2
     finally:
         database.close()
     return 0

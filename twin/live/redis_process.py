@@ -8,6 +8,8 @@ import shutil
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 INSTALL_HINT = "apt-get install redis-server"
@@ -65,3 +67,17 @@ class RedisProcess:
                 self.process.kill()
                 self.process.wait()
             self.process = None
+
+
+@contextmanager
+def shared_bus(bus_url: str | None, folder: Path) -> Iterator[str]:
+    """The bus URL several workers share: the configured one, else a private redis-server started here (once,
+    before the workers) and stopped after."""
+    if bus_url:
+        yield bus_url
+        return
+    server = RedisProcess(folder).start()
+    try:
+        yield server.url
+    finally:
+        server.stop()

@@ -118,6 +118,7 @@ class Session:
             await self.send({"type": "resumed", "from": sub.resume, "seq": hub.state.seq, "messages": missed})
         else:
             snapshot = hub.snapshot(self.id)
+            snapshot["worker"] = self.live.worker
             if sub.resume is not None:
                 snapshot["resnapshot"] = True
             await self.send(snapshot)
