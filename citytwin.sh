@@ -12,7 +12,7 @@ SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 RUNTIME_APT=(make python3 python3-venv python3-dev build-essential postgresql-15 postgresql-15-postgis-3 postgresql-15-pgrouting mosquitto nodejs npm openscenegraph)
 BENCH_APT=(wrk nginx-light)
-TEST_APT=(chromium fonts-dejavu-core fonts-wqy-microhei gdal-bin redis-server)
+TEST_APT=(chromium fonts-dejavu-core fonts-wqy-microhei gdal-bin)
 
 log() { printf '\033[1;34m[citytwin]\033[0m %s\n' "$*" >&2; }
 
