@@ -10,7 +10,7 @@ cd "$(dirname "$(readlink -f "$0")")"
 
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
-RUNTIME_APT=(make python3 python3-venv python3-dev build-essential postgresql-15 postgresql-15-postgis-3 postgresql-15-pgrouting mosquitto nodejs npm openscenegraph)
+RUNTIME_APT=(make python3 python3-venv python3-dev build-essential postgresql-15 postgresql-15-postgis-3 postgresql-15-pgrouting mosquitto redis-server nodejs npm openscenegraph)
 BENCH_APT=(wrk nginx-light)
 TEST_APT=(chromium fonts-dejavu-core fonts-wqy-microhei gdal-bin)
 
