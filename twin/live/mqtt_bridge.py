@@ -30,8 +30,10 @@ import aiomqtt
 import orjson
 
 from twin.live.broker import BrokerError, MosquittoBroker
+from twin.live.kinds import KINDS
 from twin.live.writer import StorageError
 from twin.settings import Settings
+from twin.sta import mqtt as sta_mqtt
 
 if TYPE_CHECKING:  # twin.live.service imports the twin.api package, whose app imports this module
     from twin.live.service import LiveService
@@ -78,7 +80,10 @@ class Unpacked:
 
 def unpack(topic: str, payload: bytes, max_items: int) -> Unpacked:
     """`citytwin/readings`: a reading or an array of them; `citytwin/readings/{sensor}`: {time, value, unit} (or
-    an array of such), the sensor taken from the topic."""
+    an array of such), the sensor taken from the topic; SensorThings topics (`v1.1/…`): Observations."""
+    if sta_mqtt.is_sta(topic):
+        items, reason, refused = sta_mqtt.unpack(topic, payload, max_items)
+        return Unpacked(items, reason, refused)
     if not payload:
         return Unpacked(reason="payload is empty")
     try:
@@ -149,7 +154,7 @@ class Batch:
 def subscriptions(shared: bool) -> list[str]:
     """The readings topics, as a shared subscription when several bridges split the messages. (mosquitto 2.0 does
     not persist shared subscriptions across its restarts, so one bridge alone subscribes plainly.)"""
-    topics = [READINGS, f"{READINGS}/+"]
+    topics = [READINGS, f"{READINGS}/+", *sta_mqtt.SUBSCRIPTIONS]
     return [f"$share/{SHARE_GROUP}/{topic}" for topic in topics] if shared else topics
 
 
@@ -172,6 +177,8 @@ class MqttBridge:
         self.connected = asyncio.Event()
         self.task: asyncio.Task[None] | None = None
         self.publishing: set[asyncio.Task[None]] = set()
+        self.client: aiomqtt.Client | None = None
+        live.observers.append(self.observed)
 
     async def start(self) -> None:
         self.task = asyncio.create_task(self._run(), name="citytwin-mqtt")
@@ -224,11 +231,13 @@ class MqttBridge:
     async def _session(self, client: aiomqtt.Client) -> None:
         """Gather and store batches while the acknowledger acknowledges them in order; either failing ends it."""
         pipeline: asyncio.Queue[asyncio.Task[Batch]] = asyncio.Queue(BATCHES_IN_FLIGHT)
+        self.client = client
         try:
             async with asyncio.TaskGroup() as group:
                 group.create_task(self._gather(client, pipeline))
                 group.create_task(self._acknowledge(client, pipeline))
         finally:  # batches left unacknowledged: stored or not, the broker delivers them again
+            self.client = None
             while not pipeline.empty():
                 task = pipeline.get_nowait()
                 task.cancel()
@@ -271,6 +280,18 @@ class MqttBridge:
                 if message.qos > 0:
                     client._client.ack(message.mid, message.qos)
                     self.stats.acknowledged += 1
+
+    def observed(self, rows: list[list[Any]]) -> None:
+        """Readings this worker stored, published as SensorThings Observations on their datastream's topic at QoS 0
+        (a live push, like the websocket's); they come back to this subscription and are skipped unread."""
+        if self.client is None:
+            return
+        sensors = self.live.hub.state.sensors
+        for sensor_id, time_us, value in rows:
+            sensor = sensors.get(sensor_id)
+            boolean = sensor is not None and KINDS[sensor.kind].boolean
+            self.client._client.publish(sta_mqtt.observation_topic(sensor_id),
+                                        sta_mqtt.observation_json(sensor_id, time_us, value, boolean), qos=0)
 
     def _publish(self, client: aiomqtt.Client, topic: str, payload: dict[str, Any]) -> None:
         async def send() -> None:

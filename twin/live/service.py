@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -55,6 +56,9 @@ class LiveService:
         self.writer = ReadingWriter(pool)
         self.pending: asyncio.Queue[list[Transition]] = asyncio.Queue()
         self.tasks: list[asyncio.Task[None]] = []
+        self.observers: list[Callable[[list[list[Any]]], None]] = []
+        """Called with the rows ([sensor, Unix µs, value]) of every readings entry this worker stored, once the
+        state holds them (the SensorThings MQTT topics publish them)."""
 
     @classmethod
     async def open(cls, dsn: str, options: LiveOptions) -> LiveService:
@@ -87,6 +91,12 @@ class LiveService:
         applied = self.hub.apply(seq, entry)
         if applied.transitions and applied.origin == self.worker:
             self.pending.put_nowait(applied.transitions)
+        if self.observers and entry.get("k") == "readings" and entry.get("o") == self.worker:
+            for observer in self.observers:
+                try:
+                    observer(entry["r"])
+                except Exception:  # an observer must not stop the bus
+                    log.exception("a readings observer failed")
 
     async def _persist(self) -> None:
         """Alarm transitions this worker's readings caused: alarm rows, history, and the events they open."""
