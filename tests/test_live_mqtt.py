@@ -308,3 +308,19 @@ def test_with_no_broker_configured_the_server_runs_a_private_mosquitto_and_bridg
     finally:
         engine.dispose()
         _drop_database(server_url, url)
+
+
+def test_the_command_line_starts_one_private_broker_before_the_workers_and_stops_it_after(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from twin.cli import mqtt_broker
+
+    monkeypatch.delenv("CITYTWIN_MQTT_URL", raising=False)
+    settings = Settings(database_url="postgresql://unused/x", data_dir=tmp_path)
+    private = MosquittoBroker(tmp_path)
+    with mqtt_broker(settings) as configured:
+        assert configured.mqtt_url == private.url and private.running()
+        with mqtt_broker(configured) as again:  # a configured URL starts nothing
+            assert again.mqtt_url == configured.mqtt_url
+    assert not private.running()
+    with mqtt_broker(settings.model_copy(update={"mqtt": False})) as off:
+        assert off.mqtt_url is None and not private.running()
