@@ -259,3 +259,19 @@ def test_filter_injection_attempts_are_harmless(base: str) -> None:
         assert get(base, "Datastreams", {"$filter": attack})["value"] == []
     assert get(base, "Things('house.b'') OR true OR (''')", status=404)
     assert len(ids(base, "Datastreams")) >= 4
+
+
+def test_fraunhofers_sta_client_reads_things_datastreams_and_the_latest_observations(base: str) -> None:
+    fsc = pytest.importorskip("frost_sta_client")
+    service = fsc.SensorThingsService(base)
+    things = list(service.things().query().orderby("id", "ASC").list())
+    assert [t.id for t in things] == ["house.b", "house.s1.east", "sensor:WL-FAR-1"]
+    assert things[0].name == "Test house"
+    streams = service.datastreams().query().expand(
+        "Observations($top=1;$orderby=phenomenonTime desc)").orderby("id", "ASC").list()
+    latest = {d.id: [o.result for o in d.observations] for d in streams}
+    assert latest["GAS-EAST-1"] == [5.0] and latest["SMOKE-B"] == [True] and latest["WL-FAR-1"] == [0.05]
+    gas = service.datastreams().find("GAS-EAST-1")
+    assert gas.unit_of_measurement.symbol == "%LEL" and gas.name == "boiler gas"
+    observations = list(service.observations().query().filter("result gt 3").orderby("result", "ASC").list())
+    assert [o.result for o in observations] == [4.0, 5.0, 21.5]

@@ -273,7 +273,9 @@ def parse_orderby(text: str) -> list[tuple[Node, bool]]:
         if parser.token.kind == "end":
             raise FilterError("$orderby names no property" if not order else "$orderby ends with ','")
         node = parser.sum()
-        direction = parser.keyword("asc", "desc")
+        direction = None  # asc or desc, in any case (clients send ASC)
+        if parser.token.kind == "name" and parser.token.text.lower() in ("asc", "desc"):
+            direction = parser.take().text.lower()
         order.append((node, direction == "desc"))
         if parser.token.kind == "end":
             return order
