@@ -1,7 +1,7 @@
 """The live twin in the viewer, in headless Chromium: a reading posted over HTTP that crosses red turns the building
 holding its room red (the tile feature's colour, read back from the Cesium tileset), the alarm appears in the panel,
 and acknowledging it there records who did; the time slider replays the hour before (no alarm yet) and Live
-comes back to now.
+comes back to now; a dropped socket resumes from its last sequence; a re-tiled layer is reloaded.
 
 The data is three footprint blocks and one room object under the first (the room has no tile feature of its own,
 so the building is coloured through the room's parent chain)."""

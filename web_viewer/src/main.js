@@ -134,6 +134,23 @@ async function reloadLayer(Cesium, viewer, layer, version) {
   citytwin.reloads = (citytwin.reloads || 0) + 1;
 }
 
+/** Reload a layer to `version`, one reload at a time per layer (notices arriving meanwhile: the newest wins). */
+function queueReload(Cesium, viewer, layer, version) {
+  layer.wantedVersion = version;
+  if (layer.reloading) return;
+  layer.reloading = (async () => {
+    while (layer.shownVersion !== layer.wantedVersion) {
+      const wanted = layer.wantedVersion;
+      await reloadLayer(Cesium, viewer, layer, wanted);
+      layer.shownVersion = wanted;
+    }
+  })()
+    .catch((error) => showError(`Reloading "${layer.info.name || layer.info.id}" failed: ${error.message || error}`))
+    .finally(() => {
+      layer.reloading = null;
+    });
+}
+
 /** Load every tileset listed by the server; failures are recorded per layer. */
 async function loadTilesets(Cesium, viewer, config) {
   const infos = await fetchJson(config.tilesets_url);
@@ -303,10 +320,7 @@ async function start() {
       showError,
       onTileset: (message) => {
         const layer = citytwin.layers.find((l) => l.info.id === message.tileset);
-        if (!layer) return;
-        reloadLayer(Cesium, viewer, layer, message.version).catch((error) => {
-          showError(`Reloading "${layer.info.name || layer.info.id}" failed: ${error.message || error}`);
-        });
+        if (layer) queueReload(Cesium, viewer, layer, message.version);
       },
     });
   }
