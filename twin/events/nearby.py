@@ -4,7 +4,8 @@ from each resource to the event, one-way costs respected), and the cameras whose
 
 By road, the candidates are the `ROAD_CANDIDATES`×k nearest in a straight line, ranked by travel time. Road
 distance and time are along the network between the nodes nearest to each end; `access_m` tells how far those
-nodes are from the event and the resource."""
+nodes are from the event and the resource. Routes are searched within `search_box` of the event and its
+candidates, which keeps a query on a large network to the part that matters."""
 
 from __future__ import annotations
 
@@ -17,13 +18,16 @@ from twin.events.coverage import MAX_RANGE_M, covers, sight, view_of
 from twin.queries import nearest
 
 ROAD_CANDIDATES = 3
+SEARCH_MARGIN_DEG = 0.01
 _NEAREST_NODE = text("""SELECT id, network, ST_Distance(geom::geography, ST_SetSRID(ST_MakePoint(:x, :y), 4326)
     ::geography) AS metres FROM road_nodes WHERE (CAST(:network AS text) IS NULL OR network = :network)
     ORDER BY geom <-> ST_SetSRID(ST_MakePoint(:x, :y), 4326) LIMIT 1""")
 _ROUTES = text("""
 WITH path AS (
     SELECT start_vid, path_seq, node, edge FROM pgr_dijkstra(
-        'SELECT id, source, target, cost, reverse_cost FROM roads WHERE network = ' || quote_literal(:network),
+        'SELECT id, source, target, cost, reverse_cost FROM roads WHERE network = ' || quote_literal(:network)
+        || ' AND geom && ST_MakeEnvelope(' || CAST(:w AS float8) || ',' || CAST(:s AS float8) || ','
+        || CAST(:e AS float8) || ',' || CAST(:n AS float8) || ', 4326)',
         CAST(:starts AS bigint[]), CAST(:target AS bigint), true)
 ), steps AS (
     SELECT p.start_vid, p.path_seq, r.length_m,
@@ -52,6 +56,14 @@ def _point_of(geometry: dict[str, Any]) -> tuple[float, float]:
     return float(coords[0]), float(coords[1])
 
 
+def search_box(points: list[tuple[float, float]]) -> dict[str, float]:
+    """The part of the network routes are searched in: the box of the event and the candidates, widened by half
+    its size and at least `SEARCH_MARGIN_DEG` (≈1 km) each way; a detour leaving it is not found."""
+    xs, ys = [p[0] for p in points], [p[1] for p in points]
+    margin = max(SEARCH_MARGIN_DEG, 0.5 * max(max(xs) - min(xs), max(ys) - min(ys)))
+    return {"w": min(xs) - margin, "s": min(ys) - margin, "e": max(xs) + margin, "n": max(ys) + margin}
+
+
 def resources(conn: Connection, lon: float, lat: float, kind: str, k: int) -> dict[str, list[dict[str, Any]]]:
     """The k nearest objects of a kind in a straight line (`straight`, each with its road leg when a network is
     stored) and the k quickest by road among the candidates (`by_road`)."""
@@ -73,8 +85,9 @@ def resources(conn: Connection, lon: float, lat: float, kind: str, k: int) -> di
         start = _node(conn, item["position"][0], item["position"][1], network)
         assert start is not None
         starts[item["id"]] = start
-    routes = {int(r[0]): r for r in conn.execute(_ROUTES, {"network": network, "target": target,
-                                                           "starts": sorted({s[0] for s in starts.values()})})}
+    routes = {int(r[0]): r for r in conn.execute(_ROUTES, {
+        "network": network, "target": target, "starts": sorted({s[0] for s in starts.values()}),
+        **search_box([(lon, lat), *(i["position"] for i in items)])})}
     for item in items:
         node, _, access = starts[item["id"]]
         access_m = [round(access, 3), round(target_access, 3)]

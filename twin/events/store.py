@@ -91,10 +91,10 @@ async def open_of_kind(conn: asyncpg.Connection, kind: str, since: datetime, unt
     return [event_json(r, now) for r in rows]
 
 
-async def list_events(conn: asyncpg.Connection, now: datetime, *, bbox: tuple[float, float, float, float] | None,
-                      statuses: list[str] | None, kinds: list[str] | None, severities: list[str] | None,
-                      sources: list[str] | None, since: datetime | None, limit: int) -> list[dict[str, Any]]:
-    """Events newest first; drill events only when `sources` asks for them."""
+def list_statement(*, bbox: tuple[float, float, float, float] | None, statuses: list[str] | None,
+                   kinds: list[str] | None, severities: list[str] | None, sources: list[str] | None,
+                   since: datetime | None, limit: int) -> tuple[str, list[Any]]:
+    """The events list as SQL and its arguments: newest first; drill events only when `sources` asks for them."""
     clauses, args = [], []
 
     def arg(value: Any) -> str:
@@ -110,9 +110,14 @@ async def list_events(conn: asyncpg.Connection, now: datetime, *, bbox: tuple[fl
     clauses.append(f"source = ANY({arg(sources)}::text[])" if sources else "source <> 'drill'")
     if since is not None:
         clauses.append(f"updated_at >= {arg(since)}")
-    rows = await conn.fetch(f"SELECT {COLUMNS} FROM events WHERE {' AND '.join(clauses)} "
-                            f"ORDER BY reported_at DESC, id DESC LIMIT {arg(limit)}", *args)
-    return [event_json(r, now) for r in rows]
+    return (f"SELECT {COLUMNS} FROM events WHERE {' AND '.join(clauses)} "
+            f"ORDER BY reported_at DESC, id DESC LIMIT {arg(limit)}", args)
+
+
+async def list_events(conn: asyncpg.Connection, now: datetime, **conditions: Any) -> list[dict[str, Any]]:
+    """Events as `list_statement` selects them."""
+    sql, args = list_statement(**conditions)
+    return [event_json(r, now) for r in await conn.fetch(sql, *args)]
 
 
 async def actor_exists(conn: asyncpg.Connection, actor: str) -> bool:
