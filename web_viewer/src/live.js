@@ -27,6 +27,7 @@ export class Live {
     this.updates = 0; // redraws so far (tests wait on it)
     this.timer = null;
     this.panelShows = null;
+    this.fetching = false; // parent chains being fetched
     this.sensors = new SensorsLayer(Cesium, viewer.scene);
     this.panel = new AlarmPanel({ acknowledge: (id, name) => this.acknowledge(id, name), onSelect: inspect });
     this.inspectorSensors = new InspectorSensors(config, this.state);
@@ -91,9 +92,14 @@ export class Live {
   }
 
   async update() {
-    this.timer = null;
     const missing = this.state.unknownAncestry();
-    if (missing.length) await this.fetchLineage(missing);
+    if (missing.length) {
+      if (this.fetching) return; // the fetch under way schedules the next update
+      this.fetching = true;
+      await this.fetchLineage(missing);
+      this.fetching = false;
+    }
+    this.timer = null;
     const levels = this.state.objectLevels();
     if (!sameLevels(levels, this.levels)) {
       this.levels = levels;
@@ -110,6 +116,7 @@ export class Live {
     this.slider.showTime(this.state.time);
     this.viewer.scene.requestRender();
     this.updates++;
+    if (this.state.unknownAncestry().length) this.schedule(); // alarms that came in while chains were fetched
   }
 
   async fetchLineage(ids) {
