@@ -138,8 +138,10 @@ class Session:
         hub = self.live.hub
         last = time.monotonic()
         while not self.closed:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.wake.wait(), HEARTBEAT_S)
+            if not self.wake.is_set():  # busy clients are woken already; idle ones wait without a task per wait
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(HEARTBEAT_S):
+                        await self.wake.wait()
             if self.socket.client_state != WebSocketState.CONNECTED:
                 return
             if not self.wake.is_set():
