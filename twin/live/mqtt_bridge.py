@@ -36,7 +36,7 @@ from twin.settings import Settings
 from twin.sta import mqtt as sta_mqtt
 
 if TYPE_CHECKING:  # twin.live.service imports the twin.api package, whose app imports this module
-    from twin.live.service import LiveService
+    from twin.live.service import BatchResult, LiveService
 
 log = logging.getLogger(__name__)
 
@@ -263,14 +263,40 @@ class MqttBridge:
 
     async def _store(self, client: aiomqtt.Client, batch: Batch) -> Batch:
         if batch.items:
-            result = await self.live.post_readings(batch.items)
-            batch.rejected(result.rejected)
-            self.stats.accepted += result.accepted
-            self.stats.duplicates += result.duplicates
+            try:
+                self._count(batch, await self.live.post_readings(batch.items), list(range(len(batch.items))))
+            except StorageError:
+                raise
+            except Exception:  # a bug on some input must not hold every message back: each message on its own
+                log.exception("MQTT bridge: a batch failed unexpectedly; storing its messages one by one")
+                await self._one_by_one(batch)
         for error in batch.errors.values():
             self.stats.rejected += len(error.get("rejected", [None]))
             self._publish(client, error_topic(error["topic"]), error)
         return batch
+
+    def _count(self, batch: Batch, result: BatchResult, positions: list[int]) -> None:
+        batch.rejected([{**r, "index": positions[r["index"]]} for r in result.rejected])
+        self.stats.accepted += result.accepted
+        self.stats.duplicates += result.duplicates
+
+    async def _one_by_one(self, batch: Batch) -> None:
+        """The batch again message by message: one the server fails on is refused with the reason (and
+        acknowledged, as sending it again would fail again); the others are stored."""
+        positions: dict[int, list[int]] = {}
+        for position, (number, _index) in enumerate(batch.origin):
+            positions.setdefault(number, []).append(position)
+        for number, mine in positions.items():
+            try:
+                result = await self.live.post_readings([batch.items[p] for p in mine])
+            except StorageError:
+                raise
+            except Exception as exc:
+                log.exception("MQTT bridge: message on %s not stored", batch.messages[number].topic)
+                batch.errors[number] = {"topic": str(batch.messages[number].topic),
+                                        "reason": f"the server failed on this message ({type(exc).__name__}: {exc})"}
+                continue
+            self._count(batch, result, mine)
 
     async def _acknowledge(self, client: aiomqtt.Client, pipeline: asyncio.Queue[asyncio.Task[Batch]]) -> None:
         while True:
