@@ -938,7 +938,8 @@ def print_report(report: Report) -> None:
     for s in ours:
         peer = bare.get(s.rate)
         if peer is not None and peer.p99_ms and peer.frames_per_s:
-            print(f"  {s.target} at {s.rate:,.0f}/s: p99 {s.p99_ms / peer.p99_ms:.2f}× bare websockets, "
+            print(f"  {s.target} at {s.rate:,.0f}/s vs bare websockets: sustained {s.sustained / peer.sustained:.2f}×, "
+                  f"p50 {s.p50_ms / peer.p50_ms:.2f}×, p99 {s.p99_ms / peer.p99_ms:.2f}×, "
                   f"frames/s {s.frames_per_s / peer.frames_per_s:.2f}×")
     for s in ours:
         if s.rate >= 10_000:
