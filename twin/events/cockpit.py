@@ -19,16 +19,27 @@ from twin.live import views
 from twin.live.state import LiveState
 
 CLOSE_WINDOW = timedelta(days=30)
-_WHERE = """source <> 'drill' AND ($1::float8 IS NULL OR location && ST_MakeEnvelope($1, $2, $3, $4, 4326))"""
-_COUNTS = f"""
-SELECT status, kind, severity, count(*) AS n, count(*) FILTER (WHERE deadline < $5) AS overdue FROM events
-WHERE {_WHERE} AND (closed_at IS NULL OR closed_at >= $6) GROUP BY status, kind, severity"""
-_CLOSE = f"""SELECT avg(extract(epoch FROM closed_at - reported_at)) AS mean_s, count(*) AS n FROM events
-WHERE {_WHERE} AND status = 'closed' AND closed_at >= $5"""
-_TREND = f"""SELECT extract(hour FROM reported_at AT TIME ZONE 'UTC')::int AS hour, count(*) AS reported,
-    count(*) FILTER (WHERE status = 'closed') AS closed
-FROM events WHERE {_WHERE} AND reported_at >= $5 GROUP BY 1"""
+BOX = "location && ST_MakeEnvelope($1, $2, $3, $4, 4326)"
 
+
+def statements(boxed: bool) -> tuple[str, str, str]:
+    """The counts, time-to-close and today's-trend SQL, with the area as $1..$4 when `boxed` (else no area)."""
+    where, n = (f"source <> 'drill' AND {BOX}", 5) if boxed else ("source <> 'drill'", 1)
+    counts = f"""
+SELECT status, kind, severity, count(*) AS n, count(*) FILTER (WHERE deadline < ${n}) AS overdue FROM events
+WHERE {where} AND closed_at IS NULL GROUP BY status, kind, severity
+UNION ALL
+SELECT status, kind, severity, count(*), 0 FROM events WHERE {where} AND closed_at >= ${n + 1}
+GROUP BY status, kind, severity"""
+    close = f"""SELECT avg(extract(epoch FROM closed_at - reported_at)) AS mean_s, count(*) AS n FROM events
+WHERE {where} AND status = 'closed' AND closed_at >= ${n}"""
+    trend = f"""SELECT extract(hour FROM reported_at AT TIME ZONE 'UTC')::int AS hour, count(*) AS reported,
+    count(*) FILTER (WHERE status = 'closed') AS closed
+FROM events WHERE {where} AND reported_at >= ${n} GROUP BY 1"""
+    return counts, close, trend
+
+
+STATEMENTS = {boxed: statements(boxed) for boxed in (False, True)}
 
 def midnight(now: datetime) -> datetime:
     return now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
@@ -69,11 +80,12 @@ def live_counts(state: LiveState, bbox: views.Bounds | None) -> dict[str, Any]:
 
 async def summary(conn: asyncpg.Connection, state: LiveState, bbox: views.Bounds | None, now: datetime
                   ) -> dict[str, Any]:
-    box = list(bbox) if bbox else [None] * 4
+    box = list(bbox) if bbox else []
     today = midnight(now)
-    counts = await conn.fetch(_COUNTS, *box, now, today)
-    closing = await conn.fetchrow(_CLOSE, *box, now - CLOSE_WINDOW)
-    hours = await conn.fetch(_TREND, *box, today)
+    counts_sql, close_sql, trend_sql = STATEMENTS[bbox is not None]
+    counts = await conn.fetch(counts_sql, *box, now, today)
+    closing = await conn.fetchrow(close_sql, *box, now - CLOSE_WINDOW)
+    hours = await conn.fetch(trend_sql, *box, today)
     mean = closing["mean_s"]
     return {"time": now.isoformat(), "bbox": list(bbox) if bbox else None,
             "events": {**event_counts(dict(r) for r in counts),

@@ -9,6 +9,7 @@ candidates, which keeps a query on a large network to the part that matters."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import orjson
@@ -40,8 +41,8 @@ SELECT start_vid, sum(length_m) AS metres, sum(seconds) AS seconds,
 FROM steps GROUP BY start_vid""")
 _CAMERAS = text("""SELECT id, name, attributes, ST_X(ST_PointOnSurface(footprint)) AS lon,
     ST_Y(ST_PointOnSurface(footprint)) AS lat FROM twin_objects
-    WHERE kind = 'camera' AND ST_DWithin(footprint::geography, ST_SetSRID(ST_MakePoint(:x, :y), 4326)::geography,
-                                         :reach)""")
+    WHERE kind = 'camera' AND footprint && ST_Expand(ST_SetSRID(ST_MakePoint(:x, :y), 4326), :degrees)
+      AND ST_DWithin(footprint::geography, ST_SetSRID(ST_MakePoint(:x, :y), 4326)::geography, :reach)""")
 
 
 def _node(conn: Connection, lon: float, lat: float, network: str | None) -> tuple[int, str, float] | None:
@@ -105,11 +106,18 @@ def resources(conn: Connection, lon: float, lat: float, kind: str, k: int) -> di
     return {"straight": straight, "by_road": by_road}
 
 
+def reach_degrees(lat: float, metres: float) -> float:
+    """Degrees that surely hold `metres` around a point at `lat` (the index box of a geodesic radius)."""
+    shortest = 110_000 * max(math.cos(math.radians(min(abs(lat) + 1, 90))), 0.01)  # a degree of lon, just north
+    return metres / shortest
+
+
 def cameras(conn: Connection, lon: float, lat: float, sensors: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Camera objects and camera sensors whose view covers the point, nearest first, with stream URLs."""
     found = []
     candidates = [(str(r[0]), r[1], r[2] or {}, float(r[3]), float(r[4]), "object")
-                  for r in conn.execute(_CAMERAS, {"x": lon, "y": lat, "reach": MAX_RANGE_M})]
+                  for r in conn.execute(_CAMERAS, {"x": lon, "y": lat, "reach": MAX_RANGE_M,
+                                                   "degrees": reach_degrees(lat, MAX_RANGE_M)})]
     candidates += [(s["id"], s.get("name"), s.get("attributes") or {}, s["position"][0], s["position"][1], "sensor")
                    for s in sensors if s.get("position")]
     for ident, name, attributes, clon, clat, origin in candidates:
