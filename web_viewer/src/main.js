@@ -243,9 +243,10 @@ function setUpPicking(Cesium, viewer, inspector) {
   }
 
   viewer.screenSpaceEventHandler.setInputAction((click) => {
-    const feature = pickFeature(click.position);
+    const picked = viewer.scene.pick(click.position);
+    const feature = picked instanceof Cesium.Cesium3DTileFeature ? picked : null;
     const id = feature ? feature.getProperty("id") : undefined;
-    const point = feature ? null : viewer.scene.pick(click.position);
+    const point = feature ? null : picked;
     if (point && point.id && point.id.sensor && point.id.object) {
       clearHighlight();
       inspect(inspector, String(point.id.object)); // a sensor point opens the object it is on
