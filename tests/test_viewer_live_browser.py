@@ -161,3 +161,12 @@ def test_a_reading_crossing_red_turns_its_building_red_and_the_alarm_is_acknowle
 
     assert not log.page_errors and not log.console_errors, (log.page_errors, log.console_errors)
     assert not log.foreign_requests, log.foreign_requests
+
+
+def test_the_viewer_is_told_each_alarm_objects_kind_and_parent_chain(city: tuple[str, Any]) -> None:
+    base_url, _engine = city
+    config = httpx.get(f"{base_url}/viewer/config.json").json()
+    answer = httpx.get(base_url + config["ancestors_url"], params={"ids": ["blocks.a.room", "blocks.b", "nope"]})
+    assert answer.json() == {"objects": {
+        "blocks.a.room": {"kind": "space", "ancestors": [{"id": "blocks.a", "kind": "building"}]},
+        "blocks.b": {"kind": "building", "ancestors": []}}}
