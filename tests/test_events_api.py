@@ -200,3 +200,21 @@ def test_open_events_are_an_ogc_api_collection_without_drills_or_closed_ones(cit
     assert httpx.get(f"{city}/ogc/collections/events/items/{closed['id']}").status_code == 404
     assert "events" in [c["id"] for c in httpx.get(f"{city}/ogc/collections").json()["collections"]]
     assert httpx.get(f"{city}/ogc/collections/events/items", params={"filter": "x=1"}).status_code == 400
+
+
+def test_an_alarm_opened_event_links_to_its_alarm_and_runs_the_same_lifecycle(city: str) -> None:
+    sensor = {"id": "GAS-9", "kind": "gas", "position": [HOUSE_LON + 0.0001, HOUSE_LAT + 0.0001, 1],
+              "thresholds": {"direction": "above", "levels": {"red": 25}, "min_duration_s": 0}}
+    assert httpx.post(f"{city}/sensors", json=sensor).status_code == 201
+    assert httpx.post(f"{city}/readings", json=[{"sensor": "GAS-9", "value": 30}]).json()["accepted"] == 1
+    for _ in range(50):
+        found = httpx.get(f"{city}/events", params={"source": "alarm"}).json()["events"]
+        if found:
+            break
+        time.sleep(0.1)
+    event = found[0]
+    alarm = httpx.get(f"{city}/alarms").json()["alarms"][0]
+    assert event["alarm_id"] == alarm["id"] and event["kind"] == "gas_leak" and event["deadline"]
+    assert move(city, event["id"], "assigned", assignee="brigade-3").status_code == 200
+    history = httpx.get(f"{city}/events/{event['id']}").json()["history"]
+    assert [(h["actor"], h["action"]) for h in history] == [("system", "reported"), ("duty", "assigned")]

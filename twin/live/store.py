@@ -10,6 +10,7 @@ from typing import Any
 import asyncpg
 import orjson
 
+from twin.events.reports import deadline_for
 from twin.live.alarms import Transition, parse_rule
 from twin.live.sensors import Sensor, parse_sensor
 from twin.live.state import LiveState
@@ -187,14 +188,17 @@ async def open_alarm_event(conn: asyncpg.Connection, transition: Transition, sen
             return None
         row = await conn.fetchrow(
             f"""INSERT INTO events (kind, severity, source, title, object_id, location, alarm_id, reported_at,
-                                    attributes)
+                                    attributes, updated_at, deadline)
                 VALUES ($1, $2, 'alarm', $3, $4, CASE WHEN $5::float8 IS NULL THEN NULL
-                        ELSE ST_SetSRID(ST_MakePoint($5, $6, $7), 4326) END, $8::uuid, $9, $10)
+                        ELSE ST_SetSRID(ST_MakePoint($5, $6, $7), 4326) END, $8::uuid, $9, $10, $9, $11)
                 RETURNING {EVENT_COLUMNS}""",
             event_kind, transition.level, f"{sensor.kind} alarm at {sensor.name or sensor.id}", sensor.object_id,
             sensor.lon, sensor.lat, sensor.h, transition.alarm_id, transition.time,
-            {"sensor": sensor.id, "value": transition.value})
+            {"sensor": sensor.id, "value": transition.value}, deadline_for(event_kind, transition.time))
         await conn.execute("UPDATE alarms SET event_id = $2 WHERE id = $1::uuid", transition.alarm_id, row["id"])
+        await conn.execute("INSERT INTO event_history (event_id, at, actor, action, to_status, note) "
+                           "VALUES ($1, $2, 'system', 'reported', 'reported', $3)", row["id"], transition.time,
+                           f"alarm {transition.alarm_id}")
     return event_json(row)
 
 
