@@ -50,6 +50,8 @@ def test_literals_of_every_kind_are_read() -> None:
     ("a/ 'x'", "expected a property name after '/'"),
     ("(" * 100 + "a eq 1" + ")" * 100, "nests at most 64 levels"),
     ("a eq " + "1" * 400, "out of range"),
+    ("a eq " + " add ".join(["1"] * 70), "nests at most 64 levels"),
+    ("x eq 0001-01-01T00:00:00+01:00", "bad datetime literal"),
 ])
 def test_filters_that_do_not_parse_say_what_and_where(text: str, reason: str) -> None:
     with pytest.raises(FilterError, match=re.escape(reason)):

@@ -45,8 +45,6 @@ async def read(request: Request, path: str) -> Response:
         context = sta_query.Request(_base(request), live.hub.state)
         async with live.pool.acquire() as conn:
             if resource.is_collection:
-                if resource.member is None and query.select is not None and not query.select:
-                    raise FilterError("$select is empty")
                 body: Any = await sta_query.collection(conn, resource, query, context,
                                                        f"{_base(request)}/{path.strip('/')}", options)
             else:

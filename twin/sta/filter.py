@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 MAX_LENGTH = 10_000
@@ -105,9 +105,30 @@ def tokenize(text: str) -> list[Token]:
 
 def _datetime(text: str, at: int) -> datetime:
     try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
+        return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
+    except (ValueError, OverflowError):
         raise FilterError(f"bad datetime literal {text!r} at position {at}") from None
+
+
+def depth(node: Node) -> int:
+    """How deep a tree nests (without recursion: a long chain of `add` is deep too)."""
+    deepest, stack = 0, [(node, 1)]
+    while stack:
+        current, level = stack.pop()
+        deepest = max(deepest, level)
+        if isinstance(current, Binary):
+            stack += [(current.left, level + 1), (current.right, level + 1)]
+        elif isinstance(current, Unary):
+            stack.append((current.operand, level + 1))
+        elif isinstance(current, Call):
+            stack += [(a, level + 1) for a in current.args]
+    return deepest
+
+
+def _shallow(node: Node) -> Node:
+    if depth(node) > MAX_DEPTH:
+        raise FilterError(f"a filter nests at most {MAX_DEPTH} levels (a chain of n operators nests n deep)")
+    return node
 
 
 class Parser:
@@ -262,7 +283,7 @@ def parse_filter(text: str) -> Node:
         raise FilterError("$filter is empty")
     node = parser.expression()
     parser.end()
-    return node
+    return _shallow(node)
 
 
 def parse_orderby(text: str) -> list[tuple[Node, bool]]:
@@ -276,7 +297,7 @@ def parse_orderby(text: str) -> list[tuple[Node, bool]]:
         direction = None  # asc or desc, in any case (clients send ASC)
         if parser.token.kind == "name" and parser.token.text.lower() in ("asc", "desc"):
             direction = parser.take().text.lower()
-        order.append((node, direction == "desc"))
+        order.append((_shallow(node), direction == "desc"))
         if parser.token.kind == "end":
             return order
         if parser.token.text != ",":

@@ -38,7 +38,7 @@ def columns(entity: Entity, alias: str) -> str:
 def key_condition(compiler: Compiler, entity: Entity, ident: str, alias: str) -> str:
     if entity.name == "Observation":
         parts = split_observation_id(ident)
-        if parts is None or not -2**62 < parts[1] < 2**62:
+        if parts is None or not -2**53 < parts[1] < 2**53:  # ±285 years around 1970
             return "false"
         sensor, us = parts
         return (f"{alias}.datastream_id = {compiler.param(sensor, 'text')} AND {alias}.phenomenon_time = "
