@@ -920,6 +920,11 @@ def print_steps(steps: list[StepResult]) -> None:
               f"{_fmt(s.writes_per_s, ',.0f'):>9}{s.failed_posts:>7}", flush=True)
 
 
+def _cpu_us(step: StepResult) -> float:
+    """Server CPU per accepted reading (µs): what fan-out costs, whatever share of the cores the server got."""
+    return step.server_cpu / step.sustained * 1e6 if step.sustained else float("nan")
+
+
 def print_report(report: Report) -> None:
     print(f"live twin: {report.sensors:,} sensors, {report.clients:,} websocket clients (bbox ≈1 % of the "
           f"sensors each), load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores at the end")
@@ -940,7 +945,8 @@ def print_report(report: Report) -> None:
         if peer is not None and peer.p99_ms and peer.frames_per_s:
             print(f"  {s.target} at {s.rate:,.0f}/s vs bare websockets: sustained {s.sustained / peer.sustained:.2f}×, "
                   f"p50 {s.p50_ms / peer.p50_ms:.2f}×, p99 {s.p99_ms / peer.p99_ms:.2f}×, "
-                  f"frames/s {s.frames_per_s / peer.frames_per_s:.2f}×")
+                  f"frames/s {s.frames_per_s / peer.frames_per_s:.2f}×, server CPU per reading "
+                  f"{_cpu_us(s):.0f} µs vs {_cpu_us(peer):.0f} µs ({_cpu_us(s) / _cpu_us(peer):.1f}×)")
     for s in ours:
         if s.rate >= 10_000:
             met = s.sustained >= 0.98 * 10_000 and s.p99_ms <= 100 and s.alarms_lost == 0
