@@ -225,6 +225,9 @@ def test_the_state_at_an_instant_equals_the_replay_up_to_it(city: str) -> None:
         client.send({"op": "seek", "time": iso(t0 + timedelta(minutes=2, seconds=30))})
         seeked = client.until(lambda m: m["type"] == "snapshot" and m.get("mode") == "replay")
         assert [r["value"] for r in seeked["readings"]] == [11.0]
+        client.send({"op": "live"})
+        live = client.until(lambda m: m["type"] == "snapshot" and m.get("mode") is None)
+        assert [r["value"] for r in live["readings"]] == [7.0] and not live.get("resnapshot")
 
 
 def test_an_object_shows_the_sensors_on_it_and_its_rooms_with_their_values_alarms_and_events(city: str) -> None:

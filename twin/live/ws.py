@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import time
 import uuid
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -76,7 +77,7 @@ class Session:
         elif op == "live":
             if self.subscription is None:
                 raise ProtocolError("subscribe first")
-            await self._subscribe(self.subscription)
+            await self._subscribe(replace(self.subscription, resume=None))  # back to now: a fresh snapshot
         elif op == "readings":
             items = message.get("readings")
             if not isinstance(items, list):
