@@ -86,11 +86,12 @@ def generate(engine: Engine, events: int, resources: int, side: int) -> None:
                              WHEN r < 0.85 THEN 'assigned' WHEN r < 0.95 THEN 'handling' ELSE 'verifying' END
                              AS status
                  FROM (SELECT n, random() AS r FROM generate_series(1, :events) n) g) e""",
-        "ANALYZE",
     ]
     with engine.begin() as conn:
         for statement in statements:
             conn.execute(text(statement), values)
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text("VACUUM ANALYZE"))  # what autovacuum does after a load: statistics, visibility map
 
 
 def percentiles(seconds: list[float]) -> tuple[float, float]:

@@ -91,7 +91,7 @@ async def list_events(request: Request,
         raise HTTPException(400, str(exc)) from None
     async with live.pool.acquire() as conn:
         events = await store.list_events(
-            conn, now, bbox=box, statuses=_list(status, STATUSES, "status"), kinds=_list(kind, KINDS, "kind"),
+            conn, bbox=box, statuses=_list(status, STATUSES, "status"), kinds=_list(kind, KINDS, "kind"),
             severities=_list(severity, SEVERITIES, "severity"), sources=_list(source, SOURCES, "source"),
             since=after, limit=limit)
     return OrjsonResponse({"events": events, "count": len(events)})

@@ -29,6 +29,8 @@ def upgrade() -> None:
         CREATE INDEX events_source ON events (source);
         CREATE INDEX events_object ON events (object_id);
         CREATE INDEX events_deadline_open ON events (deadline) WHERE closed_at IS NULL;
+        CREATE INDEX events_open_counts ON events (status, kind, severity) INCLUDE (deadline, source)
+            WHERE closed_at IS NULL;
         CREATE INDEX events_closed ON events (closed_at) INCLUDE (reported_at, status, source)
             WHERE closed_at IS NOT NULL;
 
@@ -104,7 +106,8 @@ def downgrade() -> None:
     op.execute("""
         DROP TABLE roads, road_nodes, road_networks, event_history, event_actors;
         DROP FUNCTION event_history_append_only();
-        DROP INDEX events_kind_time, events_source, events_object, events_deadline_open, events_closed;
+        DROP INDEX events_kind_time, events_source, events_object, events_deadline_open, events_closed,
+            events_open_counts;
         ALTER TABLE events DROP COLUMN assignee, DROP COLUMN deadline, DROP COLUMN merged_into,
             DROP COLUMN reporter, DROP COLUMN attachments, DROP COLUMN updated_at;
     """)
