@@ -86,7 +86,8 @@ def test_bad_input_gets_a_clear_4xx(city: str) -> None:
                          ({"kind": "fire", "title": "x"}, "needs a location"),
                          ({"kind": "fire", "location": [500, 0], "title": "x"}, "lon -180..180"),
                          ({"kind": "fire", "location": HERE, "title": "x", "severity": "purple"}, "severity"),
-                         ({"kind": "fire", "location": HERE, "title": "x", "attachments": ["ftp://x"]}, "http(s)")):
+                         ({"kind": "fire", "location": HERE, "title": "x", "attachments": ["ftp://x"]}, "http(s)"),
+                         ({"kind": "fire", "location": HERE, "title": "x", "attributes": {"a": "\x00"}}, "NUL")):
         answer = httpx.post(f"{city}/events", json=body)
         assert answer.status_code == 400 and reason in answer.json()["detail"], answer.text
     event = report(city)["event"]

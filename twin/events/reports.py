@@ -9,6 +9,8 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlparse
 
+import orjson
+
 from twin.events.lifecycle import FINAL
 
 KINDS = ("fire", "gas_leak", "water_logging", "manhole_missing", "elevator_entrapment", "structural", "crowding",
@@ -92,10 +94,17 @@ def _attachments(value: Any) -> list[dict[str, str]]:
     return out
 
 
+def has_nul(value: Any) -> bool:
+    """Whether a JSON value holds a NUL character anywhere (PostgreSQL text and jsonb cannot store one)."""
+    return b"\\u0000" in orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS)
+
+
 def parse_report(body: Any) -> Report:
     """A POST /events body → a report; ReportError with the reason otherwise."""
     if not isinstance(body, dict):
         raise ReportError("an event is a JSON object")
+    if has_nul(body):
+        raise ReportError("text in an event must not contain NUL characters")
     location = parse_location(body.get("location"))
     object_id = _text(body, "object_id", limit=300)
     if location is None and object_id is None:

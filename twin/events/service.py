@@ -8,7 +8,7 @@ from typing import Any
 
 from twin.events import store
 from twin.events.lifecycle import TRANSITIONS, IllegalTransition, Step, TransitionError, step
-from twin.events.reports import DUPLICATE_WINDOW, ReportError, is_duplicate, parse_report
+from twin.events.reports import DUPLICATE_WINDOW, ReportError, has_nul, is_duplicate, parse_report
 from twin.live.service import LiveService
 
 ACTOR_KINDS = ("person", "unit", "system")
@@ -129,7 +129,7 @@ async def put_actor(live: LiveService, actor_id: str, body: Any) -> dict[str, An
     if name is not None and (not isinstance(name, str) or len(name) > 200 or "\x00" in name):
         raise ReportError("name must be text of at most 200 characters")
     attributes = body.get("attributes", {})
-    if not isinstance(attributes, dict):
-        raise ReportError("attributes must be a JSON object")
+    if not isinstance(attributes, dict) or has_nul(attributes):
+        raise ReportError("attributes must be a JSON object (no NUL characters)")
     async with live.pool.acquire() as conn:
         return await store.put_actor(conn, actor_id.strip(), name, kind, attributes)
