@@ -219,3 +219,15 @@ def test_an_alarm_opened_event_links_to_its_alarm_and_runs_the_same_lifecycle(ci
     assert move(city, event["id"], "assigned", assignee="brigade-3").status_code == 200
     history = httpx.get(f"{city}/events/{event['id']}").json()["history"]
     assert [(h["actor"], h["action"]) for h in history] == [("system", "reported"), ("duty", "assigned")]
+
+
+def test_an_objects_context_lists_its_open_events(city: str) -> None:
+    event = report(city, object_id="house.b", location=None)["event"]
+    for _ in range(50):
+        live = httpx.get(f"{city}/objects/house.b/context").json()["live"]
+        if live["events"]:
+            break
+        time.sleep(0.1)
+    assert [e["id"] for e in live["events"]] == [event["id"]]
+    nearby = httpx.get(f"{city}/events/{event['id']}/nearby", params={"kinds": "hydrant", "k": 2}).json()
+    assert len(nearby["resources"]["hydrant"]["straight"]) == 2  # an event on an object is placed on it
