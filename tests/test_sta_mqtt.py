@@ -149,3 +149,11 @@ def test_observations_published_by_a_device_are_stored_acknowledged_and_publishe
         device.close()
         monitor.close()
     assert city.observations("GAS-1") == [2.5, 3.5]
+
+
+def test_a_publish_packet_is_mqtt_3_1_1_publish_at_qos_0_with_a_varint_length() -> None:
+    small = sta_mqtt.publish_packet("a/b", b"xy")
+    assert small == b"\x30\x07\x00\x03a/bxy"
+    big = sta_mqtt.publish_packet(GAS_TOPIC, b"x" * 300)
+    remaining = 2 + len(GAS_TOPIC) + 300
+    assert big[:3] == bytes([0x30, remaining % 128 | 0x80, remaining // 128]) and len(big) == 3 + remaining

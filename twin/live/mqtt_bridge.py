@@ -309,15 +309,18 @@ class MqttBridge:
 
     def observed(self, rows: list[list[Any]]) -> None:
         """Readings this worker stored, published as SensorThings Observations on their datastream's topic at QoS 0
-        (a live push, like the websocket's); they come back to this subscription and are skipped unread."""
+        (a live push, like the websocket's); they come back to this subscription and are skipped unread. An entry's
+        PUBLISH packets go out as one write through paho's queue (`publish` per message costs ≈40 µs)."""
         if self.client is None:
             return
         sensors = self.live.hub.state.sensors
+        packets = []
         for sensor_id, time_us, value in rows:
             sensor = sensors.get(sensor_id)
             boolean = sensor is not None and KINDS[sensor.kind].boolean
-            self.client._client.publish(sta_mqtt.observation_topic(sensor_id),
-                                        sta_mqtt.observation_json(sensor_id, time_us, value, boolean), qos=0)
+            packets.append(sta_mqtt.publish_packet(sta_mqtt.observation_topic(sensor_id), sta_mqtt.observation_json(
+                sensor_id, time_us, value, boolean)))
+        self.client._client._packet_queue(0, b"".join(packets), 0, 0)  # command 0: bytes written as they are
 
     def _publish(self, client: aiomqtt.Client, topic: str, payload: dict[str, Any]) -> None:
         async def send() -> None:

@@ -38,6 +38,18 @@ def observation_json(sensor_id: str, time_us: int, value: float, boolean: bool) 
                          "Datastream": {"@iot.id": sensor_id}})
 
 
+def publish_packet(topic: str, payload: bytes) -> bytes:
+    """An MQTT 3.1.1 PUBLISH packet at QoS 0 (no packet id): fixed header, remaining length, topic, payload."""
+    name = topic.encode()
+    body = len(name).to_bytes(2, "big") + name + payload
+    length, size = bytearray(), len(body)
+    while True:
+        size, digit = divmod(size, 128)
+        length.append(digit | (0x80 if size else 0))
+        if not size:
+            return b"\x30" + bytes(length) + body
+
+
 def _datastream(raw: dict[str, Any]) -> str | None:
     link = raw.get("Datastream")
     if isinstance(link, dict) and isinstance(link.get("@iot.id"), str | int):
