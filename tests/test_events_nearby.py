@@ -199,3 +199,24 @@ def test_the_osm_road_layer_becomes_a_routable_network(engine: Engine) -> None:
     assert speeds["trunk"] == 100  # most trunk road pieces are tagged maxspeed=100
     assert components[0][1] > 0.8 * nodes  # most of the town is one connected network
     assert route[1] > 20 and route[0] > 10_000  # west to east across the network
+
+
+def test_the_demo_streets_and_resources_route_a_fire_engine_to_the_park(
+        server_url: str, template_database: str, tmp_path: Path) -> None:
+    from scenes.demo_district import park_centre
+    from scenes.demo_resources import generate_resources, generate_streets
+
+    def populate(engine: Engine) -> None:
+        ingest_points(engine, write(tmp_path / "res.geojson", generate_resources()["features"]),
+                      PointOptions(name="resources"))
+        ingest_roads(engine, write(tmp_path / "streets.geojson", generate_streets()["features"]),
+                     RoadOptions(name="streets"))
+
+    with populated_server(server_url, template_database, tmp_path / "server", populate) as (base, _):
+        lon, lat = park_centre()
+        answer = httpx.post(f"{base}/events", json={"kind": "fire", "location": [lon, lat, 0], "title": "park"})
+        got = httpx.get(f"{base}/events/{answer.json()['event']['id']}/nearby",
+                        params={"kinds": "fire_station,hydrant,shelter", "k": 1}).json()
+    station = got["resources"]["fire_station"]["by_road"][0]
+    assert station["name"] == "Feuerwache Nord" and 0 < station["road"]["travel_s"] < 120
+    assert got["resources"]["hydrant"]["straight"] and got["resources"]["shelter"]["straight"]

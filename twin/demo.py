@@ -11,11 +11,15 @@ import orjson
 from sqlalchemy import Engine
 
 from ingest_gis.footprints import FootprintOptions
+from ingest_gis.points import PointOptions
 from ingest_gis.records import ProgressCallback, no_progress
+from ingest_gis.roads import RoadOptions
 from scenes.demo_building import generate_building
 from scenes.demo_district import GRID_ANGLE_DEG, generate_district, park_centre
+from scenes.demo_resources import generate_resources, generate_streets
 from scenes.demo_sensors import demo_sensors
-from twin.ingest import ingest_footprints, ingest_ifc
+from twin.events.roads_store import ingest_roads
+from twin.ingest import ingest_footprints, ingest_ifc, ingest_points
 from twin.live import importer
 from twin.live.broker import MosquittoBroker
 from twin.live.feeder import DemoFeeder
@@ -23,15 +27,21 @@ from twin.settings import Settings
 
 
 def build_demo_city(engine: Engine, folder: Path, on_progress: ProgressCallback = no_progress) -> dict[str, Any]:
-    """Write the demo inputs under `folder`, ingest them as datasets `demo` and `rathaus`, add the sensors."""
+    """Write the demo inputs under `folder`, ingest them as datasets `demo`, `rathaus` and `resources` and the
+    road network `streets`, add the sensors."""
     folder.mkdir(parents=True, exist_ok=True)
     district = folder / "demo-district.geojson"
     district.write_bytes(orjson.dumps(generate_district()))
     building = folder / "demo-building.ifc"
     generate_building(building, *park_centre(), grid_angle_deg=GRID_ANGLE_DEG)
+    streets, resources = folder / "demo-streets.geojson", folder / "demo-resources.geojson"
+    streets.write_bytes(orjson.dumps(generate_streets()))
+    resources.write_bytes(orjson.dumps(generate_resources()))
     city = {
         "district": ingest_footprints(engine, district, FootprintOptions(name="demo"), on_progress=on_progress),
         "building": ingest_ifc(engine, building, "rathaus", on_progress=on_progress),
+        "resources": ingest_points(engine, resources, PointOptions(name="resources"), on_progress=on_progress),
+        "streets": ingest_roads(engine, streets, RoadOptions(name="streets")),
     }
     return {**city, "sensors": add_demo_sensors(engine)}
 
