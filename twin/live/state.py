@@ -238,7 +238,9 @@ class LiveState:
         rule = self.rule_of(sensor)
         if rule is None:
             return
-        alarm = self.alarm_state.setdefault(sensor_id, SensorAlarm())
+        alarm = self.alarm_state.get(sensor_id)
+        if alarm is None:  # not setdefault: that would build a SensorAlarm for every reading
+            alarm = self.alarm_state[sensor_id] = SensorAlarm()
         transition = step(alarm, rule, sensor_id, time, value)
         if transition is None:
             return
