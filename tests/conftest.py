@@ -122,17 +122,22 @@ def serving(settings: Settings, database: Database) -> Iterator[str]:
 def serving_app(app: FastAPI, **options: Any) -> Iterator[str]:
     """Run this app as `citytwin serve` does (uvicorn, the lean protocol, lifespan and all) on a free loopback
     port, with more uvicorn `options` if given; yields its base URL."""
-    port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", http=LeanHttpProtocol,
-                            **options)
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
+    for attempt in range(3):  # a free port may be taken by another process before uvicorn binds it
+        port = free_port()
+        config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", http=LeanHttpProtocol,
+                                **options)
+        server = uvicorn.Server(config)
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 30
+        while not server.started and thread.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if server.started:
+            break
+        server.should_exit = True
+        thread.join(timeout=10)
+        if attempt == 2 or time.monotonic() >= deadline:
             raise RuntimeError("test server did not start")
-        time.sleep(0.05)
     try:
         yield f"http://127.0.0.1:{port}"
     finally:

@@ -54,10 +54,10 @@ def test_the_api_definition_is_a_valid_openapi_3_0_document_with_every_query(cli
     assert berlin["levels"]["schema"] == {"type": "number"}
 
 
-def test_collections_are_one_per_dataset_plus_all_objects_and_sensors_with_extents(client: httpx.Client) -> None:
+def test_collections_are_one_per_dataset_plus_all_objects_sensors_and_events_with_extents(client: httpx.Client) -> None:
     body = client.get("/collections").json()
     ids = [c["id"] for c in body["collections"]]
-    assert ids == ["objects", "berlin", "house", "nyc", "street", "sensors"]
+    assert ids == ["objects", "berlin", "house", "nyc", "street", "sensors", "events"]
     berlin = client.get("/collections/berlin").json()
     x1, y1, x2, y2 = berlin["extent"]["spatial"]["bbox"][0]
     assert 13.40 < x1 < x2 < 13.44 and 52.53 < y1 < y2 < 52.55

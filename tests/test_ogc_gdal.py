@@ -29,7 +29,7 @@ def _ogrinfo(*args: str, debug: bool = False) -> str:
 def test_gdal_lists_every_collection(query_city: QueryCity) -> None:
     out = _ogrinfo(f"OAPIF:{query_city.base_url}/ogc")
     layers = re.findall(r"^\d+: (\S+)", out, re.MULTILINE)
-    assert layers == ["objects", "berlin", "house", "nyc", "street", "sensors"]
+    assert layers == ["objects", "berlin", "house", "nyc", "street", "sensors", "events"]
 
 
 def test_gdal_reads_features_with_a_spatial_filter_across_pages(query_city: QueryCity) -> None:
