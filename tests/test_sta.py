@@ -90,6 +90,13 @@ def test_things_are_the_objects_carrying_sensors_and_an_unbound_sensor_is_a_thin
     assert get(base, "Things('nope')", status=404)["detail"] == "no Thing 'nope'"
     assert "no entity set 'Houses'" in get(base, "Houses", status=404)["detail"]
     assert get(base, "Things('nope')/Datastreams", status=404)
+    expanded = get(base, "Things", {"$expand": "Datastreams($count=true;$select=id)"})["value"]
+    assert {t["@iot.id"]: (t["Datastreams@iot.count"], [d["@iot.id"] for d in t["Datastreams"]]) for t in expanded
+            } == {"house.b": (2, ["SMOKE-B", "TEMP-B"]), "house.s1.east": (1, ["GAS-EAST-1"]),
+                  "sensor:WL-FAR-1": (1, ["WL-FAR-1"])}
+    assert ids(base, "Things('sensor:WL-FAR-1')/Datastreams") == ["WL-FAR-1"]
+    assert len(ids(base, "FeaturesOfInterest('house.b')/Observations")) == 3
+    assert len(ids(base, "FeaturesOfInterest('sensor:WL-FAR-1')/Observations")) == 1
 
 
 def test_a_location_is_the_object_centroid_at_its_base_height_or_the_sensor_position(base: str) -> None:

@@ -3,7 +3,9 @@ expanded members, `$select` applied. Pure."""
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
+from functools import cache
 from typing import Any
 from urllib.parse import quote
 
@@ -24,7 +26,12 @@ CONFORMANCE = [
 ]
 
 
+PLAIN = re.compile(r"[A-Za-z0-9._:~-]*")
+
+
 def self_link(base: str, entity: Entity, ident: str) -> str:
+    if PLAIN.fullmatch(ident):  # device codes and object ids mostly: nothing to escape
+        return f"{base}/{entity.set_name}('{ident}')"
     return f"{base}/{entity.set_name}({quote(quote_id(ident), safe=SAFE)})"
 
 
@@ -56,24 +63,31 @@ def value_of(entity: Entity, name: str, row: dict[str, Any]) -> Any:
     return value
 
 
+@cache
+def _members(set_name: str, select: tuple[str, ...] | None) -> tuple[bool, bool, list[str], list[str]]:
+    """What a document of an entity set shows under `$select`: @iot.id, @iot.selfLink, properties, links."""
+    entity = ENTITIES[set_name]
+    wanted = set(select) if select is not None else None
+    names = [n for n in entity.properties if n not in ("id", "@iot.id") and (wanted is None or n in wanted)]
+    return (wanted is None or bool(wanted & {"id", "@iot.id"}), wanted is None or "@iot.selfLink" in wanted, names,
+            [n for n in entity.navigations if wanted is None or n in wanted])
+
+
 def document(entity: Entity, row: dict[str, Any], base: str, select: list[str] | None,
              expanded: dict[str, Any] | None = None) -> dict[str, Any]:
     """One entity as JSON; `expanded` holds the members `$expand` asked for (already documents)."""
     ident = row["id"]
     link = self_link(base, entity, ident)
-    wanted = set(select) if select is not None else None
+    with_id, with_link, names, navigations = _members(entity.set_name, tuple(select) if select is not None else None)
     out: dict[str, Any] = {}
-    if wanted is None or wanted & {"id", "@iot.id"}:
+    if with_id:
         out["@iot.id"] = ident
-    if wanted is None or "@iot.selfLink" in wanted:
+    if with_link:
         out["@iot.selfLink"] = link
-    for name in entity.properties:
-        if name in ("id", "@iot.id") or (wanted is not None and name not in wanted):
-            continue
+    for name in names:
         out[name] = value_of(entity, name, row)
-    for name in entity.navigations:
-        if wanted is None or name in wanted:
-            out[f"{name}@iot.navigationLink"] = f"{link}/{name}"
+    for name in navigations:
+        out[f"{name}@iot.navigationLink"] = f"{link}/{name}"
     for name, member in (expanded or {}).items():
         out[name] = member
     return out

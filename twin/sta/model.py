@@ -51,19 +51,19 @@ THINGS_SQL = f"""
            o.attributes || jsonb_build_object('kind', o.kind, 'dataset', o.dataset_id) AS properties,
            ST_SetSRID(ST_MakePoint(ST_X(ST_Centroid(o.footprint)), ST_Y(ST_Centroid(o.footprint)),
                                    coalesce(o.zmin, 0)), 4326) AS location,
-           o.footprint AS feature, 'application/geo+json'::text AS encoding_type
+           o.footprint AS feature, 'application/geo+json'::text AS encoding_type, 0 AS rank, o.id AS key
       FROM twin_objects o WHERE EXISTS (SELECT 1 FROM sensors s WHERE s.object_id = o.id)
     UNION ALL
     SELECT {_text(THING_OF_SENSOR)} || s.id, coalesce(s.name, s.id), s.kind || ' sensor ' || s.id,
            jsonb_build_object('kind', s.kind, 'sensor', s.id), s.position, s.position,
-           'application/geo+json'::text
+           'application/geo+json'::text, 1, s.id
       FROM sensors s WHERE NOT EXISTS (SELECT 1 FROM twin_objects o WHERE o.id = s.object_id)"""
 DATASTREAMS_SQL = f"""
     SELECT s.id, coalesce(s.name, s.id) AS name, s.kind || ' sensor ' || s.id AS description, s.kind, s.unit,
            {UNIT_JSON} AS unit_of_measurement,
            CASE WHEN s.kind = ANY({BOOLEAN_KINDS}) THEN {_text(TRUTH)} ELSE {_text(MEASUREMENT)} END
              AS observation_type,
-           s.attributes AS properties, s.position AS observed_area,
+           s.attributes AS properties, s.position AS observed_area, s.object_id,
            coalesce(o.id, {_text(THING_OF_SENSOR)} || s.id) AS thing_id
       FROM sensors s LEFT JOIN twin_objects o ON o.id = s.object_id"""
 SENSORS_SQL = "SELECT * FROM (VALUES " + ", ".join(
@@ -77,7 +77,7 @@ PROPERTIES_SQL = "SELECT * FROM (VALUES " + ", ".join(
 OBSERVATIONS_SQL = f"""
     SELECT r.sensor_id AS datastream_id, r.time AS phenomenon_time, r.value AS result, r.received_at,
            r.sensor_id || '~' || (extract(epoch FROM r.time) * 1000000)::bigint::text AS id,
-           coalesce(o.id, {_text(THING_OF_SENSOR)} || s.id) AS foi_id, s.kind
+           coalesce(o.id, {_text(THING_OF_SENSOR)} || s.id) AS foi_id, s.kind, s.object_id
       FROM readings r JOIN sensors s ON s.id = r.sensor_id LEFT JOIN twin_objects o ON o.id = s.object_id"""
 
 
@@ -99,6 +99,10 @@ class Navigation:
     target_column: str
     many: bool = False
     single: bool = False
+    hint: str | None = None
+    """A condition equivalent to the link that indexes can answer, with `{t}` (the target's alias), `{key}` (the
+    source column's SQL) and `{sensor}` (the sensor id in a `sensor:` key): the Thing id a Datastream derives
+    (`coalesce(object, 'sensor:' || id)`) is no index's, its parts are."""
 
 
 @dataclass(frozen=True)
@@ -118,6 +122,13 @@ class Entity:
         return list(dict.fromkeys([*(c.column for c in self.properties.values()), *self.hidden, *self.order]))
 
 
+THING_HINT = "({t}.object_id = {key} OR {t}.id = {sensor})"
+OBSERVATION_HINT = "({t}.object_id = {key} OR {t}.datastream_id = {sensor})"
+THINGS_ORDER = ("rank", "key")
+"""Things (Locations, FeaturesOfInterest) come objects first, then sensors of their own, each by its table's key:
+both branches of the view read in index order, so a page needs no sort of every sensor."""
+
+
 def _ids() -> dict[str, Column]:
     return {"id": Column("id", "string"), "@iot.id": Column("id", "string")}
 
@@ -127,12 +138,13 @@ ENTITIES: dict[str, Entity] = {e.set_name: e for e in (
            {**_ids(), "name": Column("name", "string"), "description": Column("description", "string"),
             "properties": Column("properties", "json")},
            {"Locations": Navigation("Locations", "id", "id", many=True, single=True),
-            "Datastreams": Navigation("Datastreams", "id", "thing_id", many=True)}),
+            "Datastreams": Navigation("Datastreams", "id", "thing_id", many=True, hint=THING_HINT)},
+           order=THINGS_ORDER),
     Entity("Location", "Locations", THINGS_SQL,
            {**_ids(), "name": Column("name", "string"), "description": Column("description", "string"),
             "encodingType": Column("encoding_type", "string"),
             "location": Column("location", "geometry"), "properties": Column("properties", "json")},
-           {"Things": Navigation("Things", "id", "id", many=True, single=True)}),
+           {"Things": Navigation("Things", "id", "id", many=True, single=True)}, order=THINGS_ORDER),
     Entity("Datastream", "Datastreams", DATASTREAMS_SQL,
            {**_ids(), "name": Column("name", "string"), "description": Column("description", "string"),
             "unitOfMeasurement": Column("unit_of_measurement", "json"),
@@ -141,7 +153,7 @@ ENTITIES: dict[str, Entity] = {e.set_name: e for e in (
            {"Thing": Navigation("Things", "thing_id", "id"), "Sensor": Navigation("Sensors", "kind", "id"),
             "ObservedProperty": Navigation("ObservedProperties", "kind", "id"),
             "Observations": Navigation("Observations", "id", "datastream_id", many=True)},
-           hidden=("kind", "thing_id")),
+           hidden=("kind", "thing_id", "object_id")),
     Entity("Sensor", "Sensors", SENSORS_SQL,
            {**_ids(), "name": Column("name", "string"), "description": Column("description", "string"),
             "encodingType": Column("encoding_type", "string"), "metadata": Column("metadata", "string")},
@@ -155,13 +167,20 @@ ENTITIES: dict[str, Entity] = {e.set_name: e for e in (
             "resultTime": Column("phenomenon_time", "datetime"), "result": Column("result", "number")},
            {"Datastream": Navigation("Datastreams", "datastream_id", "id"),
             "FeatureOfInterest": Navigation("FeaturesOfInterest", "foi_id", "id")},
-           order=("datastream_id", "phenomenon_time"), hidden=("datastream_id", "foi_id", "kind")),
+           order=("datastream_id", "phenomenon_time"), hidden=("datastream_id", "foi_id", "kind", "object_id")),
     Entity("FeatureOfInterest", "FeaturesOfInterest", THINGS_SQL,
            {**_ids(), "name": Column("name", "string"), "description": Column("description", "string"),
             "encodingType": Column("encoding_type", "string"),
             "feature": Column("feature", "geometry"), "properties": Column("properties", "json")},
-           {"Observations": Navigation("Observations", "id", "foi_id", many=True)}),
+           {"Observations": Navigation("Observations", "id", "foi_id", many=True, hint=OBSERVATION_HINT)},
+           order=THINGS_ORDER),
 )}
+
+
+def sensor_of(key: str) -> str:
+    """SQL: the sensor id in a `sensor:` Thing key (`key` an SQL expression), else NULL."""
+    return f"(CASE WHEN left({key}, {len(THING_OF_SENSOR)}) = {_text(THING_OF_SENSOR)} THEN substr({key}, " \
+           f"{len(THING_OF_SENSOR) + 1}) END)"
 
 
 def observation_id(sensor_id: str, time_us: int) -> str:

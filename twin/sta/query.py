@@ -14,7 +14,15 @@ import asyncpg
 from twin.live.state import LiveState, to_us
 from twin.sta.compile import Compiler
 from twin.sta.documents import document, self_link, value_of
-from twin.sta.model import ENTITIES, Entity, observation_id, split_observation_id
+from twin.sta.model import (
+    ENTITIES,
+    THING_OF_SENSOR,
+    THINGS_ORDER,
+    Entity,
+    observation_id,
+    sensor_of,
+    split_observation_id,
+)
 from twin.sta.options import Expand, Query
 from twin.sta.resource import NotFoundError, Resource, Step
 
@@ -43,6 +51,9 @@ def key_condition(compiler: Compiler, entity: Entity, ident: str, alias: str) ->
         sensor, us = parts
         return (f"{alias}.datastream_id = {compiler.param(sensor, 'text')} AND {alias}.phenomenon_time = "
                 f"(timestamptz 'epoch' + {compiler.param(us, 'bigint')} * interval '1 microsecond')")
+    if entity.order == THINGS_ORDER:  # the table key too, for an index probe in each branch of the view
+        own = ident[len(THING_OF_SENSOR):] if ident.startswith(THING_OF_SENSOR) else ident
+        return f"{alias}.id = {compiler.param(ident, 'text')} AND {alias}.key = {compiler.param(own, 'text')}"
     return f"{alias}.id = {compiler.param(ident, 'text')}"
 
 
@@ -57,6 +68,9 @@ def chain_condition(compiler: Compiler, steps: tuple[Step, ...], alias: str) -> 
         where = " AND ".join(chain_condition(compiler, steps[:-1], inner)) or "true"
         conditions.append(f"{alias}.{navigation.target_column} IN (SELECT {inner}.{navigation.source_column} "
                           f"FROM ({parent.entity.sql}) AS {inner} WHERE {where})")
+        if navigation.hint is not None and parent.id is not None and navigation.source_column == "id":
+            key = compiler.param(parent.id, "text")
+            conditions.append(navigation.hint.format(t=alias, key=key, sensor=sensor_of(key)))
     return conditions
 
 
@@ -133,7 +147,8 @@ async def _expand(conn: asyncpg.Connection, entity: Entity, rows: list[dict[str,
     if entity.name == "Datastream" and item.navigation == "Observations" and query.is_latest():
         children = latest_rows(request.state, rows)
     elif navigation.many:
-        children, counts = await _many(conn, target, navigation.target_column, keys, query)
+        children, counts = await _many(conn, target, navigation.target_column, navigation.hint, keys,
+                                      query)
     else:
         found = await conn.fetch(f"SELECT {columns(target, 'e')} FROM ({target.sql}) AS e "
                                  f"WHERE e.{navigation.target_column} = ANY($1::text[])", keys)
@@ -161,14 +176,17 @@ async def _expand(conn: asyncpg.Connection, entity: Entity, rows: list[dict[str,
     return out
 
 
-async def _many(conn: asyncpg.Connection, target: Entity, column: str, keys: list[str], query: Query
-                ) -> tuple[dict[str, list[dict[str, Any]]], dict[str, int]]:
+async def _many(conn: asyncpg.Connection, target: Entity, column: str, hint: str | None, keys: list[str],
+                query: Query) -> tuple[dict[str, list[dict[str, Any]]], dict[str, int]]:
     """Each parent's page of a to-many member: LATERAL, so every parent's `$top` is one index walk."""
     compiler = Compiler([keys])
     where = [compiler.condition(query.filter, target, "e")] if query.filter is not None else []
     counted = len(compiler.params)
     order = [*compiler.order(query.orderby, target, "e"), *(f"e.{c}" for c in target.order)]
-    condition = " AND ".join([f"e.{column} = p.key", *where])
+    link = [f"e.{column} = p.key"]
+    if hint is not None:
+        link.append(hint.format(t="e", key="p.key", sensor=sensor_of("p.key")))
+    condition = " AND ".join([*link, *where])
     found = await conn.fetch(
         f"SELECT p.key AS _parent, x.* FROM unnest($1::text[]) AS p (key) CROSS JOIN LATERAL "
         f"(SELECT {columns(target, 'e')} FROM ({target.sql}) AS e WHERE {condition} ORDER BY {', '.join(order)} "
@@ -179,9 +197,14 @@ async def _many(conn: asyncpg.Connection, target: Entity, column: str, keys: lis
         children.setdefault(row.pop("_parent"), []).append(row)
     counts: dict[str, int] = {}
     if query.count:
-        counted_sql = " AND ".join([f"e.{column} = ANY($1::text[])", *where])
+        link = [f"e.{column} = ANY($1::text[])"]
+        params = compiler.params[:counted]
+        if hint is not None:
+            params.append([k[len(THING_OF_SENSOR):] for k in keys if k.startswith(THING_OF_SENSOR)])
+            link.append(hint.format(t="e", key="ANY($1::text[])", sensor=f"ANY(${len(params)}::text[])"))
+        counted_sql = " AND ".join([*link, *where])
         for record in await conn.fetch(f"SELECT e.{column}, count(*) FROM ({target.sql}) AS e WHERE "
-                                       f"{counted_sql} GROUP BY 1", *compiler.params[:counted]):
+                                       f"{counted_sql} GROUP BY 1", *params):
             counts[record[0]] = record[1]
     return children, counts
 
