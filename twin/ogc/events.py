@@ -10,14 +10,12 @@ from starlette.datastructures import URL
 
 from twin.events.lifecycle import STATUSES
 from twin.events.reports import KINDS, SEVERITIES, SOURCES
-from twin.live import views
 from twin.live.state import LiveState
+from twin.ogc import memory_pages as pages
 from twin.ogc.catalog import Collection
-from twin.ogc.documents import GEOJSON, JSON, link
 from twin.ogc.errors import QueryError
 
 EVENTS = "events"
-MAX_LIMIT = 10_000
 PROPERTIES: dict[str, Any] = {
     "kind": {"type": "string", "enum": list(KINDS), "x-ogc-role": "type"},
     "severity": {"type": "string", "enum": list(SEVERITIES)},
@@ -30,7 +28,6 @@ PROPERTIES: dict[str, Any] = {
     "deadline": {"type": "string", "format": "date-time"},
 }
 FILTERS = ("kind", "severity", "status", "source", "object_id", "assignee")
-PARAMETERS = {"limit", "bbox", "after", "crs", "f", *FILTERS}
 
 
 def _open(state: LiveState) -> list[dict[str, Any]]:
@@ -40,9 +37,8 @@ def _open(state: LiveState) -> list[dict[str, Any]]:
 
 def collection(state: LiveState) -> Collection:
     points = [e["location"][:2] for e in _open(state) if e.get("location")]
-    bbox = (min(p[0] for p in points), min(p[1] for p in points), max(p[0] for p in points),
-            max(p[1] for p in points)) if points else None
-    return Collection(id=EVENTS, title="Events", dataset_id=None, bbox=bbox, created=None, versions=(),
+    return Collection(id=EVENTS, title="Events", dataset_id=None, bbox=pages.extent(points), created=None,
+                      versions=(),
                       description=f"{len(points)} open events with a location (kind, severity, status, assignee)")
 
 
@@ -61,64 +57,28 @@ def one(state: LiveState, feature_id: str) -> dict[str, Any] | None:
     return event if event is not None and event.get("source") != "drill" else None
 
 
-def _one(params: Mapping[str, Sequence[str]], name: str) -> str | None:
-    values = params.get(name)
-    if not values:
-        return None
-    if len(values) > 1:
-        raise QueryError(f"give {name} once")
-    return values[0]
-
-
 def items(state: LiveState, params: Mapping[str, Sequence[str]], page_url: URL, collection_url: str
           ) -> dict[str, Any]:
     """One page of open events by id, filtered by bbox (CRS84) and the property filters."""
-    unknown = set(params) - PARAMETERS
-    if unknown:
-        raise QueryError(f"unknown query parameter {sorted(unknown)[0]!r} (events take "
-                         f"{', '.join(sorted(PARAMETERS))}; no CQL2)")
-    if _one(params, "crs") not in (None, "http://www.opengis.net/def/crs/OGC/1.3/CRS84"):
-        raise QueryError("events are offered in CRS84 only")
-    raw_limit = _one(params, "limit") or "10"
-    if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= MAX_LIMIT:
-        raise QueryError(f"limit must be an integer from 1 to {MAX_LIMIT:,}")
-    limit = int(raw_limit)
-    try:
-        bbox = views.parse_bbox(_one(params, "bbox"))
-    except views.ViewError as exc:
-        raise QueryError(str(exc)) from None
-    wanted = {name: value for name in FILTERS if (value := _one(params, name)) is not None}
-    after = _one(params, "after")
-    if after is not None and not after.isdigit():
+    request = pages.page_request(params, FILTERS, "events")
+    if request.after is not None and not request.after.isdigit():
         raise QueryError("after is an event id")
+    bbox = request.bbox
     found = []
     for event in _open(state):
-        if after is not None and int(event["id"]) <= int(after):
+        if request.after is not None and int(event["id"]) <= int(request.after):
             continue
-        if any(str(event.get(name)) != value for name, value in wanted.items()):
+        if any(str(event.get(name)) != value for name, value in request.filters.items()):
             continue
         where = event.get("location")
         if bbox is not None and (not where or not (bbox[0] <= where[0] <= bbox[2] and bbox[1] <= where[1] <= bbox[3])):
             continue
-        found.append(event)
-        if len(found) > limit:
+        found.append(feature(event))
+        if len(found) > request.limit:
             break
-    links = [link(str(page_url), "self", GEOJSON, "this page"), link(collection_url, "collection", JSON, "Events")]
-    if len(found) > limit:
-        links.append(link(str(page_url.include_query_params(after=found[limit - 1]["id"])), "next", GEOJSON,
-                          "next page"))
-    return {"type": "FeatureCollection", "features": [feature(e) for e in found[:limit]], "links": links,
-            "numberReturned": min(len(found), limit)}
+    return pages.page(found, request.limit, page_url, collection_url, "Events")
 
 
 def schema(url: str, queryables: bool) -> dict[str, Any]:
     """The queryables (property filters) or the feature schema of the events collection."""
-    if queryables:
-        return {"$schema": "https://json-schema.org/draft/2019-09/schema", "$id": url, "type": "object",
-                "title": "Events", "additionalProperties": False,
-                "properties": {name: PROPERTIES[name] for name in FILTERS}}
-    return {"$schema": "https://json-schema.org/draft/2019-09/schema", "$id": url, "type": "object",
-            "title": "Events", "required": ["type", "geometry", "properties"],
-            "properties": {"type": {"type": "string", "enum": ["Feature"]}, "id": {"type": "string"},
-                           "geometry": {"type": ["object", "null"], "description": "GeoJSON Point (lon, lat, h)"},
-                           "properties": {"type": "object", "properties": PROPERTIES}}}
+    return pages.schema(url, "Events", PROPERTIES, FILTERS, queryables)
