@@ -132,23 +132,29 @@ async def write_readings(conn: asyncpg.Connection, rows: Sequence[tuple[str, dat
     return {(r["sensor_id"], r["time"]) for r in inserted}
 
 
+UPSERT_ALARM = """
+INSERT INTO alarms (id, sensor_id, object_id, kind, level, value, raised_at, updated_at, cleared_at)
+VALUES ($1::uuid, $2, $3, $4, $5, $6, $7, $8, CASE WHEN $9::bool THEN $8::timestamptz END)
+ON CONFLICT (id) DO UPDATE SET level = excluded.level, value = excluded.value, updated_at = excluded.updated_at,
+    cleared_at = excluded.cleared_at
+WHERE alarms.updated_at <= excluded.updated_at"""
+
+
 async def write_transitions(conn: asyncpg.Connection, transitions: Sequence[Transition],
                             sensors: dict[str, Sensor]) -> None:
-    """Alarm rows and their history for transitions this worker caused (one transaction, batched statements)."""
-    raised = [(t.alarm_id, t.sensor_id, sensors[t.sensor_id].object_id if t.sensor_id in sensors else None,
-               sensors[t.sensor_id].kind if t.sensor_id in sensors else "unknown", t.level, t.value, t.time)
-              for t in transitions if t.action == "raised"]
-    changed = [(t.alarm_id, t.level, t.time, t.value, t.action == "cleared")
-               for t in transitions if t.action != "raised"]
+    """Alarm rows and their history for transitions this worker caused (one transaction, batched statements).
+
+    Each transition upserts its alarm whole, the later one winning: with several workers an alarm's raise and
+    its clear may be stored by different workers in either order."""
+    rows = []
+    for t in transitions:
+        sensor = sensors.get(t.sensor_id)
+        level = t.level if t.level is not None else t.previous  # a cleared alarm keeps its last level
+        rows.append((t.alarm_id, t.sensor_id, sensor.object_id if sensor else None,
+                     sensor.kind if sensor else "unknown", level, t.value, t.raised_at, t.time,
+                     t.action == "cleared"))
     async with conn.transaction():
-        if raised:
-            await conn.executemany(
-                """INSERT INTO alarms (id, sensor_id, object_id, kind, level, value, raised_at, updated_at)
-                   VALUES ($1::uuid, $2, $3, $4, $5, $6, $7, $7) ON CONFLICT (id) DO NOTHING""", raised)
-        if changed:
-            await conn.executemany(
-                """UPDATE alarms SET level = coalesce($2::text, level), updated_at = $3::timestamptz, value = $4,
-                       cleared_at = CASE WHEN $5::bool THEN $3::timestamptz END WHERE id = $1::uuid""", changed)
+        await conn.executemany(UPSERT_ALARM, rows)
         await conn.executemany("INSERT INTO alarm_history (alarm_id, at, action, level, value) "
                                "VALUES ($1::uuid, $2, $3, $4, $5)",
                                [(t.alarm_id, t.time, t.action, t.level, t.value) for t in transitions])

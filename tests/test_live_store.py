@@ -1,0 +1,39 @@
+"""The live tables written by workers in any order: an alarm's transitions stored out of order end the same."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy.engine import make_url
+
+from twin.live import store
+from twin.live.alarms import SensorAlarm, parse_rule, step
+from twin.live.sensors import parse_sensor
+
+T0 = datetime(2026, 6, 1, 12, tzinfo=UTC)
+
+
+def test_an_alarms_clear_stored_before_its_raise_leaves_it_cleared_with_its_whole_history(database_url: str) -> None:
+    sensor = parse_sensor({"id": "G", "kind": "gas", "object_id": "house.b"})
+    rule, standing = parse_rule({"levels": {"yellow": 10, "red": 25}}), SensorAlarm()
+    raised = step(standing, rule, "G", T0, 30)
+    cleared = step(standing, rule, "G", T0 + timedelta(minutes=1), 1)
+    assert raised is not None and cleared is not None
+    dsn = make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+    async def run() -> tuple[object, ...]:
+        pool = await store.open_pool(dsn)
+        try:
+            async with pool.acquire() as conn:  # as two workers would: the clear's worker first
+                await store.write_transitions(conn, [cleared], {"G": sensor})
+                await store.write_transitions(conn, [raised], {"G": sensor})
+                row = await conn.fetchrow("SELECT level, raised_at, cleared_at FROM alarms")
+                actions = [r["action"] for r in await conn.fetch("SELECT action FROM alarm_history ORDER BY at")]
+            return row["level"], row["raised_at"], row["cleared_at"], actions
+        finally:
+            await pool.close()
+
+    level, raised_at, cleared_at, actions = asyncio.run(run())
+    assert (level, raised_at, cleared_at) == ("red", T0, T0 + timedelta(minutes=1))
+    assert actions == ["raised", "cleared"]
