@@ -37,3 +37,28 @@ def test_an_alarms_clear_stored_before_its_raise_leaves_it_cleared_with_its_whol
     level, raised_at, cleared_at, actions = asyncio.run(run())
     assert (level, raised_at, cleared_at) == ("red", T0, T0 + timedelta(minutes=1))
     assert actions == ["raised", "cleared"]
+
+
+def test_a_batch_mixing_resent_and_new_readings_names_only_the_resent_ones(database_url: str) -> None:
+    dsn = make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
+    now = datetime.now(UTC)
+    first = [("G", now - timedelta(seconds=2), 1.0, now), ("G", now - timedelta(seconds=1), 2.0, now)]
+    later = now + timedelta(seconds=1)
+    second = [("G", now - timedelta(seconds=1), 2.0, later), ("G", now, 3.0, later)]
+
+    async def run() -> tuple[set[tuple[str, datetime]], set[tuple[str, datetime]], tuple[float, int]]:
+        pool = await store.open_pool(dsn)
+        try:
+            async with pool.acquire() as conn:
+                await store.maintain_partitions(conn, now, 1)
+                once = await store.write_readings(conn, first)
+                twice = await store.write_readings(conn, second)
+                latest = await conn.fetchval("SELECT value FROM sensor_latest WHERE sensor_id = 'G'")
+                count = await conn.fetchval("SELECT count(*) FROM readings")
+            return once, twice, (latest, count)
+        finally:
+            await pool.close()
+
+    once, twice, (latest, count) = asyncio.run(run())
+    assert once == set() and twice == {("G", now - timedelta(seconds=1))}
+    assert latest == 3.0 and count == 3

@@ -14,6 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 from twin.live.scope import Grid, Scope, cell_of, cells_of
 from twin.live.sensors import Sensor
 from twin.live.state import Applied, LiveState, Route
@@ -21,10 +23,31 @@ from twin.live.state import Applied, LiveState, Route
 SENSOR_CHANNELS = ("readings", "alarms", "status")
 
 
+class Encoded:
+    """A routed message and its JSON, made once by the first client that sends it and shared by the rest."""
+
+    __slots__ = ("_raw", "message")
+
+    def __init__(self, message: dict[str, Any]) -> None:
+        self.message = message
+        self._raw: bytes | None = None
+
+    @property
+    def raw(self) -> bytes:
+        if self._raw is None:
+            self._raw = orjson.dumps(self.message)
+        return self._raw
+
+
+def frame(messages: list[Encoded]) -> str:
+    """A websocket text frame holding these messages as one JSON array."""
+    return (b"[" + b",".join(m.raw for m in messages) + b"]").decode()
+
+
 @dataclass
 class Outbox:
-    readings: dict[str, dict[str, Any]] = field(default_factory=dict)
-    ordered: list[dict[str, Any]] = field(default_factory=list)
+    readings: dict[str, Encoded] = field(default_factory=dict)
+    ordered: list[Encoded] = field(default_factory=list)
     coalesced: int = 0
     overflowed: bool = False
     delivered: int = 0  # the highest sequence number handed out in full
@@ -145,6 +168,7 @@ class Hub:
             targets = self.sensor_subs.get(route.sensor_id, set())
         else:
             targets = self._clients_at(route.lon, route.lat, route.object_id)
+        encoded = Encoded(message)
         for client_id in targets:
             client = self.clients[client_id]
             if route.channel not in client.scope.channels:
@@ -152,9 +176,9 @@ class Hub:
             if message["type"] == "sensor" and not client.scope.takes_kind(message["sensor"].get("kind", "")) \
                     and "kind" in message["sensor"]:
                 continue
-            self._put(client, message, route)
+            self._put(client, encoded, route)
 
-    def _put(self, client: Client, message: dict[str, Any], route: Route) -> None:
+    def _put(self, client: Client, message: Encoded, route: Route) -> None:
         box = client.outbox
         if box.overflowed:
             return
@@ -172,14 +196,18 @@ class Hub:
         if was_empty and client.wake is not None:
             client.wake()
 
-    def drain(self, client_id: str) -> list[dict[str, Any]]:
+    def drain_encoded(self, client_id: str) -> list[Encoded]:
         """Everything pending for a client, in sequence order; empties its outbox."""
         box = self.clients[client_id].outbox
         messages = list(box.readings.values()) + box.ordered
-        messages.sort(key=lambda m: m["seq"])  # stable: a reading comes before the alarm it caused
+        messages.sort(key=lambda m: m.message["seq"])  # stable: a reading comes before the alarm it caused
         box.ordered, box.readings = [], {}
         box.delivered = max(box.delivered, self.state.seq)
         return messages
+
+    def drain(self, client_id: str) -> list[dict[str, Any]]:
+        """The same as messages."""
+        return [m.message for m in self.drain_encoded(client_id)]
 
     # -- snapshot and resume -----------------------------------------------------------------------------------
     def snapshot(self, client_id: str) -> dict[str, Any]:

@@ -146,10 +146,11 @@ class LiveService:
             else:
                 unique[key] = reading.value
         rows = [(s, t, v, now) for (s, t), v in unique.items()]
-        inserted = await self.writer.write(rows)
-        result.accepted = len(inserted)
-        result.duplicates += len(rows) - len(inserted)
-        fresh = sorted(((s, t, v) for s, t, v, _ in rows if (s, t) in inserted), key=lambda r: r[1])
+        repeated = await self.writer.write(rows)
+        result.accepted = len(rows) - len(repeated)
+        result.duplicates += len(repeated)
+        fresh = sorted(((s, t, v) for s, t, v, _ in rows if not repeated or (s, t) not in repeated),
+                       key=lambda r: r[1])
         if fresh:
             try:
                 await self.bus.publish({"k": "readings", "o": self.worker, "at": to_us(now),

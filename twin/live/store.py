@@ -17,17 +17,16 @@ from twin.live.state import LiveState
 
 STAGING = """CREATE TEMP TABLE IF NOT EXISTS readings_in
     (sensor_id text, time timestamptz, value float8, received_at timestamptz) ON COMMIT DELETE ROWS"""
-INSERT_STAGED = """
-WITH ins AS (
-    INSERT INTO readings SELECT * FROM readings_in ON CONFLICT DO NOTHING
-    RETURNING sensor_id, time, value, received_at
-), latest AS (
-    INSERT INTO sensor_latest
-    SELECT DISTINCT ON (sensor_id) sensor_id, time, value, received_at FROM ins ORDER BY sensor_id, time DESC
-    ON CONFLICT (sensor_id) DO UPDATE SET time = excluded.time, value = excluded.value,
-        received_at = excluded.received_at WHERE sensor_latest.time < excluded.time
-)
-SELECT sensor_id, time FROM ins"""
+INSERT_STAGED = "INSERT INTO readings SELECT * FROM readings_in ON CONFLICT DO NOTHING"
+STAGED_DUPLICATES = """SELECT s.sensor_id, s.time FROM readings_in s JOIN readings r USING (sensor_id, time)
+WHERE r.received_at IS DISTINCT FROM s.received_at"""
+"""Staged rows that were stored before (a resend has another receipt time than the row it repeats)."""
+LATEST_FROM_STAGED = """
+INSERT INTO sensor_latest
+SELECT DISTINCT ON (sensor_id) sensor_id, time, value, received_at FROM readings_in ORDER BY sensor_id, time DESC
+ON CONFLICT (sensor_id) DO UPDATE SET time = excluded.time, value = excluded.value,
+    received_at = excluded.received_at WHERE sensor_latest.time < excluded.time"""
+"""A repeated reading is never newer than the latest (it repeats a stored time), so it changes nothing here."""
 SENSOR_COLUMNS = """id, kind, name, unit, ST_X(position) AS lon, ST_Y(position) AS lat, ST_Z(position) AS h,
     object_id, attributes, thresholds"""
 
@@ -125,11 +124,15 @@ async def upsert_sensor(conn: asyncpg.Connection, sensor: Sensor) -> None:
 
 async def write_readings(conn: asyncpg.Connection, rows: Sequence[tuple[str, datetime, float, datetime]]
                          ) -> set[tuple[str, datetime]]:
-    """COPY the rows in one transaction; the (sensor, time) pairs that were new (re-sent ones are skipped)."""
+    """COPY the rows in one transaction; the (sensor, time) pairs that were stored before (skipped). Only when
+    the insert stored fewer rows than it was given are those looked up."""
     async with conn.transaction():
         await conn.copy_records_to_table("readings_in", records=rows)
-        inserted = await conn.fetch(INSERT_STAGED)
-    return {(r["sensor_id"], r["time"]) for r in inserted}
+        stored = int((await conn.execute(INSERT_STAGED)).split()[-1])
+        duplicates = set() if stored == len(rows) else \
+            {(r["sensor_id"], r["time"]) for r in await conn.fetch(STAGED_DUPLICATES)}
+        await conn.execute(LATEST_FROM_STAGED)
+    return duplicates
 
 
 UPSERT_ALARM = """

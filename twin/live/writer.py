@@ -1,5 +1,5 @@
 """Group commit for readings: concurrent batches (HTTP, MQTT, websocket) share one COPY transaction; each caller
-hears back only after the commit, with the (sensor, time) pairs that were new."""
+hears back only after the commit, with the (sensor, time) pairs that had been stored before (re-sent)."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ class ReadingWriter:
         self.rows_written = 0
 
     async def write(self, rows: list[Row]) -> set[tuple[str, datetime]]:
-        """Store `rows` durably; the pairs among them that were not stored before."""
+        """Store `rows` durably; the pairs among them that had been stored before (usually none)."""
         if not rows:
             return set()
         future: asyncio.Future[set[tuple[str, datetime]]] = asyncio.get_running_loop().create_future()
@@ -41,16 +41,17 @@ class ReadingWriter:
             rows = [row for batch, _ in batches for row in batch]
             try:
                 async with self.pool.acquire() as conn:
-                    inserted = await write_readings(conn, rows)
+                    duplicates = await write_readings(conn, rows)
             except (asyncpg.PostgresError, OSError, asyncpg.InterfaceError) as exc:
                 for _, future in batches:
                     if not future.done():
                         future.set_exception(StorageError(str(exc)))
                 continue
-            self.rows_written += len(inserted)
+            self.rows_written += len(rows) - len(duplicates)
             for batch, future in batches:
                 if not future.done():
-                    future.set_result({(r[0], r[1]) for r in batch if (r[0], r[1]) in inserted})
+                    future.set_result({(r[0], r[1]) for r in batch if (r[0], r[1]) in duplicates}
+                                      if duplicates else set())
 
     async def close(self) -> None:
         for task in self.tasks:

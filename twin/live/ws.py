@@ -16,6 +16,7 @@ import orjson
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from twin.live import history
+from twin.live.hub import frame
 from twin.live.protocol import (
     ProtocolError,
     Replay,
@@ -161,9 +162,9 @@ class Session:
                                  "reason": "too far behind: resubscribe with this resume point"})
                 await self.socket.close(OVERFLOW_CLOSE, f"overflow; resume={resume}")
                 return
-            messages = hub.drain(self.id)
+            messages = hub.drain_encoded(self.id)
             for start in range(0, len(messages), FRAME_MESSAGES):
-                await self.send(messages[start:start + FRAME_MESSAGES])
+                await self.socket.send_text(frame(messages[start:start + FRAME_MESSAGES]))
 
 
 class ReplayRun:
