@@ -16,7 +16,7 @@ from twin.live.sensors import Sensor
 FIELDS = {"sensor", "time", "value", "unit"}
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Reading:
     sensor_id: str
     time: datetime

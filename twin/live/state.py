@@ -38,9 +38,10 @@ def iso(time: datetime) -> str:
     return time.isoformat().replace("+00:00", "Z")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Route:
-    """Who a message is for: the subscribers of a sensor, of a place, or everyone on the channel."""
+    """Who a message is for: the subscribers of a sensor, of a place, or everyone on the channel. (Not frozen:
+    one is made per message, and a frozen dataclass costs several times as much to make.)"""
 
     channel: str
     sensor_id: str | None = None
