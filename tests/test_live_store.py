@@ -62,3 +62,22 @@ def test_a_batch_mixing_resent_and_new_readings_names_only_the_resent_ones(datab
     once, twice, (latest, count) = asyncio.run(run())
     assert once == set() and twice == {("G", now - timedelta(seconds=1))}
     assert latest == 3.0 and count == 3
+
+
+def test_workers_keeping_the_partitions_at_the_same_moment_do_not_trip_over_each_other(database_url: str) -> None:
+    dsn = make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
+    now = datetime.now(UTC)
+
+    async def run() -> list[tuple[int, int]]:
+        pool = await store.open_pool(dsn, size=4)
+        try:
+            async def keep() -> tuple[int, int]:
+                async with pool.acquire() as conn:
+                    return await store.maintain_partitions(conn, now, 30)
+
+            return list(await asyncio.gather(*(keep() for _ in range(4))))
+        finally:
+            await pool.close()
+
+    results = asyncio.run(run())
+    assert sorted(created for created, _ in results) == [0, 0, 0, 35]  # one made them all, the others found them

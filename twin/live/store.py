@@ -45,6 +45,10 @@ async def open_pool(dsn: str, size: int = 4) -> asyncpg.Pool:
     return pool
 
 
+PARTITIONS_LOCK = 7_263_514_001
+"""The advisory lock that serialises partition upkeep between workers and processes."""
+
+
 def partition_name(day: datetime) -> str:
     return f"readings_{day:%Y%m%d}"
 
@@ -52,24 +56,27 @@ def partition_name(day: datetime) -> str:
 async def maintain_partitions(conn: asyncpg.Connection, now: datetime, retention_days: int,
                               ahead_days: int = 3) -> tuple[int, int]:
     """Daily partitions from the retention window's start to `ahead_days` ahead; older ones dropped.
-    Returns (created, dropped)."""
+    Returns (created, dropped). One transaction under an advisory lock: workers starting together would otherwise
+    race on `CREATE TABLE IF NOT EXISTS` (not safe against a concurrent create)."""
     today = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    existing = {row["relname"] for row in await conn.fetch(
-        "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
-        "WHERE i.inhparent = 'readings'::regclass")}
     created = dropped = 0
-    for offset in range(-retention_days - 1, ahead_days + 1):
-        day = today + timedelta(days=offset)
-        name = partition_name(day)
-        if name not in existing:
-            await conn.execute(f"CREATE TABLE IF NOT EXISTS {name} PARTITION OF readings "
-                               f"FOR VALUES FROM ('{day.isoformat()}') TO ('{(day + timedelta(days=1)).isoformat()}')")
-            created += 1
-    oldest = partition_name(today - timedelta(days=retention_days + 1))
-    for name in sorted(existing):
-        if name < oldest:
-            await conn.execute(f"DROP TABLE IF EXISTS {name}")
-            dropped += 1
+    async with conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", PARTITIONS_LOCK)
+        existing = {row["relname"] for row in await conn.fetch(
+            "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+            "WHERE i.inhparent = 'readings'::regclass")}
+        for offset in range(-retention_days - 1, ahead_days + 1):
+            day = today + timedelta(days=offset)
+            name = partition_name(day)
+            if name not in existing:
+                await conn.execute(f"CREATE TABLE {name} PARTITION OF readings FOR VALUES FROM "
+                                   f"('{day.isoformat()}') TO ('{(day + timedelta(days=1)).isoformat()}')")
+                created += 1
+        oldest = partition_name(today - timedelta(days=retention_days + 1))
+        for name in sorted(existing):
+            if name < oldest:
+                await conn.execute(f"DROP TABLE IF EXISTS {name}")
+                dropped += 1
     return created, dropped
 
 
