@@ -8,7 +8,6 @@ root, so as root the cluster belongs to an unprivileged system user (`citytwin` 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 import pwd
@@ -18,12 +17,13 @@ import socket
 import stat
 import subprocess
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
 import psycopg
+
+from twin.filelock import exclusive
 
 INSTALL_HINT = "apt-get install postgresql-15-postgis-3"
 DATABASE = "citytwin"
@@ -249,12 +249,5 @@ class EmbeddedPostgres:
                     raise
                 time.sleep(0.2)
 
-    @contextlib.contextmanager
-    def _lock(self) -> Iterator[None]:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        with open(self.data_dir / "postgres.lock", "w") as fh:
-            fcntl.flock(fh, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(fh, fcntl.LOCK_UN)
+    def _lock(self) -> contextlib.AbstractContextManager[None]:
+        return exclusive(self.data_dir, "postgres.lock")

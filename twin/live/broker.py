@@ -9,7 +9,6 @@ user and the broker's directory belongs to it.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 import pwd
@@ -19,9 +18,10 @@ import socket
 import stat
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from twin.filelock import exclusive
 
 INSTALL_HINT = "apt-get install mosquitto"
 BINARY = Path("/usr/sbin/mosquitto")
@@ -192,13 +192,6 @@ class MosquittoBroker:
         tmp.write_text(json.dumps(state))
         tmp.replace(self.state_file)
 
-    @contextlib.contextmanager
-    def _lock(self) -> Iterator[None]:
-        self.dir.mkdir(parents=True, exist_ok=True)
-        with open(self.dir / "mosquitto.lock", "w") as fh:
-            fcntl.flock(fh, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(fh, fcntl.LOCK_UN)
+    def _lock(self) -> contextlib.AbstractContextManager[None]:
+        return exclusive(self.dir, "mosquitto.lock")
 

@@ -9,13 +9,14 @@ ring and takes a snapshot instead of a wrong resume.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
 import orjson
+
+from twin.live.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 OnEntry = Callable[[int, dict[str, Any]], None]
@@ -115,10 +116,7 @@ class RedisBus:
                 await asyncio.sleep(0.2)
 
     async def close(self) -> None:
-        if self.task is not None:
-            self.task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self.task
+        await cancel_and_wait([self.task])
         await self.redis.aclose()
         await self.reader.aclose()
 

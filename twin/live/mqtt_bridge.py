@@ -16,7 +16,6 @@ leaves and reconnects (with backoff), and the broker delivers it again. Several 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import fcntl
 import hashlib
 import logging
@@ -31,6 +30,7 @@ import orjson
 
 from twin.live.broker import BrokerError, MosquittoBroker
 from twin.live.kinds import KINDS
+from twin.live.tasks import cancel_and_wait
 from twin.live.writer import StorageError
 from twin.settings import Settings
 from twin.sta import mqtt as sta_mqtt
@@ -184,10 +184,7 @@ class MqttBridge:
         self.task = asyncio.create_task(self._run(), name="citytwin-mqtt")
 
     async def stop(self) -> None:
-        if self.task is not None:
-            self.task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self.task
+        await cancel_and_wait([self.task])
         self.connected.clear()
 
     def _client(self) -> aiomqtt.Client:

@@ -23,6 +23,7 @@ from twin.live.kinds import KINDS, kind_of
 from twin.live.readings import Window, check_batch
 from twin.live.sensors import Sensor, SensorError, parse_sensor
 from twin.live.state import to_us
+from twin.live.tasks import cancel_and_wait
 from twin.live.writer import ReadingWriter
 from twin.queries import containing_query
 
@@ -77,11 +78,7 @@ class LiveService:
         return service
 
     async def close(self) -> None:
-        for task in self.tasks:
-            task.cancel()
-        for task in self.tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(self.tasks)
         await self.writer.close()
         await self.bus.close()
         await self.pool.close()

@@ -4,12 +4,12 @@ hears back only after the commit, with the (sensor, time) pairs that had been st
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from datetime import datetime
 
 import asyncpg
 
 from twin.live.store import write_readings
+from twin.live.tasks import cancel_and_wait
 
 Row = tuple[str, datetime, float, datetime]
 
@@ -54,11 +54,7 @@ class ReadingWriter:
                                       if duplicates else set())
 
     async def close(self) -> None:
-        for task in self.tasks:
-            task.cancel()
-        for task in self.tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(self.tasks)
 
 
 class StorageError(RuntimeError):

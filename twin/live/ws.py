@@ -29,6 +29,7 @@ from twin.live.protocol import (
 )
 from twin.live.scope import Scope
 from twin.live.service import LiveService
+from twin.live.tasks import cancel_and_wait
 
 TICK_S = 0.02
 FRAME_MESSAGES = 500
@@ -66,9 +67,7 @@ class Session:
             self.live.hub.remove_client(self.id)
             if self.replay is not None:
                 self.replay.task.cancel()
-            sender.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await sender
+            await cancel_and_wait([sender])
 
     async def _handle(self, op: str, message: dict[str, Any]) -> None:
         if op == "ping":
