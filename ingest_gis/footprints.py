@@ -134,18 +134,24 @@ def lod1_features(objects: list[ObjectRecord]) -> list[Feature]:
             for o, mesh in zip(objects, meshes, strict=True)]
 
 
+def read_layer(path: Path, layer: str | None) -> tuple[Any, dict[str, Any]]:
+    """A vector layer read by GDAL (fids as index, dates as text) and its layer info; IngestError if it cannot be."""
+    if not path.exists():
+        raise IngestError(f"no such file: {path}")
+    try:
+        frame = pyogrio.read_dataframe(path, layer=layer, fid_as_index=True, datetime_as_string=True)
+        info = pyogrio.read_info(path, layer=layer)
+    except Exception as exc:  # GDAL raises many types for unreadable input
+        raise IngestError(f"cannot read {path.name} as a vector layer: {exc}") from exc
+    return frame, info
+
+
 def read_footprints(
     path: str | Path, options: FootprintOptions, on_progress: ProgressCallback = no_progress
 ) -> IngestResult:
     """Read a footprint layer into twin objects and LoD1 tile features (no I/O besides reading `path`)."""
     path = Path(path)
-    if not path.exists():
-        raise IngestError(f"no such file: {path}")
-    try:
-        frame = pyogrio.read_dataframe(path, layer=options.layer, fid_as_index=True, datetime_as_string=True)
-        info = pyogrio.read_info(path, layer=options.layer)
-    except Exception as exc:  # GDAL raises many types for unreadable input
-        raise IngestError(f"cannot read {path.name} as a vector layer: {exc}") from exc
+    frame, info = read_layer(path, options.layer)
     if len(frame) == 0:
         raise IngestError(f"{path.name} has no features")
     geometry_types = set(frame.geometry.dropna().geom_type)

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pyogrio
 import shapely
 from pyproj import CRS
 from shapely.geometry import MultiPoint, Point, Polygon
@@ -29,6 +28,7 @@ from ingest_gis.footprints import (
     _resolve_crs,
     lod1_features,
     read_footprints,
+    read_layer,
 )
 from ingest_gis.records import IngestError, IngestResult, ObjectRecord, ProgressCallback, no_progress
 
@@ -78,13 +78,7 @@ def read_points(path: str | Path, options: PointOptions, on_progress: ProgressCa
                 ) -> IngestResult:
     """Read a point (or mixed) layer into twin objects and marker features."""
     path = Path(path)
-    if not path.exists():
-        raise IngestError(f"no such file: {path}")
-    try:
-        frame = pyogrio.read_dataframe(path, layer=options.layer, fid_as_index=True, datetime_as_string=True)
-        info = pyogrio.read_info(path, layer=options.layer)
-    except Exception as exc:  # GDAL raises many types for unreadable input
-        raise IngestError(f"cannot read {path.name} as a vector layer: {exc}") from exc
+    frame, info = read_layer(path, options.layer)
     warnings: list[str] = []
     crs = _resolve_crs(frame.crs, options.crs, warnings)
     frame = frame.set_crs(crs, allow_override=True)

@@ -5,12 +5,11 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from sqlalchemy import Engine
 from sqlalchemy.exc import DataError
 
 from twin.api.deps import InlineEngineDep as EngineDep
-from twin.api.guards import no_nul_characters
 from twin.api.pages import OGC_PREFIX, geojson_response, items_page, ogc_root
 from twin.api.responses import OrjsonResponse
 from twin.live.state import LiveState
@@ -38,7 +37,7 @@ from twin.ogc.openapi import ogc_document, to_openapi30
 from twin.ogc.sql import OBJECTS, feature, feature_select, fetch_features, read_connection
 from twin.repository import NotFound
 
-router = APIRouter(prefix=OGC_PREFIX, tags=["OGC API – Features"], dependencies=[Depends(no_nul_characters)])
+router = APIRouter(prefix=OGC_PREFIX, tags=["OGC API – Features"])  # NUL characters are refused app-wide
 
 CollectionId = Annotated[str, Path(alias="collectionId", description="`objects` for every object, else a dataset id")]
 FeatureId = Annotated[str, Path(alias="featureId", description="object id")]

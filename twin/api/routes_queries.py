@@ -9,11 +9,10 @@ from __future__ import annotations
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode
 
-from fastapi import APIRouter, Body, Depends, Query, Request
+from fastapi import APIRouter, Body, Query, Request
 from sqlalchemy import Engine, Select
 
 from twin.api.deps import InlineEngineDep as EngineDep
-from twin.api.guards import no_nul_characters
 from twin.api.live_context import live_context
 from twin.api.pages import geojson_response, listing, near_listing, page
 from twin.api.responses import OrjsonResponse
@@ -35,7 +34,7 @@ from twin.queries import (
     within_statement,
 )
 
-router = APIRouter(tags=["twin queries"], dependencies=[Depends(no_nul_characters)])
+router = APIRouter(tags=["twin queries"])  # NUL characters are refused app-wide (guards.py)
 
 Lon = Annotated[float, Query(ge=-180, le=180, allow_inf_nan=False, description="longitude, degrees (WGS84)")]
 Lat = Annotated[float, Query(ge=-90, le=90, allow_inf_nan=False, description="latitude, degrees (WGS84)")]
