@@ -424,6 +424,9 @@ def build_parser() -> argparse.ArgumentParser:
     from twin.cli_live import add_commands
 
     add_commands(sub)  # sensors, simulate
+    from twin.cli_drills import add_commands as add_drill_commands
+
+    add_drill_commands(sub)  # plans
     return parser
 
 

@@ -15,6 +15,7 @@ from twin import __version__
 from twin.api import (
     errors,
     routes_buildings,
+    routes_drills,
     routes_events,
     routes_jobs,
     routes_live,
@@ -30,6 +31,7 @@ from twin.api.limits import with_body_limit
 from twin.api.query_server import CORS_EXPOSED, QueryServer, serve_query
 from twin.api.tile_server import Receive, Scope, Send, TileServer, serve_tile
 from twin.db import Database, open_database
+from twin.drills.service import DrillService
 from twin.jobs import JobRunner
 from twin.live.mqtt_bridge import open_mqtt
 from twin.live.service import LiveOptions, LiveService
@@ -75,6 +77,16 @@ async def open_live(settings: Settings, dsn: str) -> LiveService | None:
         return None
 
 
+async def open_drills(live: LiveService, database: Database) -> DrillService | None:
+    """The worker's drill runner, or None (and the drill routes answer 503) when it cannot start."""
+    dsn = database.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    try:
+        return await DrillService.open(live, database.engine, dsn)
+    except Exception:
+        log.exception("the drill runner could not start")
+        return None
+
+
 def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
     """Build the app; opens (and on shutdown closes) the database unless one is handed in."""
 
@@ -89,6 +101,7 @@ def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
         app.state.live = await open_live(settings, app.state.db.engine.url.set(drivername="postgresql")
                                          .render_as_string(hide_password=False))
         app.state.mqtt = await open_mqtt(settings, app.state.live) if app.state.live is not None else None
+        app.state.drills = await open_drills(app.state.live, app.state.db) if app.state.live is not None else None
         loop = asyncio.get_running_loop()
 
         def tileset_changed(notice: dict[str, Any]) -> None:
@@ -107,6 +120,8 @@ def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
         try:
             yield {APP_STATE_KEY: app}
         finally:
+            if app.state.drills is not None:
+                await asyncio.to_thread(app.state.drills.close)
             if app.state.mqtt is not None:
                 await app.state.mqtt.close()
             if app.state.live is not None:
@@ -135,6 +150,7 @@ def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
     app.include_router(routes_live.router)
     app.include_router(routes_sta.router)
     app.include_router(routes_events.router)
+    app.include_router(routes_drills.router)
     app.include_router(routes_viewer.router)
     routes_viewer.mount_static(app, settings)
     return app

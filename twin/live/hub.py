@@ -158,11 +158,11 @@ class Hub:
         return applied
 
     def _route(self, message: dict[str, Any], route: Route) -> None:
-        if route.channel != "readings":
+        if route.channel != "readings" and message["type"] != "drill_frame":  # frames replay from storage
             if len(self.ring) == self.ring.maxlen:
                 self.ring_floor = self.ring[0][0]
             self.ring.append((message["seq"], message, route))
-        if route.channel == "tilesets":
+        if route.channel in ("tilesets", "drills") and route.lon is None and route.object_id is None:
             targets: set[str] | list[str] = list(self.clients)
         elif route.channel in SENSOR_CHANNELS and route.sensor_id is not None and message["type"] != "sensor":
             targets = self.sensor_subs.get(route.sensor_id, set())
@@ -253,7 +253,7 @@ class Hub:
         return client.scope.holds(lon, lat, event.get("object_id"))
 
     def _holds(self, client: Client, message: dict[str, Any], route: Route) -> bool:
-        if route.channel == "tilesets":
+        if route.channel in ("tilesets", "drills") and route.lon is None and route.object_id is None:
             return True
         if route.sensor_id is not None and message["type"] != "sensor":
             return route.sensor_id in client.sensors

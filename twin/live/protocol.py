@@ -11,7 +11,7 @@ from twin.live.kinds import KINDS
 from twin.live.readings import parse_time
 from twin.live.scope import CHANNELS, Area, ScopeError, parse_area
 
-OPS = ("subscribe", "ping", "readings", "replay", "pause", "play", "seek", "speed", "live")
+OPS = ("subscribe", "ping", "readings", "replay", "drill_replay", "pause", "play", "seek", "speed", "live")
 MAX_OBJECTS = 10_000
 
 
@@ -87,6 +87,12 @@ def parse_instant(value: Any, what: str) -> datetime:
         return parse_time(value, datetime.now().astimezone())
     except ValueError as exc:
         raise ProtocolError(f"{what}: {exc}") from None
+
+
+def parse_seconds(value: Any, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
+        raise ProtocolError(f"{what} is a number of seconds from the drill's start")
+    return float(value)
 
 
 def parse_replay(message: dict[str, Any]) -> Replay:

@@ -60,6 +60,8 @@ class LiveService:
         self.observers: list[Callable[[list[list[Any]]], None]] = []
         """Called with the rows ([sensor, Unix µs, value]) of every readings entry this worker stored, once the
         state holds them (the SensorThings MQTT topics publish them)."""
+        self.controls: list[Callable[[dict[str, Any]], None]] = []
+        """Called with every `drill_control` entry: the worker owning the run forwards it (twin/drills/runner.py)."""
 
     @classmethod
     async def open(cls, dsn: str, options: LiveOptions) -> LiveService:
@@ -88,6 +90,9 @@ class LiveService:
         applied = self.hub.apply(seq, entry)
         if applied.transitions and applied.origin == self.worker:
             self.pending.put_nowait(applied.transitions)
+        if self.controls and entry.get("k") == "drill_control":
+            for control in self.controls:
+                control(entry)
         if self.observers and entry.get("k") == "readings" and entry.get("o") == self.worker:
             for observer in self.observers:
                 try:

@@ -218,6 +218,11 @@ class LiveState:
                 out.messages.append(({**notice, "type": "tileset", "seq": seq}, Route("tilesets")))
         elif kind == "sweep":
             out.messages.extend(self._sweep(seq, from_us(entry["now"])))
+        elif kind == "drill_frame":  # a drill's frame, as its worker played it (twin/drills/runner.py)
+            out.messages.append(({"type": "drill_frame", "seq": seq, "run": entry["run"], "t": entry["t"],
+                                  "frame": entry["frame"]}, Route("drills")))
+        elif kind == "drill_run":
+            out.messages.append(({"type": "drill_run", "seq": seq, "run": entry["run"]}, Route("drills")))
         return out
 
     def _reading(self, seq: int, sensor_id: str, time: datetime, value: float, now: datetime, out: Applied) -> None:

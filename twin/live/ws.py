@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
+from twin.drills.replay import DrillReplay, DrillReplayError, stored_frames
 from twin.live import history
 from twin.live.hub import frame
 from twin.live.protocol import (
@@ -24,6 +25,7 @@ from twin.live.protocol import (
     op_of,
     parse_instant,
     parse_replay,
+    parse_seconds,
     parse_speed,
     parse_subscribe,
 )
@@ -44,7 +46,7 @@ class Session:
         self.id = uuid.uuid4().hex
         self.wake = asyncio.Event()
         self.subscription: Subscribe | None = None
-        self.replay: ReplayRun | None = None
+        self.replay: ReplayRun | DrillReplay | None = None
         self.closed = False
 
     async def send(self, message: Any) -> None:
@@ -88,16 +90,23 @@ class Session:
             await self.send({"type": "ack", "id": message.get("id"), **result.as_json()})
         elif op == "replay":
             await self._replay(parse_replay(message))
+        elif op == "drill_replay":
+            await self._drill_replay(message)
         else:
             if self.replay is None:
-                raise ProtocolError(f"{op} controls a replay; start one with op replay")
+                raise ProtocolError(f"{op} controls a replay; start one with op replay or drill_replay")
             if op == "pause":
                 self.replay.pause()
             elif op == "play":
                 self.replay.play()
             elif op == "speed":
                 self.replay.set_speed(parse_speed(message.get("speed")))
-            elif op == "seek":
+            elif isinstance(self.replay, DrillReplay):
+                try:
+                    await self.replay.seek_seconds(parse_seconds(message.get("time"), "time"))
+                except DrillReplayError as exc:
+                    raise ProtocolError(str(exc)) from None
+            else:
                 await self.replay.seek(parse_instant(message.get("time"), "time"))
 
     async def _scope(self, sub: Subscribe) -> Scope:
@@ -134,6 +143,26 @@ class Session:
         everything = scope.everywhere and scope.kinds is None
         sensors = None if everything else sorted(self.live.hub.sensors_in(scope))
         self.replay = ReplayRun(self, replay, sensors)
+
+    async def _drill_replay(self, message: dict[str, Any]) -> None:
+        """A stored drill run played back (docs/live-protocol.md, Drills); the subscription's live flow pauses."""
+        run_id = message.get("run")
+        try:
+            run_id = str(uuid.UUID(run_id))
+        except (TypeError, ValueError, AttributeError):
+            raise ProtocolError("run is the id of a drill run (GET /drills/runs)") from None
+        speed = parse_speed(message.get("speed", 1))
+        start = parse_seconds(message.get("from", 0), "from")
+        async with self.live.pool.acquire() as conn:
+            frames = await stored_frames(conn, run_id)
+        if self.replay is not None:
+            self.replay.task.cancel()
+        self.live.hub.remove_client(self.id)
+        try:
+            self.replay = DrillReplay(self.send, run_id, frames, start, speed)
+        except DrillReplayError as exc:
+            self.replay = None
+            raise ProtocolError(str(exc)) from None
 
     async def _send_loop(self) -> None:
         hub = self.live.hub
