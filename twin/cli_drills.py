@@ -14,25 +14,10 @@ if TYPE_CHECKING:
     from twin.settings import Settings
 
 
-async def _store_plans(dsn: str, plans: list[Any]) -> list[bool]:
-    import asyncpg
-
-    from twin.drills import store
-    from twin.live.store import init_connection
-
-    conn = await asyncpg.connect(dsn)
-    try:
-        await init_connection(conn)
-        return [await store.put_plan(conn, plan) for plan in plans]
-    finally:
-        await conn.close()
-
-
 def cmd_plans_import(args: argparse.Namespace, settings: Settings) -> int:
-    from scenes.drills.coupled import check_scheme
     from scenes.drills.errors import PlanError
     from scenes.drills.plan import load_plan_text
-    from twin.drills import inputs
+    from twin.drills import inputs, store
 
     database = open_database(settings)
     try:
@@ -40,13 +25,12 @@ def cmd_plans_import(args: argparse.Namespace, settings: Settings) -> int:
         for path in args.paths:
             try:
                 plan = load_plan_text(Path(path).read_text(encoding="utf-8"))
-                for scheme in plan.schemes:
-                    check_scheme(plan, scheme.id, inputs.gather(database.engine, plan, scheme))
+                inputs.check_plan(database.engine, plan)
                 plans.append(plan)
             except (OSError, UnicodeDecodeError, PlanError) as exc:
                 refused.append((path, str(exc)))
         dsn = database.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
-        created = asyncio.run(_store_plans(dsn, plans)) if plans else []
+        created = asyncio.run(store.store_plans(dsn, plans)) if plans else []
     finally:
         database.close()
     if args.json:

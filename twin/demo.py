@@ -46,6 +46,31 @@ def build_demo_city(engine: Engine, folder: Path, on_progress: ProgressCallback 
     return {**city, "sensors": add_demo_sensors(engine)}
 
 
+def add_demo_plans(engine: Engine) -> list[str]:
+    """The demo's drill plans (scenes/demo_plans.py) on what was ingested, checked and stored like any plan."""
+    import asyncio
+
+    from sqlalchemy import text
+
+    from scenes.demo_plans import fire_plan, gas_plan, rain_plan
+    from scenes.drills.plan import parse_plan
+    from twin.buildings import read_floors
+    from twin.drills import inputs, store
+
+    with engine.connect() as conn:
+        building: str = conn.execute(text("SELECT id FROM twin_objects WHERE dataset_id = 'rathaus' "
+                                     "AND kind = 'IfcBuilding' ORDER BY id LIMIT 1")).scalar_one()
+        station, hospital = (conn.execute(text("SELECT id FROM twin_objects WHERE kind = :k ORDER BY id LIMIT 1"),
+                                          {"k": kind}).scalar() for kind in ("fire_station", "hospital"))
+    plans = [parse_plan(document) for document in (fire_plan(read_floors(engine, building), station, hospital),
+                                                   gas_plan(station), rain_plan())]
+    for plan in plans:
+        inputs.check_plan(engine, plan)
+    dsn = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    asyncio.run(store.store_plans(dsn, plans))
+    return [plan.id for plan in plans]
+
+
 def add_demo_sensors(engine: Engine) -> dict[str, Any]:
     """The simulated sensors of the demo city, bound by position to the buildings and rooms that hold them."""
     dsn = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)

@@ -12,6 +12,7 @@ import orjson
 import shapely
 from sqlalchemy import Connection, Engine, text
 
+from scenes.drills.coupled import check_scheme
 from scenes.drills.dispatch import RouteStep, UnitRoute
 from scenes.drills.errors import PlanError
 from scenes.drills.plan import Plan, Scheme
@@ -119,3 +120,9 @@ def gather(engine: Engine, plan: Plan, scheme: Scheme) -> TwinData:
             if value is not None and 0 < float(value) <= 60:
                 live["wind_speed_m_s"] = float(value)
         return TwinData(floors=floors, routes=routes(conn, scheme, centre), live=live, **_around(conn, plan, centre))
+
+
+def check_plan(engine: Engine, plan: Plan) -> None:
+    """Every scheme must run on the twin as it is: PlanError names what does not fit."""
+    for scheme in plan.schemes:
+        check_scheme(plan, scheme.id, gather(engine, plan, scheme))

@@ -52,15 +52,9 @@ class DrillService:
         self.runner.shutdown()
 
     # -- plans ---------------------------------------------------------------------------------------------
-    async def check(self, plan: Plan) -> None:
-        """Every scheme must run on the twin as it is: PlanError names what does not fit."""
-        for scheme in plan.schemes:
-            data = await asyncio.to_thread(inputs.gather, self.engine, plan, scheme)
-            await asyncio.to_thread(check_scheme, plan, scheme.id, data)
-
     async def put_plan(self, raw: Any) -> tuple[dict[str, Any], bool]:
         plan = parse_plan(raw)
-        await self.check(plan)
+        await asyncio.to_thread(inputs.check_plan, self.engine, plan)
         async with self.live.pool.acquire() as conn:
             created = await store.put_plan(conn, plan)
             document = await store.read_plan(conn, plan.id)

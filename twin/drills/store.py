@@ -118,3 +118,15 @@ async def frames(conn: asyncpg.Connection, run_id: str, start_s: float = 0.0, en
             if t >= start_s and (end_s is None or t <= end_s):
                 out.append(encoded)
     return out
+
+
+async def store_plans(dsn: str, plans: list[Plan]) -> list[bool]:
+    """Store checked plans from outside a server (`citytwin plans import`, the demo); True for each new one."""
+    from twin.live.store import init_connection
+
+    conn = await asyncpg.connect(dsn)
+    try:
+        await init_connection(conn)
+        return [await put_plan(conn, plan) for plan in plans]
+    finally:
+        await conn.close()
