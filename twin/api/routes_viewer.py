@@ -32,6 +32,16 @@ def viewer_config() -> OrjsonResponse:
         "alarms_url": "/alarms",
         "alarm_acknowledge_url_template": "/alarms/{id}/acknowledge",
         "ancestors_url": "/viewer/ancestors",
+        "plans_url": "/plans",
+        "plan_url_template": "/plans/{id}",
+        "plan_runs_url_template": "/plans/{id}/runs",
+        "drill_runs_url": "/drills/runs",
+        "drill_run_url_template": "/drills/runs/{id}",
+        "drill_control_url_template": "/drills/runs/{id}/{op}",
+        "drill_czml_url_template": "/drills/runs/{id}/czml",
+        "drill_report_url_template": "/drills/runs/{id}/report",
+        "drill_compare_url": "/drills/compare",
+        "drill_compare_page_url": "/drills/compare/page",
     })
 
 

@@ -6,6 +6,7 @@ import { renderLayers } from "./layers.js";
 import { Inspector } from "./inspector.js";
 import { createIfcStyle, renderStoreyOptions, trackStoreys } from "./ifc-style.js";
 import { Live } from "./live.js";
+import { DrillPanel } from "./drill-panel.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -27,6 +28,7 @@ const citytwin = (window.citytwin = {
   tilesets: [], // loaded Cesium3DTileset objects
   lastInspected: null,
   live: null, // the live twin (live.js) when the server offers it
+  drills: null, // the drill panel (drill-panel.js) when the server runs drills
   errors: [],
 });
 
@@ -343,6 +345,12 @@ async function start() {
   setStatus("loading", "Loading tiles… (加载中)");
   citytwin.settle = (timeoutMs) => settle(viewer, citytwin.tilesets, timeoutMs);
   if (citytwin.live) citytwin.live.start();
+  if (config.plans_url && config.live_ws_url) {
+    const drills = new DrillPanel(Cesium, viewer, config, { showError });
+    drills.start().then((shown) => {
+      if (shown) citytwin.drills = drills;
+    });
+  }
   await citytwin.settle();
   const loaded = citytwin.tilesets.length;
   setStatus(loaded ? "ready" : "empty", `${loaded} layer${loaded === 1 ? "" : "s"}`);
