@@ -14,7 +14,7 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from tests.test_viewer_browser import PageLog, browser, open_viewer  # noqa: F401 - browser is a fixture
+from tests.test_viewer_browser import ARTIFACTS, PageLog, browser, open_viewer  # noqa: F401 - browser is a fixture
 
 pytestmark = pytest.mark.browser
 
@@ -31,7 +31,7 @@ def fire_plan(floors: dict[str, Any]) -> dict[str, Any]:
                   "premovement": {"dist": "lognormal", "mean_s": 2, "sd_s": 1, "max_s": 6}}
     schemes = [{**scheme, "evacuation": evacuation} for scheme in plan["schemes"] if scheme["id"] == "all-exits"]
     return {**plan, "id": PLAN, "name": "Fire in the FZK house", "schemes": schemes,
-            "time": {**plan["time"], "duration_s": 300}}
+            "time": {**plan["time"], "mode": "real_time", "duration_s": 300}}
 
 
 @pytest.fixture(scope="module")
@@ -101,13 +101,15 @@ def test_a_drill_started_in_the_panel_moves_people_pauses_seeks_replays_and_comp
     page.click("#drill-start")
     wait_for(page, "d.selectedRun !== null && d.frames >= 2")
     run_id = drills(page, "d.selectedRun")
-    assert drills(page, "d.peopleShown()") > 0
+    assert drills(page, "d.peopleShown()") > 0, drills(page, "JSON.stringify(d.lastFrame).slice(0, 300)")
     before = drills(page, "{ t: d.lastT, at: d.positions(8) }")
     wait_for(page, f"d.lastT > {before['t']} + 4")
     after = drills(page, "{ t: d.lastT, at: d.positions(8), clock: d.clockSeconds() }")
     assert after["at"] != before["at"], "nobody moved in 4 simulated seconds"
     assert abs(after["clock"] - after["t"]) < 1e-3  # Cesium's clock shows the frame's time
     assert "moving" in page.text_content("#drill-counts") and page.text_content("#drill-t").startswith("t = ")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "viewer-drill.png"))
 
     # Paused, the frames stop.
     page.click("#drill-pause")
@@ -148,7 +150,8 @@ def test_a_drill_started_in_the_panel_moves_people_pauses_seeks_replays_and_comp
     assert drills(page, "d.peopleShown()") > 0
 
     # Two ended runs compared in the panel: key figures side by side and the page with plots.
-    other = httpx.post(f"{base}/plans/{PLAN}/runs", json={"scheme": "all-exits", "seed": 2}, timeout=60).json()
+    other = httpx.post(f"{base}/plans/{PLAN}/runs", json={"scheme": "all-exits", "seed": 2, "speed": 200},
+                       timeout=60).json()
     assert wait_for_end(base, other["id"])["status"] == "finished"
     page.click("#drill-runs-refresh")
     for run in (run_id, other["id"]):

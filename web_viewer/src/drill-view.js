@@ -109,7 +109,7 @@ export class DrillView {
             material: colour.withAlpha(0.3),
             outline: true,
             outlineColor: colour,
-            height: 0.2,
+            height: ring[0].length > 2 ? ring[0][2] : 0.2, // the zone's own height when it has one
           },
         });
       }
