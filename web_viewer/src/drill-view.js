@@ -38,6 +38,7 @@ export class DrillView {
     this.zonesShown = "";
     this.shown = 0; // people points shown (not out)
     this.scratch = new Cesium.Cartesian3();
+    this.colour = new Cesium.Color();
   }
 
   /** Draw one frame. */
@@ -66,7 +67,7 @@ export class DrillView {
       shown++;
       point.position = Cesium.Cartesian3.fromDegrees(positions[3 * i], positions[3 * i + 1], positions[3 * i + 2],
         undefined, this.scratch);
-      point.color = personColour(Cesium, status[i], fed ? fed[i] : 0, point.color.clone());
+      point.color = personColour(Cesium, status[i], fed ? fed[i] : 0, this.colour); // copied by the setter
     }
     this.shown = shown;
   }
