@@ -47,8 +47,8 @@ def house(server_url: str, template_database: str, tmp_path_factory: pytest.Temp
     with populated_server(server_url, template_database, tmp_path_factory.mktemp("drill-house"), populate) as (
             base_url, engine):
         with engine.connect() as conn:
-            building = conn.execute(text("SELECT id FROM twin_objects WHERE dataset_id = 'fzk' "
-                                         "AND kind = 'IfcBuilding' ORDER BY id LIMIT 1")).scalar_one()
+            building: str = conn.execute(text("SELECT id FROM twin_objects WHERE dataset_id = 'fzk' "
+                                              "AND kind = 'IfcBuilding' ORDER BY id LIMIT 1")).scalar_one()
         floors = httpx.get(f"{base_url}/buildings/{building}/floors", timeout=30).json()
         answer = httpx.post(f"{base_url}/plans", json=fire_plan(floors), timeout=60)
         if answer.status_code == 422 and "no simulator runs" in answer.text:
