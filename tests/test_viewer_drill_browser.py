@@ -108,6 +108,8 @@ def test_a_drill_started_in_the_panel_moves_people_pauses_seeks_replays_and_comp
     assert after["at"] != before["at"], "nobody moved in 4 simulated seconds"
     assert abs(after["clock"] - after["t"]) < 1e-3  # Cesium's clock shows the frame's time
     assert "moving" in page.text_content("#drill-counts") and page.text_content("#drill-t").startswith("t = ")
+    if drills(page, "(d.lastFrame.smoke || []).length"):  # the fire's smoke per space, drawn as volumes
+        wait_for(page, "d.view.smoke.spaces().length > 0")
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "viewer-drill.png"))
 

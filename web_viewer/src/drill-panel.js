@@ -60,7 +60,7 @@ export class DrillPanel {
     this.compareIds = [];
     this.socket = null;
     this.refreshing = null;
-    this.view = new DrillView(Cesium, viewer);
+    this.view = new DrillView(Cesium, viewer, config);
     this.timeline = new DrillTimeline(Cesium, viewer, $("drill-timeline"), { onScrub: (t) => this.seek(t) });
   }
 

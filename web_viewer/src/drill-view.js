@@ -1,5 +1,6 @@
 // Drawing a drill frame (docs/drills.md, Frames): people as point primitives (thousands at once, coloured by status
-// and FED), vehicles as bigger points, hazard zones as translucent polygons coloured by hazard.
+// and FED), vehicles as bigger points, hazard zones as translucent polygons coloured by hazard, smoke per space.
+import { SmokeLayer } from "./drill-smoke.js";
 
 const WAITING = 0;
 const OUT = 2;
@@ -27,7 +28,7 @@ function rings(geometry) {
 }
 
 export class DrillView {
-  constructor(Cesium, viewer) {
+  constructor(Cesium, viewer, config) {
     this.Cesium = Cesium;
     this.viewer = viewer;
     this.people = viewer.scene.primitives.add(new Cesium.PointPrimitiveCollection());
@@ -36,6 +37,7 @@ export class DrillView {
     this.zones = new Cesium.CustomDataSource("drill-zones");
     viewer.dataSources.add(this.zones);
     this.zonesShown = "";
+    this.smoke = new SmokeLayer(Cesium, viewer, config);
     this.shown = 0; // people points shown (not out)
     this.scratch = new Cesium.Cartesian3();
     this.colour = new Cesium.Color();
@@ -46,6 +48,7 @@ export class DrillView {
     this.drawPeople(frame.people || { positions: [], status: [] });
     this.drawVehicles(frame.vehicles || []);
     this.drawZones(frame.zones || []);
+    this.smoke.draw(frame.smoke || []);
     this.viewer.scene.requestRender();
   }
 
@@ -124,6 +127,7 @@ export class DrillView {
     this.vehicles.removeAll();
     this.vehicleByUnit.clear();
     this.zones.entities.removeAll();
+    this.smoke.clear();
     this.zonesShown = "";
     this.shown = 0;
     this.viewer.scene.requestRender();
