@@ -246,7 +246,8 @@ export class DrillPanel {
       return;
     }
     if (message.type !== "drill_frame" || !this.run || message.run !== this.run.id) return;
-    if (Boolean(message.replay) !== (this.mode === "replay")) return; // a replay's frames, or the run's own
+    const wanted = this.mode === "replay" ? true : this.mode === "live" ? false : null;
+    if (Boolean(message.replay) !== wanted) return; // a replay's frames, or the run's own
     this.draw(message.t, message.frame);
   }
 
