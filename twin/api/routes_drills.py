@@ -154,13 +154,19 @@ async def speed_run(request: Request, run_id: RunId, speed: Annotated[float, Que
     return await _control(request, run_id, "speed", speed=speed)
 
 
+async def _run_or_404(conn: Any, run_id: uuid.UUID) -> dict[str, Any]:
+    run = await store.read_run(conn, str(run_id))
+    if run is None:
+        raise HTTPException(404, f"no drill run {run_id}")
+    return run
+
+
 @router.get("/drills/runs/{run_id}/frames", summary="A run's stored frames as NDJSON (never recomputed)")
 async def run_frames(request: Request, run_id: RunId,
                      start: Annotated[float, Query(alias="from", ge=0, le=MAX_DURATION_S)] = 0.0,
                      end: Annotated[float | None, Query(alias="to", ge=0, le=MAX_DURATION_S)] = None) -> Response:
     async with drills(request).live.pool.acquire() as conn:
-        if await store.read_run(conn, str(run_id)) is None:
-            raise HTTPException(404, f"no drill run {run_id}")
+        await _run_or_404(conn, run_id)
         frames = await store.frames(conn, str(run_id), start, end)
     return Response(b"".join(f + b"\n" for f in frames), media_type="application/x-ndjson")
 
@@ -168,9 +174,7 @@ async def run_frames(request: Request, run_id: RunId,
 @router.get("/drills/runs/{run_id}/report", summary="A run's report: RSET, exit flows, densities, FED, arrivals")
 async def run_report(request: Request, run_id: RunId) -> OrjsonResponse:
     async with drills(request).live.pool.acquire() as conn:
-        run = await store.read_run(conn, str(run_id))
-        if run is None:
-            raise HTTPException(404, f"no drill run {run_id}")
+        run = await _run_or_404(conn, run_id)
         report = await store.read_report(conn, str(run_id))
     if report is None:
         raise HTTPException(409, {"reason": f"the run is {run['status']}: its report is written when it ends",
@@ -181,9 +185,7 @@ async def run_report(request: Request, run_id: RunId) -> OrjsonResponse:
 @router.get("/drills/runs/{run_id}/czml", summary="A run as CZML for Cesium's timeline")
 async def run_czml(request: Request, run_id: RunId) -> Response:
     async with drills(request).live.pool.acquire() as conn:
-        run = await store.read_run(conn, str(run_id))
-        if run is None:
-            raise HTTPException(404, f"no drill run {run_id}")
+        run = await _run_or_404(conn, run_id)
         frames = await stored_frames(conn, str(run_id))
     epoch = dt.datetime.fromisoformat(run["started_at"] or run["created_at"])
     text = czml.document(run, epoch, (orjson.loads(f) for _, f in frames))

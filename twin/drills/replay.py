@@ -14,6 +14,7 @@ import asyncpg
 import orjson
 
 from scenes.drills.frames import decode_chunk
+from twin.live.pacing import PacedReplay
 
 Send = Callable[[Any], Awaitable[None]]
 POLL_S = 0.1
@@ -28,32 +29,20 @@ async def stored_frames(conn: asyncpg.Connection, run_id: str) -> list[tuple[flo
     return [item for row in rows for item in decode_chunk(row["data"])]
 
 
-class DrillReplay:
+class DrillReplay(PacedReplay):
     def __init__(self, send: Send, run_id: str, frames: list[tuple[float, bytes]], start_s: float,
                  speed: float) -> None:
         if not frames:
             raise DrillReplayError(f"drill run {run_id} has no stored frames yet")
-        self.send, self.run_id, self.speed = send, run_id, speed
+        super().__init__(speed)
+        self.send, self.run_id = send, run_id
         self.times = [t for t, _ in frames]
         self.frames = [f for _, f in frames]
         self.index = self._index_of(start_s)
-        self.playing = asyncio.Event()
-        self.playing.set()
-        self.restart = asyncio.Event()
-        self.task = asyncio.create_task(self._run())
+        self.begin(self._run())
 
     def _index_of(self, t: float) -> int:
         return min(bisect.bisect_left(self.times, t - 1e-9), len(self.times) - 1)
-
-    def pause(self) -> None:
-        self.playing.clear()
-
-    def play(self) -> None:
-        self.playing.set()
-
-    def set_speed(self, speed: float) -> None:
-        self.speed = speed
-        self.restart.set()
 
     async def seek_seconds(self, t: float) -> None:
         if not self.times[0] - 1e-9 <= t <= self.times[-1] + 1e-9:

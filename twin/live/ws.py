@@ -18,6 +18,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 from twin.drills.replay import DrillReplay, DrillReplayError, stored_frames
 from twin.live import history
 from twin.live.hub import frame
+from twin.live.pacing import PacedReplay
 from twin.live.protocol import (
     ProtocolError,
     Replay,
@@ -195,28 +196,19 @@ class Session:
                 await self.socket.send_text(frame(messages[start:start + FRAME_MESSAGES]))
 
 
-class ReplayRun:
+class ReplayRun(PacedReplay):
     """Stored messages of a window sent at `speed` × real time from a snapshot of its start; seekable."""
 
     def __init__(self, session: Session, replay: Replay, sensors: list[str] | None) -> None:
+        super().__init__(replay.speed)
         self.session, self.sensors = session, sensors
-        self.start, self.end, self.speed = replay.start, replay.end, replay.speed
+        self.start, self.end = replay.start, replay.end
         self.cursor = self.position = replay.start
-        self.playing = asyncio.Event()
-        self.playing.set()
-        self.restart = asyncio.Event()
-        self.task = asyncio.create_task(self._run())
-
-    def pause(self) -> None:
-        self.playing.clear()
-
-    def play(self) -> None:
-        self.playing.set()
+        self.begin(self._run())
 
     def set_speed(self, speed: float) -> None:
-        self.speed = speed
         self.cursor = self.position
-        self.restart.set()
+        super().set_speed(speed)
 
     async def seek(self, instant: datetime) -> None:
         if not self.start <= instant <= self.end:
