@@ -110,6 +110,10 @@ def test_a_drill_started_in_the_panel_moves_people_pauses_seeks_replays_and_comp
     assert "moving" in page.text_content("#drill-counts") and page.text_content("#drill-t").startswith("t = ")
     if drills(page, "(d.lastFrame.smoke || []).length"):  # the fire's smoke per space, drawn as volumes
         wait_for(page, "d.view.smoke.spaces().length > 0")
+    camera = page.evaluate("() => window.citytwin.viewer.camera.positionWC.clone()")
+    page.click("#drill-zoom")  # flies to the drill's people
+    page.wait_for_function("(c) => { const p = window.citytwin.viewer.camera.positionWC; "
+                           "return Math.hypot(p.x - c.x, p.y - c.y, p.z - c.z) > 1; }", arg=camera)
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "viewer-drill.png"))
 

@@ -81,6 +81,7 @@ export class DrillPanel {
     $("drill-seek").addEventListener("click", () => this.seek(Number($("drill-seek-t").value)));
     $("drill-speed").addEventListener("change", () => this.setSpeed(Number($("drill-speed").value)));
     $("drill-runs-refresh").addEventListener("click", () => this.refreshRuns());
+    $("drill-zoom").addEventListener("click", () => this.view.flyTo());
     $("drill-compare").addEventListener("click", () => this.compare().catch((e) => this.fail(e)));
     return true;
   }

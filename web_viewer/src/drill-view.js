@@ -133,6 +133,23 @@ export class DrillView {
     this.viewer.scene.requestRender();
   }
 
+  /** Fly to what the last frame showed: its people and vehicles, and its zones' corners. */
+  flyTo() {
+    const { Cesium } = this;
+    const points = [];
+    for (const collection of [this.people, this.vehicles]) {
+      for (let i = 0; i < collection.length; i++) if (collection.get(i).show) points.push(collection.get(i).position);
+    }
+    const corners = JSON.parse(this.zonesShown || "[]").flatMap(([, , polygon]) => rings(polygon).flat());
+    for (const [lon, lat] of corners) points.push(Cesium.Cartesian3.fromDegrees(lon, lat));
+    if (!points.length) return false;
+    const sphere = Cesium.BoundingSphere.fromPoints(points);
+    this.viewer.camera.flyToBoundingSphere(sphere, {
+      offset: new Cesium.HeadingPitchRange(0, -0.7, Math.max(sphere.radius * 3, 60)), duration: 1 });
+    this.viewer.scene.requestRender();
+    return true;
+  }
+
   /** Test hook: people 0 … n − 1 as [lon, lat, h] (null for those not shown: out, or not in the frame). */
   positions(n) {
     const { Cesium } = this;
