@@ -42,6 +42,13 @@ def viewer_config() -> OrjsonResponse:
         "drill_report_url_template": "/drills/runs/{id}/report",
         "drill_compare_url": "/drills/compare",
         "drill_compare_page_url": "/drills/compare/page",
+        "events_url": "/events",
+        "event_url_template": "/events/{id}",
+        "event_transitions_url_template": "/events/{id}/transitions",
+        "event_nearby_url_template": "/events/{id}/nearby",
+        "event_nearby_kinds": "fire_station,hospital,hydrant",
+        "actors_url": "/actors",
+        "cockpit_url": "/cockpit",
     })
 
 

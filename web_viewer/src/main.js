@@ -7,6 +7,7 @@ import { Inspector } from "./inspector.js";
 import { createIfcStyle, renderStoreyOptions, trackStoreys } from "./ifc-style.js";
 import { Live } from "./live.js";
 import { DrillPanel } from "./drill-panel.js";
+import { Events } from "./events.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -29,6 +30,7 @@ const citytwin = (window.citytwin = {
   lastInspected: null,
   live: null, // the live twin (live.js) when the server offers it
   drills: null, // the drill panel (drill-panel.js) when the server runs drills
+  events: null, // event markers, report mode, event panel and cockpit (events.js) when the server has events
   errors: [],
 });
 
@@ -246,6 +248,7 @@ function setUpPicking(Cesium, viewer, inspector) {
 
   viewer.screenSpaceEventHandler.setInputAction((click) => {
     const picked = viewer.scene.pick(click.position);
+    if (citytwin.events && citytwin.events.handleClick(click.position, picked)) return; // report mode, events
     const feature = picked instanceof Cesium.Cesium3DTileFeature ? picked : null;
     const id = feature ? feature.getProperty("id") : undefined;
     const point = feature ? null : picked;
@@ -345,6 +348,10 @@ async function start() {
   setStatus("loading", "Loading tiles… (加载中)");
   citytwin.settle = (timeoutMs) => settle(viewer, citytwin.tilesets, timeoutMs);
   if (citytwin.live) citytwin.live.start();
+  if (config.events_url) {
+    citytwin.events = new Events(Cesium, viewer, config, { showError });
+    citytwin.events.start();
+  }
   if (config.plans_url && config.live_ws_url) {
     const drills = new DrillPanel(Cesium, viewer, config, { showError });
     drills.start().then((shown) => {
