@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,21 +11,36 @@ from sqlalchemy import Engine, text
 
 from ingest_gis.footprints import FootprintOptions, read_footprints
 from tests.helpers.data import shared_data
+from tests.helpers.s3_server import S3Server, s3_server
 from tiles.model import BuiltTileset, TileEntry
 from tiles.tileset import TilingOptions, build_tileset
 from twin import tilestore
 from twin.api.tile_server import TileServer
 from twin.repository import write_dataset
-from twin.tilestore import FileTileStore, NotFound, PostgisTileStore, TileStore, read_tile
+from twin.tilestore import ContentSource, FileTileStore, NotFound, PostgisTileStore, TileStore, read_tile
+from twin.tilestore_s3 import S3Config, S3TileStore
+
+_buckets = itertools.count()
 
 
-@pytest.fixture(params=["postgis", "files"])
+@pytest.fixture(scope="module")
+def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    with s3_server(tmp_path_factory.mktemp("s3")) as server:
+        yield server
+
+
+@pytest.fixture(params=["postgis", "files", "s3"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[TileStore]:
-    yield PostgisTileStore() if request.param == "postgis" else FileTileStore(tmp_path / "tiles")
+    if request.param == "s3":
+        server: S3Server = request.getfixturevalue("s3")
+        yield S3TileStore(S3Config(bucket="tiles", prefix=f"t{next(_buckets)}/", endpoint=server.endpoint,
+                                   access_key=server.access_key, secret_key=server.secret_key))
+    else:
+        yield PostgisTileStore() if request.param == "postgis" else FileTileStore(tmp_path / "tiles")
 
 
-def _files(store: TileStore) -> FileTileStore | None:
-    return store if isinstance(store, FileTileStore) else None
+def _files(store: TileStore) -> ContentSource | None:
+    return store if isinstance(store, FileTileStore | S3TileStore) else None
 
 
 def _nyc(max_features: int = 5) -> tuple[object, BuiltTileset]:
@@ -63,6 +79,8 @@ def test_rewriting_replaces_every_entry_and_leaves_no_stale_content(engine: Engi
     if isinstance(store, FileTileStore):
         on_disk = sorted(p.relative_to(store.root).as_posix() for p in store.root.rglob("*") if p.is_file())
         assert on_disk == sorted(f"nyc/v2/{p}" for p in paths)
+    if isinstance(store, S3TileStore):
+        assert store.stored_keys("nyc") == sorted(f"{store.config.prefix}nyc/v2/{p}" for p in paths)
 
 
 def test_a_failed_write_keeps_the_old_tileset_whole(engine: Engine, store: TileStore,
@@ -88,6 +106,8 @@ def test_a_failed_write_keeps_the_old_tileset_whole(engine: Engine, store: TileS
         assert read_tile(engine, _files(store), "nyc", entry.path).content == entry.content
     if isinstance(store, FileTileStore):
         assert not (store.root / "nyc" / "v2").exists()
+    if isinstance(store, S3TileStore):  # the objects uploaded before the failure are gone: no orphans
+        assert store.stored_keys("nyc") == sorted(f"{store.config.prefix}nyc/v1/{e.path}" for e in built.entries)
 
 
 def test_incremental_writes_upsert_and_delete_single_entries(engine: Engine, store: TileStore) -> None:

@@ -91,12 +91,12 @@ Ingest = Callable[["Engine", "TileStore", ProgressCallback], dict[str, Any]]
 def _run_ingest(args: argparse.Namespace, settings: Settings, ingest: Ingest,
                 describe: Callable[[dict[str, Any]], str]) -> int:
     """Open the database, ingest with progress bars into the configured store, then print the summary."""
-    from twin.tilestore import make_store
+    from twin.tilestore import store_for
 
     database = open_database(settings)
     try:
         with progress_bars(not args.json) as on_progress:
-            summary = ingest(database.engine, make_store(settings.tile_store, settings.tile_dir), on_progress)
+            summary = ingest(database.engine, store_for(settings), on_progress)
     finally:
         database.close()
     if args.json:
@@ -320,10 +320,10 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_tiles_export(args: argparse.Namespace, settings: Settings) -> int:
     from twin.repository import export_tileset
-    from twin.tilestore import FileTileStore
+    from twin.tilestore import content_source_for
 
     database = open_database(settings)
-    files = FileTileStore(settings.tile_dir) if settings.tile_dir else None
+    files = content_source_for(settings)
     try:
         count = export_tileset(database.engine, args.tileset, Path(args.directory), files)
     finally:

@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ingest_gis.records import IngestError, IngestResult
 from tiles.model import BuiltTileset
-from twin.tilestore import FileTileStore, NotFound, PostgisTileStore, TileStore, read_tile
+from twin.tilestore import ContentSource, NotFound, PostgisTileStore, TileStore, read_tile
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")
 
@@ -148,7 +148,7 @@ def get_object(engine: Engine, object_id: str) -> dict[str, Any]:
     return dict(row)
 
 
-def export_tileset(engine: Engine, tileset_id: str, directory: Path, files: FileTileStore | None = None) -> int:
+def export_tileset(engine: Engine, tileset_id: str, directory: Path, files: ContentSource | None = None) -> int:
     """Write every entry of a stored tileset under `directory` (for validators and static hosting)."""
     with engine.connect() as conn:
         paths = [r[0] for r in conn.execute(text("SELECT path FROM tiles WHERE tileset_id = :t ORDER BY path"),

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+if TYPE_CHECKING:
+    from twin.tilestore_s3 import S3Config
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -36,8 +40,15 @@ class Settings(BaseSettings):
     port: int = 8000
     web_viewer_dir: Path = PROJECT_ROOT / "web_viewer"
     max_features_per_tile: int = Field(default=400, ge=1, le=65535)
-    tile_store: str = Field(default="postgis", description="Where tile content lives: 'postgis' or 'files'.")
+    tile_store: str = Field(default="postgis", description="Where tile content lives: 'postgis', 'files' or 's3'.")
     tile_dir: Path | None = Field(default=None, description="Folder of the 'files' tile store.")
+    s3_endpoint: str | None = Field(default=None, description="S3 endpoint URL of the 's3' tile store "
+                                    "(http://host:8333 for SeaweedFS/MinIO); unset means AWS.")
+    s3_bucket: str = Field(default="citytwin-tiles", description="Bucket of the 's3' tile store (created if missing).")
+    s3_prefix: str = Field(default="", description="Key prefix inside the bucket, ending in '/' (e.g. 'city/').")
+    s3_region: str = Field(default="us-east-1", description="Region of the 's3' tile store.")
+    s3_access_key: str | None = Field(default=None, description="S3 access key; unset uses the AWS chain.")
+    s3_secret_key: str | None = Field(default=None, description="S3 secret key; unset uses the AWS chain.")
     tile_cache_mb: int = Field(default=256, ge=0, description="Per-worker cache of served tile entries.")
     max_upload_mb: int = Field(default=2048, ge=1, description="Largest ingest upload accepted over HTTP.")
     max_body_kb: int = Field(default=10_240, ge=1, description="Largest request body of any other route.")
@@ -58,6 +69,12 @@ class Settings(BaseSettings):
                                    "websocket client may lag behind before it is closed with a resume point.")
     alarm_event_level: str = Field(default="orange", pattern="^(blue|yellow|orange|red)$",
                                    description="Alarm level at which an alarm opens an event on its object.")
+
+    def s3_config(self) -> S3Config:
+        """The 's3' tile store's bucket, endpoint and keys."""
+        from twin.tilestore_s3 import S3Config
+        return S3Config(bucket=self.s3_bucket, endpoint=self.s3_endpoint, access_key=self.s3_access_key,
+                        secret_key=self.s3_secret_key, region=self.s3_region, prefix=self.s3_prefix)
 
     @property
     def embedded(self) -> bool:

@@ -15,11 +15,15 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
 import shapely
 from sqlalchemy import Connection, Engine, text
 
 from tiles.model import TileEntry
+
+if TYPE_CHECKING:
+    from twin.settings import Settings
 
 TILE_COLUMNS = ("tileset_id, path, content_type, etag, content, storage_key, size_bytes, level, geometric_error,"
                 " bounds, zmin, zmax, feature_ids, enu_box")
@@ -43,6 +47,12 @@ def content_etag(content: bytes) -> str:
 
 def _ewkb(geometry: shapely.Geometry) -> str:
     return shapely.to_wkb(shapely.set_srid(geometry, 4326), hex=True, include_srid=True)
+
+
+class ContentSource(Protocol):
+    """Where the bytes of rows without content are read from: the file store or the S3 store."""
+
+    def read_file(self, key: str) -> bytes: ...
 
 
 class TileStore(ABC):
@@ -144,8 +154,8 @@ class FileTileStore(TileStore):
             raise NotFound(f"tile content {key!r} is missing from the file store") from exc
 
 
-def read_tile(engine: Engine, files: FileTileStore | None, tileset_id: str, path: str) -> TileBlob:
-    """One primary-key lookup; the bytes come from the row or from the file store."""
+def read_tile(engine: Engine, files: ContentSource | None, tileset_id: str, path: str) -> TileBlob:
+    """One primary-key lookup; the bytes come from the row or from the file or object store."""
     with engine.connect() as conn:
         row = conn.execute(
             text("SELECT content, storage_key, content_type, etag FROM tiles WHERE tileset_id = :t AND path = :p"),
@@ -167,4 +177,20 @@ def make_store(kind: str, tile_dir: Path | None) -> TileStore:
         if tile_dir is None:
             raise ValueError("the file tile store needs CITYTWIN_TILE_DIR")
         return FileTileStore(tile_dir)
-    raise ValueError(f"unknown tile store {kind!r}: use 'postgis' or 'files'")
+    raise ValueError(f"unknown tile store {kind!r}: use 'postgis', 'files' or 's3'")
+
+
+def store_for(settings: Settings) -> TileStore:
+    """The store ingests write to, as configured (`CITYTWIN_TILE_STORE`)."""
+    if settings.tile_store == "s3":
+        from twin.tilestore_s3 import S3TileStore
+        return S3TileStore(settings.s3_config())
+    return make_store(settings.tile_store, settings.tile_dir)
+
+
+def content_source_for(settings: Settings) -> ContentSource | None:
+    """Where served rows without inline content are read from: the S3 store, else the file store if set."""
+    if settings.tile_store == "s3":
+        from twin.tilestore_s3 import S3TileStore
+        return S3TileStore(settings.s3_config())
+    return FileTileStore(settings.tile_dir) if settings.tile_dir else None

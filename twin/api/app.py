@@ -37,7 +37,7 @@ from twin.live.mqtt_bridge import open_mqtt
 from twin.live.service import LiveOptions, LiveService
 from twin.notices import NoticeListener
 from twin.settings import Settings
-from twin.tilestore import FileTileStore
+from twin.tilestore import content_source_for
 
 log = logging.getLogger(__name__)
 APP_STATE_KEY = "citytwin.app"
@@ -94,7 +94,7 @@ def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
         owned = database is None
         app.state.db = database or open_database(settings)
-        files = FileTileStore(settings.tile_dir) if settings.tile_dir else None
+        files = content_source_for(settings)
         app.state.tiles = TileServer(app.state.db.engine, files, settings.tile_cache_mb * 2**20,
                                      settings.cors_origins[0] if len(settings.cors_origins) == 1 else "*")
         url = app.state.db.engine.url.render_as_string(hide_password=False)

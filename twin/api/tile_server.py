@@ -22,7 +22,7 @@ from urllib.parse import unquote
 import anyio.to_thread
 from sqlalchemy import Engine
 
-from twin.tilestore import FileTileStore, NotFound, TileBlob, read_tile
+from twin.tilestore import ContentSource, NotFound, TileBlob, read_tile
 
 SAFE_PATH = re.compile(r"^(?!/)(?!.*(?:^|/)\.\.?(?:/|$))[A-Za-z0-9._/-]{1,512}$")
 NAMED_CONTENT = re.compile(r"-([0-9a-f]{8,64})\.[a-z0-9]+$")
@@ -120,7 +120,7 @@ def _range(header: str, size: int) -> tuple[int, int] | None:
 class TileServer:
     """Answers tile requests from the cache or one indexed lookup."""
 
-    def __init__(self, engine: Engine, files: FileTileStore | None, cache_bytes: int = 256 * 2**20,
+    def __init__(self, engine: Engine, files: ContentSource | None, cache_bytes: int = 256 * 2**20,
                  cors_origin: str = "*") -> None:
         self.engine = engine
         self.files = files
