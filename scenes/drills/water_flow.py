@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import shapely
@@ -97,12 +98,11 @@ class WaterFlow:
             1 + G * dt * self.manning**2 * np.abs(old) / hf ** (7 / 3))
         q[tuple(inner)] = np.where(wet, new, 0.0)
         if not self.closed:
-            for edge, sign, cells in ((0, -1.0, [slice(None), slice(None)]), (-1, 1.0, [slice(None), slice(None)])):
-                cells[axis] = edge
-                h = self.h[tuple(cells)]
-                face = [slice(None), slice(None)]
-                face[axis] = edge
-                q[tuple(face)] = sign * h * np.sqrt(G * h)
+            for edge, sign in ((0, -1.0), (-1, 1.0)):  # the same index picks the edge cells and edge faces
+                h = np.take(self.h, edge, axis=axis)
+                index: list[Any] = [slice(None), slice(None)]
+                index[axis] = edge
+                q[tuple(index)] = sign * h * np.sqrt(G * h)
         return q
 
     def _step(self, dt: float) -> None:
