@@ -26,11 +26,15 @@ class LocalFrame:
         self.forward = Transformer.from_crs("EPSG:4326", aeqd, always_xy=True)
         self.inverse = Transformer.from_crs(aeqd, "EPSG:4326", always_xy=True)
 
+    @staticmethod
+    def _apply(transformer: Transformer, xy: Any) -> Any:
+        return np.column_stack(transformer.transform(xy[:, 0].tolist(), xy[:, 1].tolist()))  # lists: one point too
+
     def local(self, geometry: BaseGeometry) -> BaseGeometry:
-        return shapely.transform(geometry, lambda xy: np.column_stack(self.forward.transform(xy[:, 0], xy[:, 1])))
+        return shapely.transform(geometry, lambda xy: self._apply(self.forward, xy))
 
     def geojson(self, geometry: BaseGeometry) -> Any:
-        lonlat = shapely.transform(geometry, lambda xy: np.column_stack(self.inverse.transform(xy[:, 0], xy[:, 1])))
+        lonlat = shapely.transform(geometry, lambda xy: self._apply(self.inverse, xy))
         return orjson.loads(shapely.to_geojson(shapely.set_precision(lonlat, 1e-6)))
 
 
