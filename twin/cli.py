@@ -126,6 +126,27 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     )
 
 
+def cmd_ingest_files(args: argparse.Namespace, settings: Settings) -> int:
+    """Many footprint files, one dataset each, built as tasks on Dask (`--dask`) or one by one here."""
+    from ingest_gis.footprints import DEFAULT_STOREY_HEIGHT, FootprintOptions
+    from tiles.tileset import TilingOptions
+    from twin.ingest_dask import ingest_footprint_files
+
+    storey_height = DEFAULT_STOREY_HEIGHT if args.storey_height is None else args.storey_height
+    options = FootprintOptions(name="files", height_attr=args.height_attr, levels_attr=args.levels_attr,
+                               storey_height=storey_height, crs=args.crs)
+    tiling = TilingOptions(max_features_per_tile=settings.max_features_per_tile,
+                           compression=Compression(args.compression))
+    return _run_ingest(
+        args, settings,
+        lambda engine, store, _progress: {"datasets": ingest_footprint_files(
+            engine, args.paths, options, tiling, scheduler=args.dask, workers=args.workers, prefix=args.prefix,
+            store=store)},
+        lambda s: "; ".join(f"dataset [bold]{d['dataset_id']}[/]: {d['objects']} objects, {d['tiles']} tiles"
+                            for d in s["datasets"]),
+    )
+
+
 def open_ifc(args: argparse.Namespace) -> None:
     """Before anything else loads: open the model and start its geometry iterator, which computes shapes on its
     own threads while the settings, the ingest code and the database are loaded and opened."""
@@ -356,6 +377,21 @@ def build_parser() -> argparse.ArgumentParser:
     fp.add_argument("--b3dm", action="store_true", help="write 3D Tiles 1.0 b3dm content for old clients")
     fp.add_argument("--json", action="store_true", help="print a machine-readable summary")
     fp.set_defaults(handler=cmd_ingest)
+    files = kinds.add_parser("footprint-files", help="many footprint files, one dataset each (named by prefix + "
+                             "file name), built in parallel on Dask with --dask")
+    files.add_argument("paths", nargs="+")
+    files.add_argument("--prefix", default="", help="put before each file name to make its dataset name")
+    files.add_argument("--dask", metavar="SCHEDULER", help="Dask scheduler address (tcp://host:8786), or 'local' "
+                       "for a cluster of worker processes here; unset builds the files one by one in this process")
+    files.add_argument("--workers", type=int, default=2, help="worker processes of --dask local (default 2)")
+    files.add_argument("--height-attr", help="attribute with the building height in metres")
+    files.add_argument("--levels-attr", help="attribute with the number of storeys")
+    files.add_argument("--storey-height", type=float, help="metres per storey (default 3)")
+    files.add_argument("--crs", help="CRS of the layers (EPSG code) when they have none or declare a wrong one")
+    files.add_argument("--compression", choices=[c.value for c in Compression], default=Compression.DRACO.value,
+                       help="tile vertex encoding (default: draco)")
+    files.add_argument("--json", action="store_true", help="print a machine-readable summary")
+    files.set_defaults(handler=cmd_ingest_files)
     ifc = kinds.add_parser("ifc", help="an IFC building model (IFC2X3, IFC4, IFC4X3)")
     ifc.add_argument("path")
     ifc.add_argument("--name", required=True, help="dataset name; re-ingesting a name replaces that dataset")
