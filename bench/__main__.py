@@ -1,13 +1,27 @@
 """Run the benchmarks: `python -m bench` runs all; `python -m bench NAME [options]` runs one
-(footprints, tiles, serving, queries, ifc, oblique, pointcloud, cityjson, live, mqtt, events)."""
+(footprints, tiles, serving, queries, ifc, oblique, pointcloud, cityjson, live, mqtt, events, dask_ingest)."""
 
 import sys
 
-from bench import cityjson, events, footprints, ifc, live, mqtt, oblique, pointcloud, queries, serving, tiles
+from bench import (
+    cityjson,
+    dask_ingest,
+    events,
+    footprints,
+    ifc,
+    live,
+    mqtt,
+    oblique,
+    pointcloud,
+    queries,
+    serving,
+    tiles,
+)
 
 BENCHMARKS = {"footprints": footprints.main, "tiles": tiles.main, "serving": serving.main, "queries": queries.main,
               "ifc": ifc.main, "oblique": oblique.main, "pointcloud": pointcloud.main,
-              "cityjson": cityjson.main, "live": live.main, "mqtt": mqtt.main, "events": events.main}
+              "cityjson": cityjson.main, "live": live.main, "mqtt": mqtt.main, "events": events.main,
+              "dask_ingest": dask_ingest.main}
 
 if len(sys.argv) > 1 and sys.argv[1] in BENCHMARKS:
     BENCHMARKS[sys.argv[1]](sys.argv[2:])

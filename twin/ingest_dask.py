@@ -34,10 +34,12 @@ class FileTask:
 
 
 def build_file(task: FileTask) -> tuple[IngestResult, BuiltTileset]:
-    """The work of one task, run in a worker: the file's objects and its finished tileset."""
+    """The work of one task, run in a worker: the file's objects and its finished tileset (the meshes, no longer
+    needed once tiled, stay in the worker rather than travel back)."""
     result = read_footprints(task.path, task.options)
     tiling = replace(task.tiling, class_name=result.tile_class)
-    return result, build_tileset(result.features, tiling)
+    tileset = build_tileset(result.features, tiling)
+    return replace(result, features=[]), tileset
 
 
 def file_tasks(paths: Sequence[str | Path], options: FootprintOptions, tiling: TilingOptions,
