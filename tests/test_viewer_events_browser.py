@@ -208,6 +208,23 @@ def test_an_event_reported_at_a_clicked_roof_is_assigned_and_closed_from_its_pan
     history = httpx.get(f"{base_url}/events/{event_id}").json()["history"]
     assert history[-1]["note"] == "fire out, roof checked" and history[1]["assignee"] == "brigade-3"
 
+    # Events changed by others arrive over the websocket: one pinned only on block c shows on its top, and
+    # goes when it is cancelled.
+    received = page.evaluate("window.citytwin.events.received")
+    answer = httpx.post(f"{base_url}/events", json={"kind": "structural", "severity": "yellow", "object_id": "blocks.c",
+                                                     "title": "cracked facade"})
+    assert answer.status_code == 201, answer.text
+    other = answer.json()["event"]["id"]
+    page.wait_for_function("(id) => window.citytwin.events.markerOf(id) !== null", arg=other)
+    marker = page.evaluate("(id) => window.citytwin.events.markerOf(id)", other)
+    assert marker["severity"] == "yellow" and abs(marker["position"][2] - 30) < 0.5, marker  # block c's top
+    assert abs(marker["position"][0] - at(115, 15)[0]) / M_LON < 1, marker
+    assert httpx.post(f"{base_url}/events/{other}/transitions", json={"to": "cancelled", "actor": "officer-li"}
+                      ).status_code == 200
+    page.wait_for_function("(id) => window.citytwin.events.markerOf(id) === null", arg=other)
+    assert page.evaluate("window.citytwin.events.received") >= received + 2
+    wait_counts(page, {"open": before["open"], "status-cancelled": before["status-cancelled"] + 1})
+
     refused = f"status of 400 (Bad Request) ({base_url}/events/{event_id}/transitions)"
     unexpected = [e for e in log.console_errors if not e.endswith(refused)]  # the refusal asked for above
     assert not log.page_errors and not unexpected, (log.page_errors, log.console_errors)
@@ -255,7 +272,7 @@ def test_ten_thousand_open_events_render_clustered_without_the_page_hanging(
             if (n > 0) requestAnimationFrame(() => step(n - 1));
             else done({ frames, stats: window.citytwin.events.stats() });
         };
-        requestAnimationFrame(() => step(30));
+        requestAnimationFrame(() => step(20));
     })"""
     shown = page.evaluate(moves, False)
     peer = page.evaluate(moves, True)
@@ -273,3 +290,22 @@ def test_ten_thousand_open_events_render_clustered_without_the_page_hanging(
     assert shown["stats"]["clustered"] > 9000, shown["stats"]
     assert page.evaluate("1 + 1") == 2
     assert not log.page_errors and not log.console_errors, (log.page_errors, log.console_errors)
+
+
+def test_the_viewer_is_told_every_events_url_and_each_answers(city: tuple[str, Any]) -> None:
+    base_url, _engine = city
+    config = httpx.get(f"{base_url}/viewer/config.json").json()
+    assert httpx.get(base_url + config["events_url"]).status_code == 200
+    actors = {a["id"] for a in httpx.get(base_url + config["actors_url"]).json()["actors"]}
+    assert {"officer-li", "brigade-3"} <= actors, actors  # with the built-in `system` actor
+    assert "by_status" in httpx.get(base_url + config["cockpit_url"]).json()["events"]
+    event = httpx.post(base_url + config["events_url"], json={"kind": "other", "location": at(0, -30),
+                                                               "title": "bench left on the road"}).json()["event"]
+    one = httpx.get(base_url + config["event_url_template"].replace("{id}", str(event["id"]))).json()
+    assert [h["action"] for h in one["history"]] == ["reported"]
+    nearby = httpx.get(base_url + config["event_nearby_url_template"].replace("{id}", str(event["id"])),
+                       params={"kinds": config["event_nearby_kinds"], "k": 3})
+    assert set(nearby.json()["resources"]) == {"fire_station", "hospital", "hydrant"}
+    moved = httpx.post(base_url + config["event_transitions_url_template"].replace("{id}", str(event["id"])),
+                       json={"to": "closed", "actor": "officer-li"})
+    assert moved.status_code == 409 and moved.json()["detail"]["allowed"] == ["assigned", "cancelled"]

@@ -254,8 +254,11 @@ export class EventMarkers {
     const marker = this.markers.get(id);
     if (!marker || !marker.point) return null;
     const color = Object.keys(this.colors).find((k) => this.Cesium.Color.equals(this.colors[k], marker.point.color));
+    const where = this.Cesium.Cartographic.fromCartesian(marker.position);
+    const degrees = this.Cesium.Math.toDegrees;
     return { severity: color || null, status: marker.event.status, shown: marker.point.show,
-      clustered: this.clusters.some((c) => c.ids.includes(id)), pixelSize: marker.point.pixelSize };
+      clustered: this.clusters.some((c) => c.ids.includes(id)), pixelSize: marker.point.pixelSize,
+      position: [degrees(where.longitude), degrees(where.latitude), where.height] };
   }
 
   /** Test hook: counts of what is drawn. */
