@@ -2,7 +2,7 @@
 frames whose people move (point primitives read back from the scene, Cesium's clock kept at the run's t), pausing
 stops the frames, seeking back plays kept frames again, a finished run replays from its CZML export on Cesium's
 clock (entities loaded, their positions changing as the clock moves) and over the websocket, and two runs are
-compared in the panel."""
+compared in the panel. A gas leak beside the house draws its plume's zones and replays them from CZML."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from tests.test_viewer_browser import ARTIFACTS, PageLog, browser, open_viewer  
 pytestmark = pytest.mark.browser
 
 PLAN = "fzk-fire"
+GAS_PLAN = "fzk-gas"
 VIEWPORT = {"width": 960, "height": 640}  # small: SwiftShader draws every frame
 
 
@@ -34,9 +35,21 @@ def fire_plan(floors: dict[str, Any]) -> dict[str, Any]:
             "time": {**plan["time"], "mode": "real_time", "duration_s": 300}}
 
 
+def gas_plan(lon: float, lat: float) -> dict[str, Any]:
+    """A gas main leaking beside the house, its plume drifting east; frames every 5 s."""
+    return {"id": GAS_PLAN, "name": "Gas leak by the FZK house",
+            "incident": {"kind": "gas_leak", "location": [lon, lat - 0.0003, 0.5]},
+            "time": {"mode": "real_time", "frame_interval_s": 5.0, "duration_s": 300},
+            "gas": {"substance": "methane", "release_kg_s": 2.0, "height_m": 0.5,
+                    "wind": {"speed_m_s": 3.0, "direction_deg": 270, "stability": "D"}},
+            "schemes": [{"id": "steady-wind"}]}
+
+
 @pytest.fixture(scope="module")
-def house(server_url: str, template_database: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A live server with the FZK house and a fire plan for it."""
+def house(server_url: str, template_database: str, tmp_path_factory: pytest.TempPathFactory
+          ) -> Iterator[tuple[str, dict[str, str]]]:
+    """A live server with the FZK house, a fire plan for it and a gas leak beside it; with each plan the server
+    could not take (no simulator for its hazard yet), why."""
     from tests.conftest import populated_server
     from tests.helpers.data import shared_data
     from twin.ingest import ingest_ifc
@@ -50,11 +63,15 @@ def house(server_url: str, template_database: str, tmp_path_factory: pytest.Temp
             building: str = conn.execute(text("SELECT id FROM twin_objects WHERE dataset_id = 'fzk' "
                                               "AND kind = 'IfcBuilding' ORDER BY id LIMIT 1")).scalar_one()
         floors = httpx.get(f"{base_url}/buildings/{building}/floors", timeout=30).json()
-        answer = httpx.post(f"{base_url}/plans", json=fire_plan(floors), timeout=60)
-        if answer.status_code == 422 and "no simulator runs" in answer.text:
-            pytest.skip(f"this server has no fire simulator yet: {answer.json()['detail']['message']}")
-        assert answer.status_code == 201, answer.text
-        yield base_url
+        lon, lat = httpx.get(f"{base_url}/objects/{building}").json()["geometry"]["coordinates"][0][0][:2]
+        missing = {}
+        for plan in (fire_plan(floors), gas_plan(lon, lat)):
+            answer = httpx.post(f"{base_url}/plans", json=plan, timeout=60)
+            if answer.status_code == 422 and "no simulator runs" in answer.text:
+                missing[plan["id"]] = answer.json()["detail"]["message"]
+            else:
+                assert answer.status_code == 201, answer.text
+        yield base_url, missing
 
 
 @pytest.fixture
@@ -84,8 +101,11 @@ def wait_for_end(base: str, run_id: str, timeout: float = 120.0) -> dict[str, An
     raise TimeoutError(f"run {run_id} did not end")
 
 
-def test_a_drill_started_in_the_panel_moves_people_pauses_seeks_replays_and_compares(tab: Any, house: str) -> None:
-    page, base = tab, house
+def test_a_drill_started_in_the_panel_moves_people_pauses_seeks_replays_and_compares(
+        tab: Any, house: tuple[str, dict[str, str]]) -> None:
+    page, (base, missing) = tab, house
+    if PLAN in missing:
+        pytest.skip(f"this server runs no fire drills yet: {missing[PLAN]}")
     log = PageLog(page, base)
     state = open_viewer(page, log)
     assert state["ok"] and state["tilesets"] == 1, state
@@ -167,4 +187,33 @@ def test_a_drill_started_in_the_panel_moves_people_pauses_seeks_replays_and_comp
     href = page.get_attribute("#drill-compare-link", "href") or ""
     assert f"a={run_id}" in href and f"b={other['id']}" in href
     assert httpx.get(base + href).status_code == 200
+    assert not log.page_errors and not log.console_errors, (log.page_errors, log.console_errors)
+
+
+def test_a_gas_leak_started_in_the_panel_draws_its_zones_and_replays_them_from_czml(
+        tab: Any, house: tuple[str, dict[str, str]]) -> None:
+    page, (base, missing) = tab, house
+    if GAS_PLAN in missing:
+        pytest.skip(f"this server runs no gas drills yet: {missing[GAS_PLAN]}")
+    log = PageLog(page, base)
+    assert open_viewer(page, log)["ok"]
+    page.wait_for_function("() => window.citytwin.drills !== null")
+    page.click("#drill-toggle")
+    page.wait_for_selector(f'#drill-plan option[value="{GAS_PLAN}"]', state="attached")
+    page.select_option("#drill-plan", GAS_PLAN)
+    page.wait_for_selector('#drill-scheme option[value="steady-wind"]', state="attached")
+    page.select_option("#drill-speed", "50")
+    page.click("#drill-start")
+    # The plume's threshold zones arrive with the frames and are drawn as polygons.
+    wait_for(page, "d.selectedRun !== null && d.frames >= 1 && (d.lastFrame.zones || []).length > 0")
+    wait_for(page, "d.view.zones.entities.values.length > 0")
+    assert drills(page, "d.lastFrame.zones[0].hazard") == "gas"
+    run_id = drills(page, "d.selectedRun")
+    row = page.locator(f'#drill-runs li[data-run="{run_id}"][data-status="finished"]')
+    row.wait_for(timeout=60_000)
+    # Replayed from the CZML export, the zones are entities on Cesium's clock.
+    row.locator("button", has_text="CZML").click()
+    wait_for(page, "d.mode === 'czml' && d.czmlEntityCount() > 0")
+    zones = drills(page, "d.timeline.czml.entities.values.filter((e) => e.id.startsWith('zone-gas')).length")
+    assert zones > 0
     assert not log.page_errors and not log.console_errors, (log.page_errors, log.console_errors)
