@@ -289,6 +289,18 @@ def test_ten_thousand_open_events_render_clustered_without_the_page_hanging(
     assert shown["stats"]["reclusters"] > stats["reclusters"]  # the camera moves re-clustered the markers
     assert shown["stats"]["clustered"] > 9000, shown["stats"]
     assert page.evaluate("1 + 1") == 2
+
+    # Clicking a cluster flies closer to its events.
+    page.wait_for_function("() => window.citytwin.events.stats().clusters > 0")
+    target = page.evaluate("""() => { const { Cesium, viewer } = window.citytwin;
+        const big = [...window.citytwin.events.markers.clusters].sort((a, b) => b.ids.length - a.ids.length)[0];
+        const c = Cesium.Cartographic.fromCartesian(big.position);
+        return [Cesium.Math.toDegrees(c.longitude), Cesium.Math.toDegrees(c.latitude), c.height,
+                viewer.camera.positionCartographic.height]; }""")
+    x, y = window_xy(page, target[0], target[1], target[2])
+    page.mouse.click(x, y)
+    page.wait_for_function("(h) => window.citytwin.viewer.camera.positionCartographic.height < h * 0.8",
+                           arg=target[3], timeout=15_000)
     assert not log.page_errors and not log.console_errors, (log.page_errors, log.console_errors)
 
 
