@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
@@ -10,7 +11,7 @@ import orjson
 import pytest
 from sqlalchemy import Engine, text
 
-from tests.conftest import serving
+from tests.conftest import free_port, serving
 from tests.helpers.data import shared_data
 from tests.helpers.s3_server import S3Server, s3_server
 from twin import cli
@@ -51,8 +52,9 @@ def test_an_ingest_into_s3_is_served_with_etags_and_revalidation(s3_settings: Se
     argv = ["ingest", "footprints", str(path), "--name", "nyc", "--json"]
     assert cli.main(argv, settings_factory=lambda: s3_settings) == 0
     with engine.connect() as conn:
-        store_name = conn.execute(text("SELECT store FROM tilesets WHERE id = 'nyc'")).scalar_one()
-        rows = conn.execute(text("SELECT path, storage_key, content IS NULL FROM tiles WHERE tileset_id = 'nyc'")).all()
+        store_name: str = conn.execute(text("SELECT store FROM tilesets WHERE id = 'nyc'")).scalar_one()
+        rows: list[tuple[str, str, bool]] = [tuple(r) for r in conn.execute(  # type: ignore[misc]
+            text("SELECT path, storage_key, content IS NULL FROM tiles WHERE tileset_id = 'nyc'"))]
     assert store_name == "s3" and rows and all(inline_missing for _, _, inline_missing in rows)
     store = store_for(s3_settings)
     assert isinstance(store, S3TileStore)
@@ -66,3 +68,23 @@ def test_an_ingest_into_s3_is_served_with_etags_and_revalidation(s3_settings: Se
         again = client.get(f"/tilesets/nyc/{glb}", headers={"If-None-Match": first.headers["etag"]})
         assert again.status_code == 304
         assert client.get("/tilesets/nyc/content/none.glb").status_code == 404
+
+
+def test_an_unreachable_object_store_answers_503_and_a_missing_object_404(s3_settings: Settings,
+                                                                        engine: Engine) -> None:
+    from ingest_gis.footprints import FootprintOptions, read_footprints
+    from tiles.tileset import TilingOptions, build_tileset
+    from twin.api.tile_server import TileServer
+    from twin.repository import write_dataset
+
+    result = read_footprints(shared_data("gis/osm_nyc_ridgewood_buildings.geojson"), FootprintOptions("nyc"))
+    built = build_tileset(result.features, TilingOptions(max_features_per_tile=5))
+    store = store_for(s3_settings)
+    assert isinstance(store, S3TileStore)
+    write_dataset(engine, name="nyc", kind="footprints", source="x", result=result, tileset=built, store=store)
+    entry, gone = built.entries[1], built.entries[2]
+    store.client.delete_object(Bucket=store.bucket, Key=f"twin/nyc/v1/{gone.path}")
+    assert TileServer(engine, store).respond("nyc", gone.path).status == 404
+    dead = S3TileStore(replace(s3_settings.s3_config(), endpoint=f"http://127.0.0.1:{free_port()}"))
+    reply = TileServer(engine, dead).respond("nyc", entry.path)
+    assert reply.status == 503 and b"cannot be reached" in reply.body

@@ -33,6 +33,10 @@ class NotFound(LookupError):
     """The requested record does not exist."""
 
 
+class ContentUnavailable(RuntimeError):
+    """The store holding a tile's content cannot be reached right now (answered 503, retried by clients)."""
+
+
 @dataclass(frozen=True)
 class TileBlob:
     content: bytes

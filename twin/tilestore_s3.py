@@ -13,11 +13,11 @@ from typing import Any
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 from sqlalchemy import Engine, text
 
 from tiles.model import TileEntry
-from twin.tilestore import NotFound, TileStore
+from twin.tilestore import ContentUnavailable, NotFound, TileStore
 
 _MISSING = {"NoSuchKey", "404", "NotFound"}
 
@@ -106,4 +106,6 @@ class S3TileStore(TileStore):
         except ClientError as exc:
             if str(exc.response.get("Error", {}).get("Code")) in _MISSING | {"NoSuchBucket"}:
                 raise NotFound(f"tile content {key!r} is missing from the object store") from exc
-            raise
+            raise ContentUnavailable(f"the object store refused tile content {key!r}: {exc}") from exc
+        except BotoCoreError as exc:  # connection refused, timeouts, DNS
+            raise ContentUnavailable(f"the object store cannot be reached: {exc}") from exc

@@ -22,7 +22,7 @@ from urllib.parse import unquote
 import anyio.to_thread
 from sqlalchemy import Engine
 
-from twin.tilestore import ContentSource, NotFound, TileBlob, read_tile
+from twin.tilestore import ContentSource, ContentUnavailable, NotFound, TileBlob, read_tile
 
 SAFE_PATH = re.compile(r"^(?!/)(?!.*(?:^|/)\.\.?(?:/|$))[A-Za-z0-9._/-]{1,512}$")
 NAMED_CONTENT = re.compile(r"-([0-9a-f]{8,64})\.[a-z0-9]+$")
@@ -146,6 +146,8 @@ class TileServer:
             cached = self.load(tileset_id, path)
         except NotFound as exc:
             return self._error(404, str(exc))
+        except ContentUnavailable as exc:
+            return self._error(503, str(exc))
         blob = cached.blob
         gzip_ok = cached.gzipped is not None and "gzip" in accept_encoding
         etag = cached.gzip_etag if gzip_ok else cached.etag
