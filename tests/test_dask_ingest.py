@@ -21,7 +21,7 @@ FILES = ("gis/osm_nyc_ridgewood_buildings.geojson", "gis/osm_berlin_prenzlauerbe
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[str]:
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as local:
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as local:
         yield local.scheduler_address
 
 

@@ -67,7 +67,7 @@ def build_all(tasks: Sequence[FileTask], scheduler: str | None, workers: int = 2
     with ExitStack() as stack:
         if scheduler == "local":
             cluster = stack.enter_context(LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                                       dashboard_address=None))
+                                                       dashboard_address=":0"))
             client = stack.enter_context(Client(cluster))
         else:
             client = stack.enter_context(Client(scheduler))
