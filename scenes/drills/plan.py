@@ -13,11 +13,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from scenes.drills.errors import PlanError
 
 HAZARDS = ("fire", "gas_leak", "water_logging")
-IDENT = r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,199}$"
+IDENT = r"^[A-Za-z0-9_$][A-Za-z0-9_$.:\-]{0,199}$"
+"""Ids of plans, schemes and units, and of twin objects (IFC GlobalIds use `_` and `$`)."""
 MAX_DURATION_S = 6 * 3600
 MAX_PEOPLE = 50_000
 
 Ident = Annotated[str, Field(pattern=IDENT)]
+StoreyKey = Annotated[str, Field(pattern=r"^(\*|" + IDENT[1:-1] + r")$")]
 Seconds = Annotated[float, Field(ge=0, le=MAX_DURATION_S)]
 
 
@@ -110,7 +112,7 @@ class PreMovement(_Model):
 class Evacuation(_Model):
     occupants: dict[Ident, Annotated[int, Field(le=MAX_PEOPLE)]] = {}
     """People per space id."""
-    density: dict[Ident, Annotated[float, Field(le=4)]] = {}
+    density: dict[StoreyKey, Annotated[float, Field(le=4)]] = {}
     """People per m² of walkable area per storey id (or `"*"` for every storey not named)."""
     premovement: PreMovement = PreMovement()
     exits: Literal["nearest"] | dict[Ident, Ident] = "nearest"
