@@ -12,9 +12,10 @@ from sqlalchemy import Engine, text
 from ingest_gis.footprints import FootprintOptions
 from tests.helpers.data import shared_data
 from tiles.tileset import TilingOptions
-from twin import cli
+from twin import cli, tilestore
 from twin.ingest_dask import file_tasks, ingest_footprint_files
 from twin.settings import Settings
+from twin.tilestore import FileTileStore
 
 FILES = ("gis/osm_nyc_ridgewood_buildings.geojson", "gis/osm_berlin_prenzlauerberg_buildings.geojson")
 
@@ -69,3 +70,28 @@ def test_the_cli_ingests_files_on_a_local_cluster(settings: Settings, engine: En
     with engine.connect() as conn:
         names = sorted(r[0] for r in conn.execute(text("SELECT id FROM tilesets")))
     assert names == ["c-osm_berlin_prenzlauerberg_buildings", "c-osm_nyc_ridgewood_buildings"]
+
+
+def test_a_write_failing_on_the_second_file_stores_neither_and_keeps_the_old_datasets(
+        engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    paths = [shared_data(f) for f in FILES]
+    tiling = TilingOptions(max_features_per_tile=100)
+    ingest_footprint_files(engine, paths, FootprintOptions("x"), tiling)
+    before = _stored(engine)
+    first_tiles = sum(1 for row in before[1] if row[0] == "osm_nyc_ridgewood_buildings")
+    calls = {"n": 0}
+    original = tilestore.content_etag
+
+    def failing(content: bytes) -> str:  # fails inside the second dataset's tiles
+        calls["n"] += 1
+        if calls["n"] == first_tiles + 2:
+            raise OSError("disk full")
+        return original(content)
+
+    monkeypatch.setattr(tilestore, "content_etag", failing)
+    files = FileTileStore(tmp_path / "tiles")
+    with pytest.raises(OSError, match="disk full"):
+        ingest_footprint_files(engine, paths, FootprintOptions("x"), tiling, store=files)
+    assert calls["n"] > first_tiles  # the first dataset had been written in the transaction
+    assert _stored(engine) == before
+    assert not [p for p in files.root.rglob("*") if p.is_file()]  # no content left behind

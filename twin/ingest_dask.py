@@ -1,9 +1,9 @@
 """Footprint files ingested on a Dask cluster: one task per file reads, extrudes and tiles it in a worker.
 
 The workers return finished objects and tilesets; the client writes them to PostGIS only after every task has
-succeeded, each dataset in its own transaction (`write_dataset`), so a failing file writes nothing at all and a
-dataset is never stored in part. `scheduler` is a Dask scheduler address (`tcp://host:8786`) or `local` for a
-`LocalCluster` of worker processes on this machine; `None` runs the same tasks in this process, one by one.
+succeeded, all datasets in one transaction (a savepoint each), so a failing file or write stores nothing at all.
+`scheduler` is a Dask scheduler address (`tcp://host:8786`) or `local` for a `LocalCluster` of worker processes
+on this machine; `None` runs the same tasks in this process, one by one.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from ingest_gis.records import IngestResult
 from tiles.model import BuiltTileset
 from tiles.tileset import TilingOptions, build_tileset
 from twin.repository import check_dataset_name, write_dataset
-from twin.tilestore import TileStore
+from twin.tilestore import PostgisTileStore, TileStore
 
 
 @dataclass(frozen=True)
@@ -78,9 +78,17 @@ def build_all(tasks: Sequence[FileTask], scheduler: str | None, workers: int = 2
 def ingest_footprint_files(engine: Engine, paths: Sequence[str | Path], options: FootprintOptions,
                            tiling: TilingOptions, *, scheduler: str | None = None, workers: int = 2,
                            prefix: str = "", store: TileStore | None = None) -> list[dict[str, Any]]:
-    """Ingest many footprint files, one dataset each; all built before any is written."""
+    """Ingest many footprint files, one dataset each; all built before any is written, all written in one
+    transaction (every dataset or none)."""
     tasks = file_tasks(paths, options, tiling, prefix)
     built = build_all(tasks, scheduler, workers)
-    return [write_dataset(engine, name=t.options.name, kind="footprints", source=Path(t.path).name,
-                          result=result, tileset=tileset, store=store)
-            for t, (result, tileset) in zip(tasks, built, strict=True)]
+    store = store or PostgisTileStore()
+    try:
+        with engine.begin() as conn:
+            summaries = [write_dataset(conn, name=t.options.name, kind="footprints", source=Path(t.path).name,
+                                       result=result, tileset=tileset, store=store)
+                         for t, (result, tileset) in zip(tasks, built, strict=True)]
+    finally:  # committed: old versions' content; rolled back: the new versions' content no row points at
+        for t in tasks:
+            store.collect(engine, t.options.name)
+    return summaries

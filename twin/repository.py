@@ -7,7 +7,8 @@ the same name: a reader sees the old dataset or the new one, never half of eithe
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, cast
 
@@ -49,7 +50,18 @@ def _ewkbs(geometries: list[shapely.Geometry]) -> list[str]:
     return list(shapely.to_wkb(shapely.set_srid(array, 4326), hex=True, include_srid=True))
 
 
-def write_dataset(engine: Engine, *, name: str, kind: str, source: str, result: IngestResult,
+@contextmanager
+def _transaction(target: Engine | Connection) -> Iterator[Connection]:
+    """A transaction of its own on an engine; a savepoint of the caller's on a connection."""
+    if isinstance(target, Connection):
+        with target.begin_nested():
+            yield target
+    else:
+        with target.begin() as conn:
+            yield conn
+
+
+def write_dataset(engine: Engine | Connection, *, name: str, kind: str, source: str, result: IngestResult,
                   tileset: BuiltTileset | Callable[[], BuiltTileset], extra_summary: dict[str, Any] | None = None,
                   also_write: Callable[[Connection], None] | None = None,
                   store: TileStore | None = None) -> dict[str, Any]:
@@ -57,7 +69,8 @@ def write_dataset(engine: Engine, *, name: str, kind: str, source: str, result: 
 
     `also_write` runs in the same transaction after the dataset rows exist (for kind-specific tables). A callable
     `tileset` is called once the objects are written, so a tileset still being built elsewhere overlaps the
-    writing of the objects.
+    writing of the objects. Given a Connection in a transaction, the dataset is written in a savepoint of it and
+    the caller commits (and collects the store once it has: `store.collect`).
     """
     check_dataset_name(name)
     built = tileset if isinstance(tileset, BuiltTileset) else None
@@ -72,7 +85,7 @@ def write_dataset(engine: Engine, *, name: str, kind: str, source: str, result: 
     store = store or PostgisTileStore()
     version = 0
     try:
-        with engine.begin() as conn:
+        with _transaction(engine) as conn:
             version = 1 + (conn.execute(text("SELECT coalesce(max(version), 0) FROM tilesets WHERE id = :id"),
                                         {"id": name}).scalar_one())
             conn.execute(text("DELETE FROM datasets WHERE name = :name"), {"name": name})
@@ -114,7 +127,8 @@ def write_dataset(engine: Engine, *, name: str, kind: str, source: str, result: 
     except BaseException:
         store.discard(name, version)
         raise
-    store.collect(engine, name)
+    if isinstance(engine, Engine):
+        store.collect(engine, name)
     return {"dataset_id": name, "tileset_id": name, "objects": len(result.objects),
             "tiles": built.content_count, "bytes": total_bytes}
 
