@@ -99,6 +99,7 @@ class Evacuation:
         self.factor = np.ones(n)
         self.exit_s = np.full(n, np.nan)
         self.exit_of: list[str | None] = [None] * n
+        self.start_space = tuple(spaces)
         self.start_storey = [site.spaces[s].storey for s in spaces]
         self.storey_of = list(self.start_storey)
         self.present = {s.id: 0 for s in site.storeys}
@@ -134,7 +135,7 @@ class Evacuation:
 
     @property
     def t(self) -> float:
-        return self.steps * self.dt
+        return round(self.steps * self.dt, 6)
 
     @property
     def finished(self) -> bool:

@@ -245,26 +245,33 @@ class Wayfinding:
 
     # speeds ------------------------------------------------------------------------------------------------------
     def apply_speeds(self) -> None:
-        """Desired speeds = own speed × the factor of the space each moving person is in."""
+        """Desired speeds = own speed × the factor of the space each moving person is in (positions looked up in
+        the storey's spaces at once; JuPedSim's own polygon query takes convex polygons only)."""
         ev = self.ev
+        slowed_parts = {ev.part_of_space.get(s) for s in ev.factors}
         for floor in ev.floors:
-            if not ev.moving_on[floor.index]:
+            index = floor.index
+            if not ev.moving_on[index]:
                 continue
-            by_agent, found = ev.by_agent[floor.index], {}
-            for space_id, factor in sorted(ev.factors.items()):
-                if ev.part_of_space.get(space_id) != floor.index:
-                    continue
-                outline = Polygon(ev.site.spaces[space_id].polygon.exterior)
-                for agent in floor.sim.agents_in_polygon(outline):
-                    person = by_agent.get(agent)
-                    if person is not None and ev.status[person] == MOVING:
-                        found[person] = factor
-            slowed = np.flatnonzero((ev.factor != 1.0) & (ev.part == floor.index) & (ev.status == MOVING))
-            for person in sorted(set(found) | set(slowed.tolist())):
-                factor = found.get(person, 1.0)
-                if factor != ev.factor[person]:
-                    ev.factor[person] = factor
-                    floor.speed(int(ev.agent[person]), float(ev.base_speed[person] * factor))
+            if index not in slowed_parts and not np.any((ev.factor != 1.0) & (ev.part == index)):
+                continue
+            by_agent, persons, points = ev.by_agent[index], [], []
+            for agent in floor.sim.agents():
+                person = by_agent.get(agent.id)
+                if person is not None and ev.status[person] == MOVING:
+                    persons.append(person)
+                    points.append(agent.position)
+            if not persons:
+                continue
+            tree, ids = self.trees[ev.parts[index].storey]
+            where, hit = tree.query(shapely.points(np.asarray(points)), predicate="intersects")
+            factor = {persons[int(w)]: ev.factors.get(ids[int(h)], 1.0) for w, h in zip(where[::-1], hit[::-1],
+                                                                                      strict=True)}
+            for person in persons:
+                new = factor.get(person, 1.0)
+                if new != ev.factor[person]:
+                    ev.factor[person] = new
+                    floor.speed(int(ev.agent[person]), float(ev.base_speed[person] * new))
 
     # state -------------------------------------------------------------------------------------------------------
     def people(self) -> People:
