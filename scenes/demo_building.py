@@ -1,5 +1,5 @@
 """A demo office building authored with `ifcopenshell.api`: storeys of rooms along a corridor, doors, windows,
-a stair and an exit — enough for the viewer's storey filter and the walkable floors that drills use.
+a stair and two exits — enough for the viewer's storey filter and the walkable floors that drills use.
 
 The model is georeferenced by its `IfcSite` (RefLatitude/RefLongitude) with true north set so that its x axis
 follows the demo district's street grid. Everything is generated; nothing is copied.
@@ -61,6 +61,8 @@ def generate_building(path: Path, lon: float, lat: float, *, storeys: int = 4, g
         if level == 0:  # the exit: a door in the west gable at the end of the corridor
             box("IfcDoor", storey, (1.2, WALL + 0.04, 2.2), (WALL + 0.02, corridor_y + 0.3, z), "wood", "Haupteingang",
                 along_y=True, OverallWidth=1.2, OverallHeight=2.2)
+            box("IfcDoor", storey, (1.0, WALL + 0.04, 2.1), (LENGTH + 0.02, corridor_y + 0.3, z), "wood",
+                "Nebeneingang", along_y=True, OverallWidth=1.0, OverallHeight=2.1)  # the second way out
         if level < storeys - 1:  # a stair at the east end of the corridor up to the next storey
             box("IfcStair", storey, (3.0, CORRIDOR - WALL - 0.2, STOREY_HEIGHT),
                 (LENGTH - 3.4, corridor_y + 0.25, z), "concrete", f"Treppe {level}",

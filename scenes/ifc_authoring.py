@@ -37,6 +37,8 @@ def _owner_history_for(file: Any) -> None:
     owner.get_application = lambda ifc: (ifc.by_type("IfcApplication") or [None])[0]
 
 
+LENGTH_ATTRIBUTES = frozenset({"OverallWidth", "OverallHeight"})
+
 class IfcAuthor:
     """One IFC file (IFC4 unless `schema` says otherwise) with a project, a site at lon/lat (x axis
     `grid_angle_deg` from east) and named colours."""
@@ -51,6 +53,9 @@ class IfcAuthor:
             _owner_history_for(self.file)
         self.project = root = api.run("root.create_entity", self.file, ifc_class="IfcProject", name=project)
         api.run("unit.assign_unit", self.file)
+        import ifcopenshell.util.unit
+
+        self.unit_scale = float(ifcopenshell.util.unit.calculate_unit_scale(self.file))  # metres per file unit
         model = api.run("context.add_context", self.file, context_type="Model")
         if grid_angle_deg:
             theta = math.radians(grid_angle_deg)
@@ -94,8 +99,8 @@ class IfcAuthor:
         """
         api = self.api
         product = api.run("root.create_entity", self.file, ifc_class=ifc_class, name=name)
-        for key, value in attributes.items():
-            setattr(product, key, value)
+        for key, value in attributes.items():  # lengths given in metres, stored in the file's length unit
+            setattr(product, key, value / self.unit_scale if key in LENGTH_ATTRIBUTES else value)
         representation = api.run("geometry.add_wall_representation", self.file, context=self.body, length=size[0],
                                  height=size[2], thickness=size[1])
         api.run("geometry.assign_representation", self.file, product=product, representation=representation)

@@ -28,7 +28,7 @@ from twin.settings import Settings
 
 def build_demo_city(engine: Engine, folder: Path, on_progress: ProgressCallback = no_progress) -> dict[str, Any]:
     """Write the demo inputs under `folder`, ingest them as datasets `demo`, `rathaus` and `resources` and the
-    road network `streets`, add the sensors."""
+    road network `streets`, add the sensors and the drill plans."""
     folder.mkdir(parents=True, exist_ok=True)
     district = folder / "demo-district.geojson"
     district.write_bytes(orjson.dumps(generate_district()))
@@ -43,7 +43,7 @@ def build_demo_city(engine: Engine, folder: Path, on_progress: ProgressCallback 
         "resources": ingest_points(engine, resources, PointOptions(name="resources"), on_progress=on_progress),
         "streets": ingest_roads(engine, streets, RoadOptions(name="streets")),
     }
-    return {**city, "sensors": add_demo_sensors(engine)}
+    return {**city, "sensors": add_demo_sensors(engine), "plans": add_demo_plans(engine)}
 
 
 def add_demo_plans(engine: Engine) -> list[str]:

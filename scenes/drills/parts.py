@@ -6,24 +6,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from scenes.drills.errors import PlanError
-from scenes.drills.evacuation_spec import WEIDMANN_SPEED, Distribution, EvacuationSpec
+from scenes.drills.building_parts import building_parts
 from scenes.drills.outdoor_parts import GasLeak, WaterLogging
-from scenes.drills.plan import Evacuation as EvacuationPlan
 from scenes.drills.plan import Plan, Scheme
 from scenes.drills.twin_data import TwinData
-
-
-def evacuation_spec(plan: EvacuationPlan) -> EvacuationSpec:
-    pre = plan.premovement
-    speed = Distribution("normal", plan.speed_m_s, WEIDMANN_SPEED.sd, WEIDMANN_SPEED.min,
-                         max(WEIDMANN_SPEED.max, plan.speed_m_s))
-    spec = EvacuationSpec(occupants=dict(plan.occupants), density=dict(plan.density),
-                          premovement=Distribution(pre.dist, pre.mean_s, pre.sd_s, pre.min_s, pre.max_s),
-                          exits=plan.exits if isinstance(plan.exits, str) else dict(plan.exits),
-                          closed_stairs=plan.closed_stairs, speed=speed)
-    spec.check()
-    return spec
 
 
 def parts_for(plan: Plan, scheme: Scheme, seed: int, data: TwinData) -> list[Any]:
@@ -31,4 +17,4 @@ def parts_for(plan: Plan, scheme: Scheme, seed: int, data: TwinData) -> list[Any
         return [GasLeak(plan, data)]
     if plan.hazard == "water_logging":
         return [WaterLogging(plan, data)]
-    raise PlanError("no simulator runs fire drills on this server yet", "incident.kind")
+    return list(building_parts(plan, scheme, seed, data))

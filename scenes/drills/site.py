@@ -210,7 +210,7 @@ def _read(document: Mapping[str, Any]) -> BuildingSite:
                     spaces.append(Space(fid, storey_id, p.get("name"), polygon, float(polygon.area)))
             elif kind in ("door", "exit", "stair") and fid:
                 line = local(geometry)
-                if kind == "stair" and (not isinstance(line, LineString) or line.is_empty):
+                if kind == "stair" and (not isinstance(line, LineString) or line.is_empty or line.length <= 0):
                     line = LineString()  # rises in place: its foot and head collapsed to nothing; placed below
                 elif not isinstance(line, LineString) or line.length <= 0:
                     warnings.append(f"{kind} {fid} has no line; left out")

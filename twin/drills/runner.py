@@ -44,10 +44,10 @@ class DrillRunner:
         self.lock = threading.Lock()
 
     def start(self, dsn: str, run_id: str, plan_document: dict[str, Any], scheme: str, seed: int, data: TwinData,
-              speed: float) -> None:
+              speed: float, paced: bool) -> None:
         ours, theirs = CONTEXT.Pipe(duplex=True)
         process = CONTEXT.Process(target=worker.main, name=f"citytwin-drill-{run_id[:8]}", daemon=True,
-                                  args=(dsn, run_id, plan_document, scheme, seed, data, speed, theirs))
+                                  args=(dsn, run_id, plan_document, scheme, seed, data, speed, paced, theirs))
         process.start()
         theirs.close()
         reader = threading.Thread(target=self._read, args=(run_id,), name=f"citytwin-drill-pipe-{run_id[:8]}",

@@ -77,7 +77,8 @@ class DrillService:
         await asyncio.to_thread(check_scheme, plan, scheme.id, data)
         async with self.live.pool.acquire() as conn:
             run = await store.create_run(conn, plan, scheme.id, seed, speed or plan.time.speed)
-        self.runner.start(self.dsn, run["id"], plan.document(), scheme.id, seed, data, run["speed"])
+        paced = plan.time.mode == "real_time" or speed is not None  # a speed asked for is a pace to keep
+        self.runner.start(self.dsn, run["id"], plan.document(), scheme.id, seed, data, run["speed"], paced)
         await self._raise_event(plan, scheme_id, run["id"], data)
         return run
 

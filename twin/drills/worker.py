@@ -116,14 +116,14 @@ class Player:
 
 
 def main(dsn: str, run_id: str, plan_document: dict[str, Any], scheme: str, seed: int, data: TwinData,
-         speed: float, pipe: Connection) -> None:
+         speed: float, paced: bool, pipe: Connection) -> None:
     """The worker process' entry: run to the end (or a stop), then store the report and the final status."""
     store = FrameStore(dsn, run_id)
     try:
         store.start(os.getpid())
         plan = parse_plan(plan_document)
         drill = build_drill(plan, scheme, seed, data)
-        player = Player(drill, store, pipe, plan.time.mode == "real_time", speed)
+        player = Player(drill, store, pipe, paced, speed)
         pipe.send(("state", player.state()))
         player.run()
         status = "stopped" if player.stopped else "finished"
