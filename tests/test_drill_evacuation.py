@@ -16,7 +16,7 @@ from scenes.drills.evacuation import Evacuation, EvacuationSpec
 from scenes.drills.evacuation_spec import Distribution
 from scenes.drills.hydraulic import hydraulic_estimate
 from scenes.drills.site import BuildingSite
-from scenes.drills.tower import generate_tower
+from scenes.drills.tower import generate_tower, tower_occupants
 from tests.helpers.data import shared_data
 from tests.helpers.drill_floors import ifc_floors
 
@@ -164,19 +164,6 @@ def tower(tmp_path_factory: pytest.TempPathFactory) -> BuildingSite:
     path = Path(tmp_path_factory.mktemp("tower")) / "tower.ifc"
     generate_tower(path, storeys=10)
     return BuildingSite.from_floors(ifc_floors(path, "tower"))
-
-
-def tower_occupants(site: BuildingSite, per_storey: int = 100) -> dict[str, int]:
-    """`per_storey` people on every storey, 4 in the corridor and the rest shared by the offices."""
-    occupants = {}
-    for storey in site.storeys:
-        spaces = sorted(site.spaces_of(storey.id), key=lambda s: s.id)
-        offices = [s for s in spaces if s.name and s.name.startswith("Office")]
-        corridor = [s for s in spaces if s not in offices]
-        occupants[corridor[0].id] = 4
-        for k, office in enumerate(offices):
-            occupants[office.id] = (per_storey - 4) // len(offices) + (k < (per_storey - 4) % len(offices))
-    return occupants
 
 
 def test_a_thousand_people_leave_a_ten_storey_tower_down_its_stairs(tower: BuildingSite) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from scenes.drills.site import BuildingSite
 from scenes.ifc_authoring import IfcAuthor
 
 LENGTH, WIDTH = 36.0, 17.0  # outer size, metres
@@ -79,3 +80,17 @@ def _stair(author: IfcAuthor, storey: Any, name: str, x0: float, y0: float, z: f
         api.run("spatial.unassign_container", file, products=[flight])
     api.run("aggregate.assign_object", file, relating_object=stair, products=flights)
     author.products += 1
+
+
+def tower_occupants(site: BuildingSite, per_storey: int = 100) -> dict[str, int]:
+    """`per_storey` people on every storey of a tower's site: 4 in the corridor, the rest shared by the offices."""
+    occupants = {}
+    for storey in site.storeys:
+        spaces = sorted(site.spaces_of(storey.id), key=lambda s: s.id)
+        offices = [s for s in spaces if s.name and s.name.startswith("Office")]
+        corridor = [s for s in spaces if s not in offices]
+        occupants[corridor[0].id] = min(4, per_storey)
+        rest = per_storey - occupants[corridor[0].id]
+        for k, office in enumerate(offices):
+            occupants[office.id] = rest // len(offices) + (k < rest % len(offices))
+    return occupants

@@ -209,9 +209,14 @@ class Wayfinding:
             part, _, square, point, _ = self.landing[key]
             floor = ev.floors[part]
             members, by_agent = self.bound[key], ev.by_agent[part]
-            near = [by_agent[a] for a in floor.sim.agents_in_polygon(square) if by_agent.get(a) in members]
-            near.sort(key=lambda p: (Point(floor.sim.agent(int(ev.agent[p])).position).distance(point), p))
-            for person in near:
+            reach = (square.bounds[2] - square.bounds[0]) / 2
+            near = []
+            for agent in floor.sim.agents_in_range((point.x, point.y), reach):
+                person = by_agent.get(agent)
+                if person in members:
+                    x, y = floor.sim.agent(agent).position
+                    near.append((math.hypot(x - point.x, y - point.y), person))
+            for _, person in sorted(near):
                 if not flow.can_board(t):
                     break
                 floor.remove(int(ev.agent[person]))
@@ -228,8 +233,11 @@ class Wayfinding:
                 if walker.down in held:
                     continue
                 part, _, _, _, spots = self.landing[(stair_id, not walker.down)]
-                sim = ev.floors[part].sim
-                spot = next((s for s in spots if not list(sim.agents_in_range(s, 2 * ev.spec.radius + 0.05))), None)
+                sim, clearance, spot = ev.floors[part].sim, 2 * ev.spec.radius + 0.05, None
+                for candidate in spots:
+                    if not list(sim.agents_in_range(candidate, clearance)):
+                        spot = candidate
+                        break
                 if spot is None:
                     held.add(walker.down)
                     continue
