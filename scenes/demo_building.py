@@ -58,11 +58,11 @@ def generate_building(path: Path, lon: float, lat: float, *, storeys: int = 4, g
                 door_y = corridor_y - WALL / 2 - 0.02 if side == "Süd" else corridor_y + CORRIDOR - WALL / 2 - 0.02
                 box("IfcDoor", storey, (0.9, WALL + 0.04, 2.1), (x0 + room_length / 2 - 0.45, door_y, z), "wood",
                     "Bürotür", OverallWidth=0.9, OverallHeight=2.1)
-        if level == 0:  # the exit: a door in the west gable at the end of the corridor
-            box("IfcDoor", storey, (1.2, WALL + 0.04, 2.2), (WALL + 0.02, corridor_y + 0.3, z), "wood", "Haupteingang",
-                along_y=True, OverallWidth=1.2, OverallHeight=2.2)
-            box("IfcDoor", storey, (1.0, WALL + 0.04, 2.1), (LENGTH + 0.02, corridor_y + 0.3, z), "wood",
-                "Nebeneingang", along_y=True, OverallWidth=1.0, OverallHeight=2.1)  # the second way out
+        if level == 0:  # the exits: a door in each gable at the ends of the corridor, the main one by the stair
+            box("IfcDoor", storey, (1.0, WALL + 0.04, 2.1), (WALL + 0.02, corridor_y + 0.3, z), "wood",
+                "Nebeneingang", along_y=True, OverallWidth=1.0, OverallHeight=2.1)
+            box("IfcDoor", storey, (1.2, WALL + 0.04, 2.2), (LENGTH + 0.02, corridor_y + 0.3, z), "wood",
+                "Haupteingang", along_y=True, OverallWidth=1.2, OverallHeight=2.2)  # beside the stair
         if level < storeys - 1:  # a stair at the east end of the corridor up to the next storey
             box("IfcStair", storey, (3.0, CORRIDOR - WALL - 0.2, STOREY_HEIGHT),
                 (LENGTH - 3.4, corridor_y + 0.25, z), "concrete", f"Treppe {level}",

@@ -17,8 +17,8 @@ def _kind(storey: dict[str, Any], kind: str) -> list[dict[str, Any]]:
 
 
 def fire_plan(floors: dict[str, Any], station: str | None, hospital: str | None) -> dict[str, Any]:
-    """The town hall fire: it starts in the ground floor's largest room; 0.15 people per m² on every storey (a
-    busy office), so that the exits queue and losing the main one at 60 s shows."""
+    """The town hall fire during a citizens' day: it starts in the ground floor's largest room; 0.4 people per m²
+    on the ground floor and 0.05 above, so that the exits queue and losing the main one at 60 s shows."""
     ground = _lowest_storey(floors)
     space = max(_kind(ground, "space"), key=lambda s: (s["properties"]["area"] or 0, s["id"]))
     exits = sorted(_kind(ground, "exit"), key=lambda e: (-(e["properties"]["width"] or 0), e["id"]))
@@ -28,8 +28,8 @@ def fire_plan(floors: dict[str, Any], station: str | None, hospital: str | None)
                        {"unit": "ladder-1", "station": station, "kind": "ladder", "depart_s": 90}]
     if hospital is not None:
         deployment.append({"unit": "ambulance-1", "station": hospital, "kind": "ambulance", "depart_s": 120})
-    evacuation = {"density": {"*": 0.15}, "premovement": {"dist": "lognormal", "mean_s": 20, "sd_s": 8,
-                                                          "max_s": 60}}
+    evacuation = {"density": {ground["storey"]: 0.4, "*": 0.05},
+                  "premovement": {"dist": "lognormal", "mean_s": 20, "sd_s": 8, "max_s": 60}}
     schemes = [{"id": "all-exits", "name": "Every exit open", "evacuation": evacuation, "deployment": deployment}]
     if exits:
         schemes.append({"id": "main-exit-blocked", "name": "The main exit blocked at 60 s",

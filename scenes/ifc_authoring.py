@@ -82,7 +82,7 @@ class IfcAuthor:
     def storey(self, building: Any, name: str, elevation: float) -> Any:
         """A storey placed at its elevation (readers take storey heights from placements or `Elevation`)."""
         storey = self.api.run("root.create_entity", self.file, ifc_class="IfcBuildingStorey", name=name)
-        storey.Elevation = elevation
+        storey.Elevation = elevation / self.unit_scale  # in the file's length unit, like every length attribute
         self.api.run("aggregate.assign_object", self.file, relating_object=building, products=[storey])
         matrix = np.eye(4)
         matrix[2, 3] = elevation

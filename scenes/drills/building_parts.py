@@ -75,7 +75,7 @@ class BuildingEvacuation:
         self.t = 0.0
         people = self.evacuation.people()
         self.fed: NDArray[np.float64] = np.zeros(len(people.id))
-        self.offset = self.site.storeys[0].height - self.site.storeys[0].elevation  # elevation → ellipsoid
+        self.offset = self.site.storeys[0].height  # people's z counts from the lowest floor
         self.first_untenable: dict[str, float] = {}
 
     def _check_target(self, inject: Inject, where: str) -> None:
