@@ -120,7 +120,7 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
         lambda engine, store, on_progress: ingest_footprints(
             engine, args.path, options, max_features_per_tile=settings.max_features_per_tile,
             compression=Compression(args.compression), implicit=args.implicit, b3dm=args.b3dm, store=store,
-            on_progress=on_progress),
+            on_progress=on_progress, ground=args.ground, terrain=args.terrain),
         lambda s: (f"dataset [bold]{s['dataset_id']}[/]: {s['objects']} objects, {s['tiles']} tiles "
                    f"({s['bytes']:,} bytes), tileset {s['tileset_id']}"),
     )
@@ -357,6 +357,7 @@ def cmd_tiles_export(args: argparse.Namespace, settings: Settings) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="citytwin", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
+    from twin.terrain.cli import add_ground_option, add_terrain_command
 
     db = sub.add_parser("db", help="the embedded PostGIS cluster")
     db.add_argument("action", choices=["start", "stop", "status"])
@@ -377,6 +378,7 @@ def build_parser() -> argparse.ArgumentParser:
     fp.add_argument("--implicit", action="store_true", help="write an implicitly tiled quadtree (large layers)")
     fp.add_argument("--b3dm", action="store_true", help="write 3D Tiles 1.0 b3dm content for old clients")
     fp.add_argument("--json", action="store_true", help="print a machine-readable summary")
+    add_ground_option(fp)  # --ground terrain
     fp.set_defaults(handler=cmd_ingest)
     files = kinds.add_parser("footprint-files", help="many footprint files, one dataset each (named by prefix + "
                              "file name), built in parallel on Dask with --dask")
@@ -439,6 +441,7 @@ def build_parser() -> argparse.ArgumentParser:
     from twin.cli_events import add_ingest_commands
 
     add_ingest_commands(kinds)  # points, roads
+    add_terrain_command(kinds)  # terrain
 
     for name, handler, help_text in (("serve", cmd_serve, "serve the API, tiles and viewer"),
                                      ("demo", cmd_demo, "generate, ingest and serve a demo district")):

@@ -23,7 +23,7 @@ def cmd_ingest_points(args: argparse.Namespace, settings: Settings) -> int:
 
     return _run_ingest(args, settings, lambda engine, store, on_progress: ingest_points(
         engine, args.path, options, max_features_per_tile=settings.max_features_per_tile, store=store,
-        on_progress=on_progress), describe)
+        on_progress=on_progress, ground=args.ground, terrain=args.terrain), describe)
 
 
 def cmd_ingest_roads(args: argparse.Namespace, settings: Settings) -> int:
@@ -49,6 +49,9 @@ def add_ingest_commands(kinds: Any) -> None:
     points.add_argument("--crs", help="CRS of the layer (EPSG code) when it has none or declares a wrong one")
     points.add_argument("--layer", help="layer name in a multi-layer source such as a GeoPackage")
     points.add_argument("--json", action="store_true", help="print a machine-readable summary")
+    from twin.terrain.cli import add_ground_option
+
+    add_ground_option(points)  # --ground terrain
     points.set_defaults(handler=cmd_ingest_points)
     roads = kinds.add_parser("roads", help="road lines (e.g. raw OSM ways) as a routable pgRouting network")
     roads.add_argument("path")

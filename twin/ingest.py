@@ -41,14 +41,18 @@ def ingest_footprints(
     b3dm: bool = False,
     store: TileStore | None = None,
     on_progress: ProgressCallback = no_progress,
+    ground: str = "file",
+    terrain: str | None = None,
 ) -> dict[str, Any]:
-    """Footprints → twin objects + LoD1 tileset in PostGIS; returns a summary with per-stage seconds."""
+    """Footprints → twin objects + LoD1 tileset in PostGIS; returns a summary with per-stage seconds.
+
+    `ground="terrain"` stands every building on the ingested terrain (`terrain`, else the newest one)."""
     from ingest_gis.footprints import read_footprints
 
     check_dataset_name(options.name)
     timings: dict[str, float] = {}
     start = time.perf_counter()
-    result = read_footprints(path, options, on_progress)
+    result = _grounded(engine, read_footprints(path, options, on_progress), ground, terrain)
     timings["read_and_extrude"] = time.perf_counter() - start
 
     start = time.perf_counter()
@@ -67,13 +71,26 @@ def ingest_footprints(
             "seconds": {k: round(v, 3) for k, v in timings.items()}}
 
 
+def _grounded(engine: Engine, result: IngestResult, ground: str, terrain: str | None) -> IngestResult:
+    """The result as read (`file`), or set on the terrain (`terrain`)."""
+    if ground == "file":
+        return result
+    if ground != "terrain":
+        raise IngestError(f"--ground {ground!r}: use 'file' (heights as in the file) or 'terrain'")
+    from twin.terrain.ingest import on_terrain
+
+    return on_terrain(engine, result, terrain)
+
+
 def ingest_points(engine: Engine, path: str | Path, options: PointOptions, *, max_features_per_tile: int = 400,
-                  store: TileStore | None = None, on_progress: ProgressCallback = no_progress) -> dict[str, Any]:
-    """Resource points (and a mixed layer's polygons as footprints) → twin objects + a marker tileset."""
+                  store: TileStore | None = None, on_progress: ProgressCallback = no_progress,
+                  ground: str = "file", terrain: str | None = None) -> dict[str, Any]:
+    """Resource points (and a mixed layer's polygons as footprints) → twin objects + a marker tileset;
+    `ground="terrain"` stands them on the terrain."""
     from ingest_gis.points import read_points
 
     check_dataset_name(options.name)
-    result = read_points(path, options, on_progress)
+    result = _grounded(engine, read_points(path, options, on_progress), ground, terrain)
     tiling = TilingOptions(max_features_per_tile=max_features_per_tile, class_name=result.tile_class)
     tileset = build_tileset(result.features, tiling, lambda done, total: on_progress("tiles", done, total))
     stored = write_dataset(engine, name=options.name, kind="points", source=str(Path(path).name), result=result,

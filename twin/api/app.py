@@ -23,6 +23,7 @@ from twin.api import (
     routes_ogc,
     routes_queries,
     routes_sta,
+    routes_terrain,
     routes_tiles,
     routes_viewer,
 )
@@ -151,6 +152,7 @@ def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
     app.include_router(routes_sta.router)
     app.include_router(routes_events.router)
     app.include_router(routes_drills.router)
+    app.include_router(routes_terrain.router)
     app.include_router(routes_viewer.router)
     routes_viewer.mount_static(app, settings)
     return app

@@ -22,7 +22,7 @@ def health(db: DatabaseDep) -> OrjsonResponse:
 
 @router.get("/tilesets", tags=["tiles"])
 def tilesets(engine: EngineDep) -> OrjsonResponse:
-    rows: list[dict[str, Any]] = list_tilesets(engine)
+    rows: list[dict[str, Any]] = [r for r in list_tilesets(engine) if r["kind"] != "terrain"]  # see GET /terrain
     for row in rows:
         row["url"] = f"/tilesets/{row['id']}/tileset.json"
     return OrjsonResponse(rows)
@@ -35,6 +35,6 @@ def tile(tileset_id: str, path: str, request: Request) -> Response:
     reply = request.app.state.tiles.respond(
         tileset_id, path, if_none_match=request.headers.get("if-none-match"),
         accept_encoding=request.headers.get("accept-encoding", ""), range_header=request.headers.get("range"),
-        head=request.method == "HEAD")
+        head=request.method == "HEAD", accept=request.headers.get("accept", ""))
     headers = {k.decode(): v.decode() for k, v in reply.headers if k != b"content-length"}
     return Response(reply.body, status_code=reply.status, headers=headers)

@@ -3,7 +3,10 @@
 `TileServer.respond` turns (tileset, path, request headers) into (status, headers, body): strong ETags from the
 content hash, 304 on `If-None-Match`, gzip for JSON, single byte ranges, CORS, and caching rules — a file whose
 name carries its content hash (`…-<sha256 prefix>.glb`, as explicit tilesets name content) is immutable for a
-year, `tileset.json` must revalidate, other entries (implicit tiling's) are fresh for a minute. Entries are
+year, `tileset.json` and a terrain's `layer.json` must revalidate, other entries (implicit tiling's, terrain
+tiles) are fresh for a minute. Quantized-mesh terrain tiles are gzipped like JSON and carry their vertex normals
+extension only for a client whose `Accept` asks for it (`extensions=octvertexnormals`, as CesiumTerrainProvider
+sends it); others get the tile cut before its extensions, under an ETag of its own. Entries are
 cached per worker after one primary-key lookup; a "tileset changed" notice (PostgreSQL NOTIFY, see
 `twin.notices`) drops a tileset's cached entries.
 """
@@ -30,6 +33,8 @@ SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")
 IMMUTABLE = b"public, max-age=31536000, immutable"
 REVALIDATE = b"public, max-age=0, must-revalidate"
 SHORT = b"public, max-age=60"
+QUANTIZED_MESH = "application/vnd.quantized-mesh"
+COMPRESSIBLE = ("application/json", QUANTIZED_MESH)
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
@@ -51,12 +56,21 @@ class _Cached:
     etag: bytes
     gzip_etag: bytes
     content_type: bytes
+    base_length: int | None = None  # a terrain tile's bytes before its extensions
 
     @classmethod
     def of(cls, blob: TileBlob) -> _Cached:
-        is_json = blob.content_type == "application/json"
-        return cls(blob, gzip.compress(blob.content, 6, mtime=0) if is_json else None, blob.etag.encode(),
-                   (blob.etag[:-1] + '-gz"').encode(), blob.content_type.encode())
+        compress = blob.content_type in COMPRESSIBLE
+        base = None
+        if blob.content_type == QUANTIZED_MESH:
+            from tiles.terrain.quantized import read_tile
+
+            try:
+                base = read_tile(blob.content).base_length
+            except ValueError:
+                base = None
+        return cls(blob, gzip.compress(blob.content, 6, mtime=0) if compress else None, blob.etag.encode(),
+                   (blob.etag[:-1] + '-gz"').encode(), blob.content_type.encode(), base)
 
 
 class TileCache:
@@ -138,7 +152,8 @@ class TileServer:
         return found
 
     def respond(self, tileset_id: str, path: str, *, if_none_match: str | None = None,
-                accept_encoding: str = "", range_header: str | None = None, head: bool = False) -> Reply:
+                accept_encoding: str = "", range_header: str | None = None, head: bool = False,
+                accept: str = "") -> Reply:
         """The whole answer to one GET or HEAD of a tileset entry."""
         if not SAFE_ID.match(tileset_id) or not SAFE_PATH.match(path):
             return self._error(400, f"invalid tile path {path!r}")
@@ -149,16 +164,21 @@ class TileServer:
         except ContentUnavailable as exc:
             return self._error(503, str(exc))
         blob = cached.blob
+        if cached.base_length is not None and cached.base_length < len(blob.content) and \
+                "octvertexnormals" not in accept:
+            return self._base_terrain(cached, if_none_match, head)
         gzip_ok = cached.gzipped is not None and "gzip" in accept_encoding
         etag = cached.gzip_etag if gzip_ok else cached.etag
-        if path.endswith("tileset.json"):
+        if path.endswith(("tileset.json", "layer.json")):
             cache_control = REVALIDATE
         elif (named := NAMED_CONTENT.search(path)) and blob.etag[1:].startswith(named.group(1)):
             cache_control = IMMUTABLE
         else:
             cache_control = SHORT
         out = [(b"etag", etag), (b"cache-control", cache_control), *self.cors]
-        if cached.gzipped is not None:
+        if cached.base_length is not None:
+            out.append((b"vary", b"Accept, Accept-Encoding"))
+        elif cached.gzipped is not None:
             out.append((b"vary", b"Accept-Encoding"))
         if if_none_match and _matches(if_none_match, {etag.decode(), blob.etag}):
             return Reply(304, out, b"")
@@ -178,6 +198,18 @@ class TileServer:
         out.append((b"content-length", str(len(body)).encode()))
         return Reply(status, out, b"" if head else body)
 
+    def _base_terrain(self, cached: _Cached, if_none_match: str | None, head: bool) -> Reply:
+        """A terrain tile without its extensions, for a client that asked for none."""
+        assert cached.base_length is not None
+        etag = cached.blob.etag[:-1] + '-base"'
+        out = [(b"etag", etag.encode()), (b"cache-control", SHORT), *self.cors,
+               (b"vary", b"Accept, Accept-Encoding")]
+        if if_none_match and _matches(if_none_match, {etag}):
+            return Reply(304, out, b"")
+        body = cached.blob.content[: cached.base_length]
+        out += [(b"content-type", cached.content_type), (b"content-length", str(len(body)).encode())]
+        return Reply(200, out, b"" if head else body)
+
     def _error(self, status: int, detail: str) -> Reply:
         import orjson
 
@@ -193,8 +225,11 @@ async def serve_tile(server: TileServer, scope: Scope, send: Send) -> bool:
         return False
     _, _, tileset_id, entry = path.split("/", 3)
     if_none_match = accept_encoding = range_header = None
+    accept = ""
     for name, value in scope["headers"]:
-        if name == b"if-none-match":
+        if name == b"accept":
+            accept = value.decode("latin-1")
+        elif name == b"if-none-match":
             if_none_match = value.decode("latin-1")
         elif name == b"accept-encoding":
             accept_encoding = value.decode("latin-1")
@@ -203,7 +238,7 @@ async def serve_tile(server: TileServer, scope: Scope, send: Send) -> bool:
     entry = unquote(entry)
     arguments = (tileset_id, entry)
     options = {"if_none_match": if_none_match, "accept_encoding": accept_encoding or "",
-               "range_header": range_header, "head": scope["method"] == "HEAD"}
+               "range_header": range_header, "head": scope["method"] == "HEAD", "accept": accept}
     if server.cache.get((tileset_id, entry)) is not None:  # warm: answer on the event loop, no thread hop
         reply = server.respond(*arguments, **options)
     else:
