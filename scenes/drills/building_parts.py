@@ -1,7 +1,7 @@
 """A fire drill in one building as a coupler `Part`: the evacuation (JuPedSim, `scenes.drills.evacuation`) on the
-building's walkable floors, coupled every frame with its fire and smoke (`scenes.drills.fire`): walking speeds
-follow each space's visibility, untenable spaces close to routing, and each person's fractional effective dose
-grows by the dose rate of the space they are in."""
+building's walkable floors, coupled every frame with its fire and smoke (`scenes.drills.fire`, the two-zone
+model): walking speeds follow each space's visibility, untenable spaces close to routing, and each person's
+fractional effective dose grows by the dose rate of the space they are in."""
 
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ from numpy.typing import NDArray
 from scenes.drills.errors import PlanError
 from scenes.drills.evacuation import Evacuation
 from scenes.drills.evacuation_spec import WEIDMANN_SPEED, Distribution, EvacuationSpec
-from scenes.drills.fire_zone import GROWTH_KW_S2, Compartment, FireSmoke, FireSpec, Opening
+from scenes.drills.fire import Compartment, FireSmoke, Fuel, Opening
+from scenes.drills.fire import Fire as FireSource
 from scenes.drills.frames import positions, rounded
 from scenes.drills.plan import Evacuation as EvacuationPlan
 from scenes.drills.plan import Fire, Inject, Plan, Scheme
@@ -29,9 +30,10 @@ STATUS_CODES = {"waiting": 0, "moving": 1, "on_stair": 1, "evacuated": 2, "trapp
 
 
 def fire_from_site(site: BuildingSite, plan: Plan) -> FireSmoke:
-    """The zone model on the building: every space a compartment as high as its storey (the next storey's
-    elevation above it, else 3 m), every door, exit and stair an opening (stairs let smoke rise to the space
-    they reach)."""
+    """The two-zone model on the building: every space a compartment as high as its storey (the next storey's
+    elevation above it, else 3 m), every door, exit and stair an open opening (a stair's soffit is its foot
+    storey's ceiling, so smoke rises by it to the space it reaches); the plan's fire with the C/VM2 fuel, the
+    plan's soot and CO yields in place of the design values when given."""
     storeys = list(site.storeys)
     ceiling = {}
     for below, above in zip(storeys, [*storeys[1:], None], strict=True):
@@ -41,17 +43,22 @@ def fire_from_site(site: BuildingSite, plan: Plan) -> FireSmoke:
     rooms = [Compartment(s.id, s.area, ceiling[s.storey], ordinal[s.storey]) for s in site.spaces.values()
              if s.area > 0]
     known = {r.id for r in rooms}
-    openings = [Opening(d.from_space, d.to_space, d.width) for d in site.doors.values()
-                if d.from_space in known and d.to_space in known]
-    openings += [Opening(e.from_space, None, e.width) for e in site.exits.values() if e.from_space in known]
-    openings += [Opening(st.from_space, st.to_space, st.width, soffit=ceiling.get(st.from_storey, 3.0))
-                 for st in site.stairs.values() if st.from_space in known and st.to_space in known]
+    openings = [Opening(d.from_space, d.to_space, d.width, id=d.id) for d in site.doors.values()
+                if d.from_space in known and d.to_space in known and d.from_space != d.to_space]
+    openings += [Opening(e.from_space, None, e.width, id=e.id) for e in site.exits.values() if e.from_space in known]
+    openings += [Opening(st.from_space, st.to_space, st.width, height=ceiling.get(st.from_storey, DEFAULT_CEILING_M),
+                         id=st.id)
+                 for st in site.stairs.values() if st.from_space in known and st.to_space in known
+                 and st.from_space != st.to_space]
     fire = plan.fire or Fire()
     assert plan.incident.space is not None
-    alpha = fire.alpha_kw_s2 or GROWTH_KW_S2[fire.growth or "fast"]
-    spec = FireSpec(plan.incident.space, alpha, fire.peak_kw, plan.incident.start_s,
-                    soot_yield=fire.soot_yield or 0.015, co_yield=fire.co_yield or 0.004)
-    return FireSmoke(rooms, openings, spec)
+    growth: str | float = fire.alpha_kw_s2 or fire.growth or "fast"
+    design = Fuel()
+    fuel = Fuel(soot_yield=fire.soot_yield or design.soot_yield, co_yield=fire.co_yield or design.co_yield)
+    return FireSmoke(rooms, openings, FireSource(plan.incident.space, growth, fire.peak_kw, plan.incident.start_s),
+                     fuel)
+
+
 FED_LEVELS = (0.3, 1.0)
 """ISO 13571: 0.3 protects most of the population; 1.0 is the median incapacitating dose."""
 
@@ -93,7 +100,7 @@ class BuildingEvacuation:
         dt = t - self.t
         if self.fire is not None and dt > 0:
             self.fire.advance(t)
-            factors = {s: self.fire.speed_factor(s) for s in self.site.spaces}
+            factors = {s: self.fire.speed_factor(s) for s in self.fire.ids}
             changed = {s: f for s, f in factors.items() if self.factors.get(s, 1.0) != f}
             if changed:
                 self.evacuation.set_speed_factors(changed)
@@ -105,7 +112,8 @@ class BuildingEvacuation:
         self.evacuation.advance(t)
         if self.fire is not None and dt > 0:
             people = self.evacuation.people()
-            rates = np.array([self.fire.fed_rate(s) if s is not None else 0.0 for s in people.space])
+            known = self.fire.index
+            rates = np.array([self.fire.fed_rate(s) if s in known else 0.0 for s in people.space])
             self.fed += rates * dt
         self.t = t
 
