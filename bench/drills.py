@@ -104,11 +104,13 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--seed", type=int, default=5)
     parser.add_argument("--dt", type=float, default=EvacuationSpec.dt, help="JuPedSim time step, seconds")
     parser.add_argument("--only", choices=("evacuation", "worker"), help="one of the two tables")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds of the whole drill, in process "
+                                                              "and through the worker (the fastest of each kept)")
     args = parser.parse_args(argv)
     if args.only != "worker":
         evacuation_table(args)
     if args.only != "evacuation":
-        drill_worker.table(drill_worker.measure(args.seed))
+        drill_worker.table(drill_worker.measure(args.seed, args.rounds))
 
 
 def evacuation_table(args: argparse.Namespace) -> None:
