@@ -143,6 +143,10 @@ def test_a_real_time_run_pauses_resumes_seeks_and_stops_and_illegal_controls_are
     base = demo[0]
     run = start(base, "rathaus-fire", "all-exits", seed=2, speed=2)
     assert httpx.post(f"{base}/drills/runs/{run['id']}/resume").status_code in (409, 200)
+    deadline = time.monotonic() + 60  # the worker process may take a few seconds to start on a busy machine
+    while httpx.get(f"{base}/drills/runs/{run['id']}").json()["status"] == "queued":
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
     time.sleep(1.0)
     paused = httpx.post(f"{base}/drills/runs/{run['id']}/pause")
     assert paused.status_code == 200 and paused.json()["status"] == "paused"

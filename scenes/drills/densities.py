@@ -17,14 +17,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
-import pedpy
 import shapely
 from numpy.typing import ArrayLike, NDArray
 from shapely.geometry import Polygon
+
+if TYPE_CHECKING:  # imported where used: a drill worker starts without them and needs them only for its report
+    import pandas as pd
+    import pedpy
 
 CONVEX_TOLERANCE = 1e-9
 """A space counts as convex when its convex hull exceeds it by no more than this share of its area."""
@@ -55,6 +57,7 @@ class PositionLog:
 
     def on(self, storey: str) -> pd.DataFrame:
         """Everyone logged on this storey: columns id, frame, x, y."""
+        import pandas as pd
         pieces = []
         for frame, ids, x, y, storeys in self.rows:
             here = np.array([s == storey for s in storeys], dtype=bool)
@@ -68,6 +71,7 @@ class PositionLog:
 
 
 def _trajectory(data: pd.DataFrame, frame_rate: float) -> pedpy.TrajectoryData:
+    import pedpy
     return pedpy.TrajectoryData(data=data.reset_index(drop=True), frame_rate=frame_rate)
 
 
@@ -81,6 +85,8 @@ def _space_of(spaces: Mapping[str, Polygon], x: float, y: float) -> str | None:
 
 
 def _voronoi_peak(area: StoreyArea, people: pd.DataFrame, frame_rate: float) -> dict[str, Any] | None:
+    import pedpy
+
     best: tuple[float, int, int, float, float] | None = None  # density, frame, id, x, y
     for part in area.parts:
         inside = people[shapely.contains_xy(part, people["x"].to_numpy(), people["y"].to_numpy())]
@@ -101,6 +107,8 @@ def _voronoi_peak(area: StoreyArea, people: pd.DataFrame, frame_rate: float) -> 
 
 
 def _classic_peak(area: StoreyArea, people: pd.DataFrame, frame_rate: float) -> dict[str, Any] | None:
+    import pedpy
+
     if people.empty:
         return None
     trajectory = _trajectory(people, frame_rate)
