@@ -131,6 +131,7 @@ def test_blocking_the_main_exit_raises_rset_and_the_comparison_says_by_how_much(
     result = httpx.get(f"{base}/drills/compare", params={"a": a["id"], "b": b["id"]}).json()
     rset = next(f for f in result["figures"] if f["figure"] == "rset_s")
     assert rset["b"] > rset["a"] and rset["b_minus_a"] > 0
+    assert any(s["a_peak_voronoi_per_m2"] and s["b_peak_classic_per_m2"] for s in result["storeys"])
     page = httpx.get(f"{base}/drills/compare/page", params={"a": a["id"], "b": b["id"]})
     assert page.status_code == 200 and page.text.count("<svg") == 2
     czml = httpx.get(f"{base}/drills/runs/{a['id']}/czml").json()
@@ -142,6 +143,10 @@ def test_a_real_time_run_pauses_resumes_seeks_and_stops_and_illegal_controls_are
     base = demo[0]
     run = start(base, "rathaus-fire", "all-exits", seed=2, speed=2)
     assert httpx.post(f"{base}/drills/runs/{run['id']}/resume").status_code in (409, 200)
+    deadline = time.monotonic() + 60  # the worker process may take a few seconds to start on a busy machine
+    while httpx.get(f"{base}/drills/runs/{run['id']}").json()["status"] == "queued":
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
     time.sleep(1.0)
     paused = httpx.post(f"{base}/drills/runs/{run['id']}/pause")
     assert paused.status_code == 200 and paused.json()["status"] == "paused"
