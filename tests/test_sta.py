@@ -74,8 +74,9 @@ def wait_until(condition: Any, timeout: float = 10) -> None:
 
 def test_the_service_root_lists_the_entity_sets_and_the_conformance_classes(base: str) -> None:
     root = get(base, "")
-    assert [s["name"] for s in root["value"]] == ["Things", "Locations", "Datastreams", "Sensors",
-                                                  "ObservedProperties", "Observations", "FeaturesOfInterest"]
+    assert [s["name"] for s in root["value"]] == ["Things", "Locations", "HistoricalLocations", "Datastreams",
+                                                  "Sensors", "ObservedProperties", "Observations",
+                                                  "FeaturesOfInterest"]
     assert root["value"][0]["url"] == f"{base}/Things"
     assert "http://www.opengis.net/spec/iot_sensing/1.1/req/request-data" in root["serverSettings"]["conformance"]
 
@@ -137,6 +138,73 @@ def test_observations_have_stable_ids_and_link_to_their_datastream_and_feature_o
     assert [o["result"] for o in smoke] == [False, True]
     assert get(base, "Observations('GAS-EAST-1~12')", status=404)
     assert get(base, "Observations('no-tilde')", status=404)
+
+
+def test_a_thing_has_one_historical_location_at_the_time_its_position_was_recorded(sta: tuple[str, Engine]
+                                                                                 ) -> None:
+    base, engine = sta
+    with engine.connect() as conn:
+        ingested: datetime = conn.execute(text("SELECT created_at FROM datasets WHERE id = 'house'")).scalar_one()
+        written: datetime = conn.execute(text("SELECT updated_at FROM sensors WHERE id = 'WL-FAR-1'")).scalar_one()
+    history = get(base, "Things('house.b')/HistoricalLocations")["value"]
+    assert [(h["@iot.id"], h["time"]) for h in history] == [("house.b", iso(ingested))]
+    assert history[0]["@iot.selfLink"] == f"{base}/HistoricalLocations('house.b')"
+    assert history[0]["Thing@iot.navigationLink"] == f"{base}/HistoricalLocations('house.b')/Thing"
+    assert get(base, "HistoricalLocations('sensor:WL-FAR-1')")["time"] == iso(written)
+    assert get(base, "HistoricalLocations('house.b')/Thing")["name"] == "Test house"
+    assert ids(base, "HistoricalLocations('house.b')/Locations") == ["house.b"]
+    assert ids(base, "Locations('house.s1.east')/HistoricalLocations") == ["house.s1.east"]
+    assert ids(base, "HistoricalLocations") == ["house.b", "house.s1.east", "sensor:WL-FAR-1"]
+    assert ids(base, "HistoricalLocations", **{"$filter": f"time ge {iso(written)}"}) == ["sensor:WL-FAR-1"]
+    expanded = get(base, "Things('house.b')", {"$expand": "HistoricalLocations($select=time;$expand=Locations)"})
+    assert expanded["HistoricalLocations"][0]["Locations"][0]["location"]["type"] == "Point"
+    assert get(base, "HistoricalLocations('nope')", status=404)["detail"] == "no HistoricalLocation 'nope'"
+
+
+def test_ref_answers_the_links_of_the_entities_alone(base: str) -> None:
+    refs = get(base, "Datastreams('GAS-EAST-1')/Observations/$ref", {"$orderby": "phenomenonTime", "$top": 2,
+                                                                     "$count": "true"})
+    assert refs["@iot.count"] == 5 and "$skip=2" in refs["@iot.nextLink"]
+    assert refs["value"] == [{"@iot.selfLink": f"{base}/Observations('GAS-EAST-1~{to_us(T0 + timedelta(minutes=i))}')"}
+                             for i in range(2)]
+    following = httpx.get(refs["@iot.nextLink"]).json()
+    assert len(following["value"]) == 2 and set(following["value"][0]) == {"@iot.selfLink"}
+    assert get(base, "Things/$ref")["value"][0] == {"@iot.selfLink": f"{base}/Things('house.b')"}
+    assert get(base, "Datastreams('GAS-EAST-1')/Thing/$ref") == {"@iot.selfLink": f"{base}/Things('house.s1.east')"}
+    assert get(base, "Things('house.b')/Locations/$ref")["value"] == [{"@iot.selfLink": f"{base}/Locations('house.b')"}]
+    assert "takes no $select" in get(base, "Things/$ref", {"$select": "name"}, status=400)["detail"]
+    assert get(base, "Things('nope')/$ref", status=404)
+    assert get(base, "Things/$ref/name", status=404)
+    assert get(base, "Datastreams('GAS-EAST-1')/name/$ref", status=404)
+
+
+def test_data_array_gives_observations_as_one_table_per_datastream(base: str) -> None:
+    one = get(base, "Datastreams('GAS-EAST-1')/Observations", {"$resultFormat": "dataArray",
+                                                              "$orderby": "phenomenonTime"})["value"]
+    assert len(one) == 1 and one[0]["Datastream@iot.navigationLink"] == f"{base}/Datastreams('GAS-EAST-1')"
+    assert one[0]["components"] == ["id", "phenomenonTime", "resultTime", "result"]
+    assert one[0]["dataArray@iot.count"] == 5
+    assert one[0]["dataArray"][0] == [f"GAS-EAST-1~{to_us(T0)}", iso(T0), iso(T0), 1.0]
+    picked = get(base, "Observations", {"$resultFormat": "dataArray", "$select": "result,phenomenonTime",
+                                        "$filter": "Datastream/id eq 'SMOKE-B' or Datastream/id eq 'TEMP-B'",
+                                        "$orderby": "Datastream/id,phenomenonTime"})["value"]
+    assert [(g["Datastream@iot.navigationLink"].rsplit("/", 1)[1], g["components"], g["dataArray"])
+            for g in picked] == [("Datastreams('SMOKE-B')", ["result", "phenomenonTime"],
+                                  [[False, iso(T0)], [True, iso(T0 + timedelta(minutes=1))]]),
+                                 ("Datastreams('TEMP-B')", ["result", "phenomenonTime"], [[21.5, iso(T0)]])]
+    paged = get(base, "Observations", {"$resultFormat": "dataArray", "$top": 4, "$count": "true"})
+    assert paged["@iot.count"] == 9 and sum(g["dataArray@iot.count"] for g in paged["value"]) == 4
+    rest = httpx.get(paged["@iot.nextLink"]).json()
+    assert "$resultFormat=dataArray" in paged["@iot.nextLink"] and "components" in rest["value"][0]
+    for params, reason in (({"$resultFormat": "csv"}, "$resultFormat is default or dataArray"),
+                           ({"$resultFormat": "dataArray", "$expand": "Datastream"}, "takes no $expand"),
+                           ({"$resultFormat": "dataArray", "$select": "Datastream"}, "not a property")):
+        assert reason in get(base, "Observations", params, status=400)["detail"]
+    assert "collection of Observations" in get(base, "Datastreams", {"$resultFormat": "dataArray"},
+                                               status=400)["detail"]
+    first = one[0]["dataArray"][0][0]
+    assert "collection of Observations" in get(base, f"Observations('{first}')", {"$resultFormat": "dataArray"},
+                                               status=400)["detail"]
 
 
 def test_select_picks_properties_and_expand_nests_with_its_own_options(base: str) -> None:

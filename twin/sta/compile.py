@@ -85,7 +85,11 @@ class Compiler:
             typed = self.expression(node, entity, alias)
             if typed.type in ("geometry", "json"):
                 raise FilterError(f"cannot order by a {typed.type} value")
-            terms.append(f"{typed.sql} {'DESC NULLS LAST' if descending else 'ASC NULLS FIRST'}")
+            column = entity.properties.get(node.segments[0]) if isinstance(node, Path) else None
+            if column is not None and column.required and len(node.segments) == 1:  # type: ignore[union-attr]
+                terms.append(f"{typed.sql} {'DESC' if descending else 'ASC'}")
+            else:  # null is the lowest value (OData)
+                terms.append(f"{typed.sql} {'DESC NULLS LAST' if descending else 'ASC NULLS FIRST'}")
         return terms
 
     # -- expressions -------------------------------------------------------------------------------------------
