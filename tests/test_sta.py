@@ -278,6 +278,14 @@ def test_the_latest_observation_of_every_datastream_comes_from_the_live_state(st
      ["4", "5"]),
     ("Datastreams('GAS-EAST-1')/Observations", f"minute(phenomenonTime) eq {(T0 + timedelta(minutes=1)).minute}",
      ["2"]),
+    ("Datastreams('GAS-EAST-1')/Observations",
+     f"date(phenomenonTime) ge date({iso(T0)}) and date(resultTime) le date({iso(T0 + timedelta(minutes=4))})",
+     ["1", "2", "3", "4", "5"]),
+    ("Datastreams('GAS-EAST-1')/Observations", f"time(phenomenonTime) eq time({iso(T0 + timedelta(minutes=2))})",
+     ["3"]),
+    ("Datastreams('GAS-EAST-1')/Observations", "totaloffsetminutes(phenomenonTime) eq 0 and "
+     "totaloffsetminutes(2026-01-01T00:00:00+02:00) eq 120 and phenomenonTime gt mindatetime() and "
+     "resultTime lt maxdatetime() and phenomenonTime lt now()", ["1", "2", "3", "4", "5"]),
     ("Observations", "result eq true and Datastream/Sensor/id eq 'smoke'", ["SMOKE-B"]),
     ("Observations", "result eq true", ["GAS-EAST-1", "SMOKE-B"]),  # a state's true is its 1
     ("Observations", "Datastream/Thing/name eq 'Test house' and result gt 20", ["TEMP-B"]),
@@ -311,6 +319,7 @@ def test_paging_by_next_link_returns_every_observation_exactly_once(base: str) -
     ({"$filter": "name eq 5"}, "cannot compare a string value with a number value"),
     ({"$filter": "name eq 'unterminated"}, "unterminated string literal"),
     ({"$filter": "frobnicate(name)"}, "unsupported function 'frobnicate'"),
+    ({"$filter": "totaloffsetminutes(name) eq 0"}, "totaloffsetminutes takes one datetime"),
     ({"$filter": "geo.intersects(observedArea, geography'POINT(1)')"}, "bad WKT literal"),
     ({"$filter": "name"}, "must be a condition"),
     ({"$filter": "Observations/result gt 1"}, "many entities"),
