@@ -207,6 +207,70 @@ def test_data_array_gives_observations_as_one_table_per_datastream(base: str) ->
                                                status=400)["detail"]
 
 
+MANDATORY = {  # the standard's data model: each entity's mandatory properties and its navigation properties
+    "Things": ({"name", "description"}, {"Locations", "HistoricalLocations", "Datastreams"}),
+    "Locations": ({"name", "description", "encodingType", "location"}, {"Things", "HistoricalLocations"}),
+    "HistoricalLocations": ({"time"}, {"Thing", "Locations"}),
+    "Datastreams": ({"name", "description", "unitOfMeasurement", "observationType"},
+                    {"Thing", "Sensor", "ObservedProperty", "Observations"}),
+    "Sensors": ({"name", "description", "encodingType", "metadata"}, {"Datastreams"}),
+    "ObservedProperties": ({"name", "definition", "description"}, {"Datastreams"}),
+    "Observations": ({"phenomenonTime", "result", "resultTime"}, {"Datastream", "FeatureOfInterest"}),
+    "FeaturesOfInterest": ({"name", "description", "encodingType", "feature"}, {"Observations"}),
+}
+
+
+@pytest.mark.parametrize("entity_set", MANDATORY)
+def test_every_entity_carries_the_data_models_mandatory_properties_and_navigation_links(base: str, entity_set: str
+                                                                                         ) -> None:
+    properties, navigations = MANDATORY[entity_set]
+    for entity in get(base, entity_set)["value"]:
+        assert properties <= set(entity) and {"@iot.id", "@iot.selfLink"} <= set(entity)
+        assert {k.removesuffix("@iot.navigationLink") for k in entity if k.endswith("@iot.navigationLink")
+                } == navigations
+        assert httpx.get(entity["@iot.selfLink"]).json() == entity
+        for navigation in navigations:
+            assert httpx.get(entity[f"{navigation}@iot.navigationLink"]).status_code in (200, 404)
+
+
+def test_the_standards_resource_path_and_query_examples_are_answered(base: str) -> None:
+    """Section 9 of the standard, example by example, with this twin's ids for the standard's 1s."""
+    first = get(base, "Datastreams('GAS-EAST-1')/Observations", {"$orderby": "phenomenonTime", "$top": 1})["value"][0]
+    obs = f"Observations('{first['@iot.id']}')"
+    assert get(base, f"{obs}/resultTime") == {"resultTime": iso(T0)}
+    assert httpx.get(f"{base}/{obs}/resultTime/$value").text == iso(T0)
+    assert get(base, f"Datastreams('GAS-EAST-1')/{obs}") == first
+    assert get(base, f"Datastreams('GAS-EAST-1')/{obs}/resultTime") == {"resultTime": iso(T0)}
+    assert get(base, f"Datastreams('GAS-EAST-1')/{obs}/FeatureOfInterest")["@iot.id"] == "house.s1.east"
+    assert get(base, "Datastreams('TEMP-B')/Observations('GAS-EAST-1~1')", status=404)
+    things = get(base, "Things", {"$expand": "Datastreams"})["value"]
+    assert [d["@iot.id"] for d in things[0]["Datastreams"]] == ["SMOKE-B", "TEMP-B"]
+    gas = get(base, "Datastreams('GAS-EAST-1')", {"$expand": "Observations,ObservedProperty"})
+    assert len(gas["Observations"]) == 5 and gas["ObservedProperty"]["@iot.id"] == "gas"
+    nested = get(base, "Things", {"$expand": "Datastreams/ObservedProperty"})["value"][0]["Datastreams"][0]
+    assert nested["ObservedProperty"]["name"] == "smoke detected"
+    picked = get(base, "Datastreams('GAS-EAST-1')", {"$select": "id", "$expand": "Sensor($select=description),"
+                                                                                    "ObservedProperty"})
+    assert set(picked) == {"@iot.id", "Sensor", "ObservedProperty"} and set(picked["Sensor"]) == {"description"}
+    assert {frozenset(o) for o in get(base, "Observations", {"$select": "result,resultTime"})["value"]} == {
+        frozenset({"result", "resultTime"})}
+    assert [o["result"] for o in get(base, "Observations", {"$orderby": "result", "$top": 3})["value"]] == [
+        False, 0.05, True]
+    five = get(base, "Observations", {"$top": 5})
+    assert len(five["value"]) == 5 and "$top=5" in five["@iot.nextLink"] and "$skip=5" in five["@iot.nextLink"]
+    assert len(get(base, "Observations", {"$skip": 5})["value"]) == 4
+    window = get(base, "Observations", {"$skip": 2, "$top": 2, "$orderby": "resultTime,id"})["value"]
+    everything = get(base, "Observations", {"$orderby": "resultTime,id"})["value"]
+    assert window == everything[2:4]
+    assert get(base, "Things", {"$count": "true"})["@iot.count"] == 3
+    assert ids(base, "ObservedProperties", **{"$filter": "name eq 'water level'"}) == ["water_level"]
+    assert sorted(o["result"] for o in get(base, "Observations", {"$filter": "result lt 1.00"})["value"]) == [
+        False, 0.05]
+    assert len(get(base, "Observations", {"$filter": f"phenomenonTime gt {iso(T0)}"})["value"]) == 5
+    hall = get(base, "Things", {"$expand": "Datastreams($filter=name eq 'hall smoke')"})["value"][0]
+    assert [d["@iot.id"] for d in hall["Datastreams"]] == ["SMOKE-B"]
+
+
 def test_select_picks_properties_and_expand_nests_with_its_own_options(base: str) -> None:
     things = get(base, "Things", {"$select": "id,name", "$filter": "id eq 'house.b'",
                                   "$expand": "Datastreams($select=name;$orderby=name desc;"
