@@ -60,7 +60,9 @@ def side_of(datastreams: int) -> int:
 
 async def generate(dsn: str, options: Options, now: datetime) -> None:
     """Sensors of every kind on a grid (unbound: each a Thing of its own), a latest reading each (in `readings`
-    and `sensor_latest`, as the live store keeps them), and the long history of one, all by generate_series."""
+    and `sensor_latest`, as the live store keeps them), and the long history of one, all by generate_series. The
+    sensors report at least daily (`offline_after_s`), so the server's offline sweep has nothing to do during the
+    run: the readings are up to an hour old, and a kind's own timeout would turn most of them offline mid-run."""
     side = side_of(options.datastreams)
     kinds = list(KINDS)
     conn = await asyncpg.connect(dsn)
@@ -73,7 +75,7 @@ async def generate(dsn: str, options: Options, now: datetime) -> None:
                    SELECT 'S-' || n, k.kind, k.kind || ' ' || n, k.unit,
                           ST_SetSRID(ST_MakePoint($2::float8 + (n % $4::int) * $5::float8,
                                               $3::float8 + (n / $4::int) * $6::float8, 2), 4326),
-                          jsonb_build_object('floor', n % 5)
+                          jsonb_build_object('floor', n % 5, 'offline_after_s', 86400)
                    FROM generate_series(0, $1 - 1) n
                    JOIN unnest($7::text[], $8::text[]) WITH ORDINALITY AS k (kind, unit, i)
                      ON k.i = 1 + n % $9""",
