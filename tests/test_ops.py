@@ -12,15 +12,18 @@ import orjson
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import text
 
+from tests import test_live_delivery
 from tests.helpers.city import EAST_ROOM_CENTRE
 from tests.helpers.live import live_client
 from tests.helpers.redis_server import redis_server
-from tests.test_live_delivery import city_url, worker  # noqa: F401  (the fixture and the in-process worker)
 from twin.api import create_app
 from twin.api.routes_ops import ACCESS
 from twin.db import create_db_engine
 from twin.ops.logs import JsonFormatter
 from twin.settings import Settings
+
+city_url = test_live_delivery.city_url  # a fresh database with the test house (a fixture)
+worker = test_live_delivery.worker  # the app served in this process
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
