@@ -186,24 +186,16 @@ def test_serve_with_two_workers_shares_one_live_layer_through_a_private_redis(ci
         server.wait(timeout=30)
 
 
-def _scrape(base: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    """`/metrics` over a fresh connection (so scrapes land on either worker), by (name, sorted labels)."""
-    from prometheus_client.parser import text_string_to_metric_families
-
-    text = httpx.get(f"{base}/metrics", headers={"connection": "close"}).text
-    return {(s.name, tuple(sorted(s.labels.items()))): s.value
-            for family in text_string_to_metric_families(text) for s in family.samples}
-
-
 def _check_metrics_answer_for_every_worker(base: str, websocket_clients: int) -> None:
     """Whichever worker takes the scrape, `/metrics` sums them all (prometheus-client's multiprocess mode)."""
-    for _ in range(4):
-        samples = _scrape(base)
-        assert samples[("citytwin_readings_total", (("outcome", "accepted"),))] == 6
-        assert samples[("citytwin_http_requests_total", (("method", "POST"), ("route", "/readings"),
-                                                         ("status", "200")))] == 6
+    from tests.helpers.metrics import scrape, value
+
+    for _ in range(4):  # each over a fresh connection, so either worker may answer
+        samples = scrape(base)
+        assert value(samples, "citytwin_readings_total", outcome="accepted") == 6
+        assert value(samples, "citytwin_http_requests_total", method="POST", route="/readings", status="200") == 6
         deadline = time.monotonic() + 5  # the websocket gauges are sampled once a second in each worker
-        while (seen := samples[("citytwin_websocket_clients", ())]) != websocket_clients:
+        while (seen := value(samples, "citytwin_websocket_clients")) != websocket_clients:
             assert time.monotonic() < deadline, f"{seen} websocket clients counted, {websocket_clients} open"
             time.sleep(0.2)
-            samples = _scrape(base)
+            samples = scrape(base)

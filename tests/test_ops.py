@@ -9,12 +9,12 @@ from pathlib import Path
 
 import httpx
 import orjson
-from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import text
 
 from tests import test_live_delivery
 from tests.helpers.city import EAST_ROOM_CENTRE
 from tests.helpers.live import live_client
+from tests.helpers.metrics import change, scrape, value
 from tests.helpers.redis_server import redis_server
 from twin.api import create_app
 from twin.api.routes_ops import ACCESS
@@ -24,21 +24,6 @@ from twin.settings import Settings
 
 city_url = test_live_delivery.city_url  # a fresh database with the test house (a fixture)
 worker = test_live_delivery.worker  # the app served in this process
-
-Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
-
-
-def scrape(base: str) -> Samples:
-    """Every sample of `/metrics` by (name, sorted labels)."""
-    answer = httpx.get(f"{base}/metrics")
-    assert answer.status_code == 200 and answer.headers["content-type"].startswith("text/plain")
-    return {(s.name, tuple(sorted(s.labels.items()))): s.value
-            for family in text_string_to_metric_families(answer.text) for s in family.samples}
-
-
-def value(samples: Samples, name: str, **labels: str) -> float:
-    return samples.get((name, tuple(sorted(labels.items()))), 0.0)
-
 
 def test_metrics_count_requests_per_route_template_and_readings_by_outcome(city_url: str, tmp_path: Path) -> None:
     with ExitStack() as stack:
@@ -59,7 +44,7 @@ def test_metrics_count_requests_per_route_template_and_readings_by_outcome(city_
         after = scrape(base)
 
     def delta(name: str, **labels: str) -> float:
-        return value(after, name, **labels) - value(before, name, **labels)
+        return change(before, after, name, **labels)
 
     assert delta("citytwin_readings_total", outcome="accepted") == 2
     assert delta("citytwin_readings_total", outcome="rejected") == 1
@@ -91,8 +76,7 @@ def test_metrics_show_websocket_clients_and_the_alarms_their_readings_raise(city
         assert value(during, "citytwin_websocket_clients") == 2
         assert value(during, "citytwin_websocket_subscribed_clients") == 2
         assert value(during, "citytwin_alarms_active", level="red") == 1
-        assert value(during, "citytwin_alarm_transitions_total", action="raised", level="red") - \
-            value(before, "citytwin_alarm_transitions_total", action="raised", level="red") == 1
+        assert change(before, during, "citytwin_alarm_transitions_total", action="raised", level="red") == 1
         assert value(during, "citytwin_websocket_queue_lag_max_messages") >= 0
         deadline = time.monotonic() + 5
         while value(scrape(base), "citytwin_websocket_clients") != 0:  # the sessions end after the close
