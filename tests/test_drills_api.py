@@ -15,6 +15,7 @@ from sqlalchemy import Engine
 
 from tests.conftest import populated_server
 from tests.helpers.live import live_client
+from tests.helpers.metrics import change, scrape
 from twin.demo import build_demo_city
 
 
@@ -97,6 +98,7 @@ def test_runs_and_controls_of_unknown_runs_are_404_and_bad_run_requests_400(demo
 def test_a_fire_drill_pushes_frames_ends_with_a_report_and_the_same_seed_repeats_byte_for_byte(
         demo: tuple[str, Engine]) -> None:
     base = demo[0]
+    before = scrape(base)
     with live_client(base) as client:
         client.subscribe(channels=["drills"])
         run = start(base, "rathaus-fire", "all-exits", seed=7)
@@ -121,6 +123,12 @@ def test_a_fire_drill_pushes_frames_ends_with_a_report_and_the_same_seed_repeats
     again = start(base, "rathaus-fire", "all-exits", seed=7)
     assert wait_for_end(base, again["id"])["status"] == "finished"
     assert frames_of(base, again["id"]) == frames_of(base, run["id"])
+    deadline = time.monotonic() + 10  # counted when the server hears of the end, which may follow the stored row
+    while change(before, after := scrape(base), "citytwin_drill_runs_total", state="finished") < 2:
+        assert time.monotonic() < deadline, "the finished runs were not counted"
+        time.sleep(0.1)
+    assert change(before, after, "citytwin_drill_runs_total", state="started") == 2
+    assert change(before, after, "citytwin_drill_runs_total", state="finished") == 2
 
 
 def test_blocking_the_main_exit_raises_rset_and_the_comparison_says_by_how_much(demo: tuple[str, Engine]) -> None:

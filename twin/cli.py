@@ -53,6 +53,18 @@ def progress_bars(enabled: bool) -> Iterator[ProgressCallback]:
         yield update
 
 
+def _say(settings: Settings, message: str) -> None:
+    """A console line; with JSON logs a log record of its plain text instead (stderr stays one object a line)."""
+    if settings.log_format != "json":
+        console().print(message)
+        return
+    import logging
+
+    from rich.text import Text
+
+    logging.getLogger("twin.cli").info(Text.from_markup(message).plain)
+
+
 def _print_json(value: Any) -> None:
     sys.stdout.write(orjson.dumps(value, option=orjson.OPT_INDENT_2).decode() + "\n")
 
@@ -251,12 +263,12 @@ def mqtt_broker(settings: Settings) -> Iterator[Settings]:
         try:
             started = broker.start()
         except BrokerError as exc:
-            console().print(f"[yellow]MQTT readings are off:[/] {exc}")
+            _say(settings, f"[yellow]MQTT readings are off:[/] {exc}")
             settings, broker = settings.model_copy(update={"mqtt": False}), None
         else:
             settings = settings.model_copy(update={"mqtt_url": broker.url})
-            console().print(f"MQTT readings: private mosquitto at [bold]{broker.url}[/] "
-                            "(topics citytwin/readings/{sensor} and citytwin/readings, QoS 1)")
+            _say(settings, f"MQTT readings: private mosquitto at [bold]{broker.url}[/] "
+                           "(topics citytwin/readings/{sensor} and citytwin/readings, QoS 1)")
     try:
         yield settings
     finally:
@@ -269,14 +281,16 @@ def _serve(settings: Settings, database: Database | None = None) -> None:
 
     from twin.api import create_app
     from twin.api.lean_http import LeanHttpProtocol
+    from twin.ops import logs, serving
 
+    logs.configure(settings.log_format)
     owned = database is None
     database = database or open_database(settings)  # a database that does not answer is an error before serving
     try:
         with mqtt_broker(settings) as settings:
-            console().print(f"CityTwin serving on http://{settings.host}:{settings.port}")
+            _say(settings, f"CityTwin serving on http://{settings.host}:{settings.port}")
             uvicorn.run(create_app(settings, database), host=settings.host, port=settings.port, log_level="info",
-                        http=LeanHttpProtocol)
+                        http=LeanHttpProtocol, **serving.uvicorn_options(settings.log_format, settings.drain_timeout_s))
     finally:
         if owned:
             database.close()
@@ -293,20 +307,24 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
     from twin.api.lean_http import LeanHttpProtocol
     from twin.live.redis_process import RedisUnavailable, shared_bus
+    from twin.ops import logs, serving
 
+    logs.configure(settings.log_format)
     database = open_database(settings)  # start the embedded cluster and migrate once, before the workers
     try:
         with mqtt_broker(settings) as settings, \
-                shared_bus(settings.bus_url, settings.data_dir / "redis") as bus_url:  # one live layer for all
+                shared_bus(settings.bus_url, settings.data_dir / "redis") as bus_url, \
+                serving.shared_metrics(settings.data_dir, settings.port):  # one live layer, one /metrics for all
             os.environ["CITYTWIN_BUS_URL"] = bus_url
             os.environ["CITYTWIN_DATABASE_URL"] = database.engine.url.render_as_string(hide_password=False)
             os.environ["CITYTWIN_MQTT"] = "true" if settings.mqtt else "false"
             os.environ["CITYTWIN_MQTT_SHARED"] = "true"  # each message to one worker's bridge
             if settings.mqtt_url:
                 os.environ["CITYTWIN_MQTT_URL"] = settings.mqtt_url
-            console().print(f"CityTwin serving on http://{settings.host}:{settings.port} with {args.workers} workers")
+            _say(settings, f"CityTwin serving on http://{settings.host}:{settings.port} with {args.workers} workers")
             uvicorn.run("twin.api.asgi:app_from_environment", factory=True, host=settings.host, port=settings.port,
-                        workers=args.workers, log_level="warning", http=LeanHttpProtocol)
+                        workers=args.workers, log_level="warning", http=LeanHttpProtocol,
+                        **serving.uvicorn_options(settings.log_format, settings.drain_timeout_s))
     except RedisUnavailable as exc:
         console().print(f"[red]Several workers share their live layer through Redis:[/] {exc}")
         return 2

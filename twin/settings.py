@@ -67,6 +67,10 @@ class Settings(BaseSettings):
     max_readings_per_batch: int = Field(default=10_000, ge=1, description="Most readings in one batch (else 413).")
     live_outbox_limit: int = Field(default=10_000, ge=10, description="Alarms, events and status changes a "
                                    "websocket client may lag behind before it is closed with a resume point.")
+    log_format: str = Field(default="text", pattern="^(text|json)$", description="Log lines: 'text' (uvicorn's "
+                            "usual) or 'json' (one object per line, with access records per request).")
+    drain_timeout_s: float = Field(default=10.0, gt=0, le=600, description="At SIGTERM: longest wait for "
+                                   "websocket clients to be told to reconnect, and again for requests under way.")
     alarm_event_level: str = Field(default="orange", pattern="^(blue|yellow|orange|red)$",
                                    description="Alarm level at which an alarm opens an event on its object.")
 

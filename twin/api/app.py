@@ -21,6 +21,7 @@ from twin.api import (
     routes_live,
     routes_objects,
     routes_ogc,
+    routes_ops,
     routes_queries,
     routes_sta,
     routes_terrain,
@@ -29,7 +30,7 @@ from twin.api import (
 )
 from twin.api.guards import no_nul_characters
 from twin.api.limits import with_body_limit
-from twin.api.query_server import CORS_EXPOSED, QueryServer, serve_query
+from twin.api.query_server import CORS_EXPOSED, QueryServer, route_template, serve_query
 from twin.api.tile_server import Receive, Scope, Send, TileServer, serve_tile
 from twin.db import Database, open_database
 from twin.drills.service import DrillService
@@ -37,6 +38,9 @@ from twin.jobs import JobRunner
 from twin.live.mqtt_bridge import open_mqtt
 from twin.live.service import LiveOptions, LiveService
 from twin.notices import NoticeListener
+from twin.ops import metrics
+from twin.ops.drain import Drain
+from twin.ops.http import ROUTE_KEY, observed
 from twin.settings import Settings
 from twin.tilestore import content_source_for
 
@@ -53,11 +57,16 @@ class CityTwinApp(FastAPI):
         if scope["type"] != "http":
             await super().__call__(scope, receive, send)
             return
+        await observed(self._http, scope, receive, send, self.state.access_log)  # metrics, JSON access log
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         tiles = getattr(self.state, "tiles", None)
         if tiles is not None and await serve_tile(tiles, scope, send):
+            scope[ROUTE_KEY] = routes_tiles.TILE_ROUTE
             return
         queries = getattr(self.state, "queries", None)
         if queries is not None and await serve_query(queries, scope, send):
+            scope[ROUTE_KEY] = route_template(scope["path"])
             return
         if scope["path"].startswith("/ingest/"):  # uploads have their own, larger limit
             await super().__call__(scope, receive, send)
@@ -118,9 +127,17 @@ def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
         listener.start()
         app.state.jobs = JobRunner(app.state.db.engine)
         app.state.queries = await QueryServer.open(app.state.db.engine, settings.cors_origins)
+        live = app.state.live
+        app.state.drain = Drain(settings.drain_timeout_s, lambda: live.sessions if live is not None else ())
+        app.state.drain.install()  # SIGTERM: stop accepting, websockets told to resume elsewhere, then shut down
+        metrics.forget_dead_workers()
+        sampler = asyncio.create_task(metrics.sample_every(live), name="citytwin-metrics") if live else None
         try:
             yield {APP_STATE_KEY: app}
         finally:
+            app.state.drain.uninstall()
+            if sampler is not None:
+                sampler.cancel()
             if app.state.drills is not None:
                 await asyncio.to_thread(app.state.drills.close)
             if app.state.mqtt is not None:
@@ -138,10 +155,12 @@ def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
                       dependencies=[Depends(no_nul_characters)],
                   description="Digital-twin 3D city server: twin objects in PostGIS, OGC 3D Tiles, live state.")
     app.state.settings = settings
+    app.state.access_log = settings.log_format == "json"
     app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins,
                        allow_methods=["GET", "HEAD", "POST", "PUT", "DELETE"], allow_headers=["*"],
                        expose_headers=list(CORS_EXPOSED))
     errors.add_exception_handlers(app)
+    app.include_router(routes_ops.router)
     app.include_router(routes_tiles.router)
     app.include_router(routes_objects.router)
     app.include_router(routes_jobs.router)

@@ -33,12 +33,14 @@ from twin.live.protocol import (
 from twin.live.scope import Scope
 from twin.live.service import LiveService
 from twin.live.tasks import cancel_and_wait
+from twin.ops import metrics
 
 TICK_S = 0.02
 FRAME_MESSAGES = 500
 """Most messages in one frame: a lagging client's backlog goes out as several frames of modest size."""
 HEARTBEAT_S = 15.0
 OVERFLOW_CLOSE = 1013  # "try again later": the client resumes from the point it was given
+RESTART_CLOSE = 1012  # "service restart": the server is draining; the client resumes elsewhere from its point
 
 
 class Session:
@@ -49,12 +51,15 @@ class Session:
         self.subscription: Subscribe | None = None
         self.replay: ReplayRun | DrillReplay | None = None
         self.closed = False
+        self.draining = False
+        self.sender: asyncio.Task[None] | None = None
 
     async def send(self, message: Any) -> None:
         await self.socket.send_text(orjson.dumps(message).decode())
 
     async def run(self) -> None:
-        sender = asyncio.create_task(self._send_loop())
+        sender = self.sender = asyncio.create_task(self._send_loop())
+        self.live.sessions.add(self)
         try:
             while True:
                 raw = await self.socket.receive_text()
@@ -67,10 +72,39 @@ class Session:
             pass
         finally:
             self.closed = True
+            self.live.sessions.discard(self)
             self.live.hub.remove_client(self.id)
             if self.replay is not None:
                 self.replay.task.cancel()
             await cancel_and_wait([sender])
+
+    async def drain(self) -> None:
+        """The server is shutting down: the sender hands out what is queued, then the point to resume from, and
+        closes the connection (1012)."""
+        self.draining = True
+        if self.replay is not None:
+            self.replay.task.cancel()
+        self.wake.set()
+        if self.sender is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.sender
+
+    async def _goodbye(self) -> None:
+        hub = self.live.hub
+        client = hub.clients.get(self.id)
+        resume = None
+        messages = []
+        if client is not None:
+            if not client.outbox.overflowed:  # an overflowed outbox is incomplete: its delivered point stands
+                messages = hub.drain_encoded(self.id)
+            resume = client.outbox.delivered
+            hub.remove_client(self.id)  # before any wait, so nothing after `resume` is routed to it
+        for start in range(0, len(messages), FRAME_MESSAGES):
+            await self.socket.send_text(frame(messages[start:start + FRAME_MESSAGES]))
+        await self.send({"type": "reconnect", "resume": resume,
+                         "reason": "server shutting down: reconnect and subscribe with this resume point"})
+        await self.socket.close(RESTART_CLOSE, f"restart; resume={resume}")
+        metrics.WEBSOCKET_DRAINED.inc()
 
     async def _handle(self, op: str, message: dict[str, Any]) -> None:
         if op == "ping":
@@ -169,11 +203,14 @@ class Session:
         hub = self.live.hub
         last = time.monotonic()
         while not self.closed:
-            if not self.wake.is_set():  # busy clients are woken already; idle ones wait without a task per wait
+            if not self.wake.is_set() and not self.draining:  # busy clients are woken already; idle ones wait
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(HEARTBEAT_S):
                         await self.wake.wait()
             if self.socket.client_state != WebSocketState.CONNECTED:
+                return
+            if self.draining:
+                await self._goodbye()
                 return
             if not self.wake.is_set():
                 await self.send({"type": "heartbeat", "seq": hub.state.seq})
@@ -187,6 +224,7 @@ class Session:
             if client.outbox.overflowed:
                 resume = client.outbox.delivered
                 hub.remove_client(self.id)
+                metrics.WEBSOCKET_OVERFLOWS.inc()
                 await self.send({"type": "overflow", "resume": resume,
                                  "reason": "too far behind: resubscribe with this resume point"})
                 await self.socket.close(OVERFLOW_CLOSE, f"overflow; resume={resume}")
