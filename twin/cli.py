@@ -442,6 +442,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_ingest_commands(kinds)  # points, roads
     add_terrain_command(kinds)  # terrain
+    from twin.networks.cli import add_network_command
+
+    add_network_command(kinds)  # network
 
     for name, handler, help_text in (("serve", cmd_serve, "serve the API, tiles and viewer"),
                                      ("demo", cmd_demo, "generate, ingest and serve a demo district")):
