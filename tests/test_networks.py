@@ -1,5 +1,6 @@
 """Underground networks: pipes and nodes become a snapped graph, objects and valid tube tiles; isolating a leak
-names the valves to close and what loses supply, on a small network drawn here with known answers."""
+names the valves to close and what loses supply, on a small network drawn here with known answers; the real KY4
+water network under its terrain; the demo city on its valley with its gas and drainage under the streets."""
 
 from __future__ import annotations
 
@@ -11,19 +12,24 @@ import httpx
 import numpy as np
 import orjson
 import pytest
+import shapely
 from sqlalchemy import Engine, text
 
 from ingest_gis.footprints import FootprintOptions
 from ingest_gis.network import COLORS, NetworkOptions, read_network
 from ingest_gis.records import IngestError
 from ingest_gis.terrain import TerrainOptions
+from scenes.demo_district import park_centre
+from scenes.demo_terrain import low_point
 from tests.conftest import serving
 from tests.helpers.data import shared_data
 from tests.helpers.gltf import assert_valid_glbs, property_strings, tileset_validator
 from twin.db import Database
+from twin.demo import build_demo_city
 from twin.ingest import ingest_footprints
 from twin.networks.ingest import ingest_network
 from twin.networks.isolation import Graph, isolate
+from twin.networks.store import load_graph
 from twin.settings import Settings
 from twin.terrain.ingest import ingest_terrain
 from twin.terrain.store import sample_heights
@@ -217,3 +223,36 @@ def test_the_ky4_water_network_ingests_with_its_nodes_and_lies_under_its_terrain
     z = np.array([r.z for r in rows])
     assert np.isfinite(ground).all() and np.allclose(z, ground - 1.5, atol=1e-6)  # water mains 1.5 m deep
     assert ground.min() > 110 and ground.max() < 230
+    with engine.connect() as conn:
+        tiles = {r.path: bytes(r.content) for r in conn.execute(text(
+            "SELECT path, content FROM tiles WHERE tileset_id = 'ky4'"))}
+    assert not [e.message for e in tileset_validator().iter_errors(orjson.loads(tiles.pop("tileset.json")))]
+    assert_valid_glbs(tiles)  # the tubes of the real network pass the Khronos validator
+
+
+def test_the_demo_city_stands_on_its_valley_with_gas_and_drainage_under_its_streets(engine: Engine,
+                                                                                    tmp_path: Path) -> None:
+    city = build_demo_city(engine, tmp_path / "demo")
+    assert city["terrain"]["tiles"] > 0 and city["gas"]["pipes"] > 50 and city["drainage"]["pipes"] > 50
+    with engine.connect() as conn:
+        buildings = conn.execute(text(
+            "SELECT id, zmin, ST_AsBinary(footprint) AS wkb FROM twin_objects WHERE dataset_id = 'demo'")).all()
+        pipes = conn.execute(text(
+            "SELECT network_id, ST_X(ST_StartPoint(geom)) AS lon, ST_Y(ST_StartPoint(geom)) AS lat, "
+            "ST_Z(ST_StartPoint(geom)) AS z, depth_m FROM network_pipes")).all()
+        served = conn.execute(text("SELECT count(*) FROM network_services WHERE network_id = 'gas'")).scalar_one()
+    lowest = []
+    for building in buildings:  # each base at the lowest ground under its corners: none floats
+        corners = shapely.get_coordinates(shapely.from_wkb(bytes(building.wkb)))
+        ground, _ = sample_heights(engine, corners[:, 0], corners[:, 1], "ground")
+        assert building.zmin == pytest.approx(float(ground.min()), abs=1e-3), building.id
+        lowest.append(building.zmin)
+    assert min(lowest) < -1.0  # the houses along the valley stand in it
+    ground, _ = sample_heights(engine, [p.lon for p in pipes], [p.lat for p in pipes], "ground")
+    assert np.allclose([p.z for p in pipes], ground - np.array([p.depth_m for p in pipes]), atol=1e-6)
+    park, valley = sample_heights(engine, [park_centre()[0], low_point()[0]], [park_centre()[1], low_point()[1]])[0]
+    assert park == pytest.approx(0.0, abs=0.01) and valley < -3.0  # the town hall's terrace; the basin
+    assert served == len(buildings)  # every house has its gas service line
+    gas = load_graph(engine, "gas")
+    leak = isolate(gas, "gas.gas-ns-1-1-2") if gas is not None else None  # beyond the valve 6 m into it
+    assert leak is not None and "valve-ns-1-1" in leak.valves and leak.sources == 1
