@@ -1,6 +1,6 @@
 """Run the benchmarks: `python -m bench` runs all; `python -m bench NAME [options]` runs one
 (footprints, tiles, serving, queries, ifc, oblique, pointcloud, cityjson, live, mqtt, events, dask_ingest, drills,
-sensorthings)."""
+sensorthings, terrain)."""
 
 import sys
 
@@ -18,6 +18,7 @@ from bench import (
     queries,
     sensorthings,
     serving,
+    terrain,
     tiles,
 )
 
@@ -25,7 +26,7 @@ BENCHMARKS = {"footprints": footprints.main, "tiles": tiles.main, "serving": ser
               "ifc": ifc.main, "oblique": oblique.main, "pointcloud": pointcloud.main,
               "cityjson": cityjson.main, "live": live.main, "mqtt": mqtt.main, "events": events.main,
               "dask_ingest": dask_ingest.main, "drills": drills.main,
-              "sensorthings": sensorthings.main}
+              "sensorthings": sensorthings.main, "terrain": terrain.main}
 
 if len(sys.argv) > 1 and sys.argv[1] in BENCHMARKS:
     BENCHMARKS[sys.argv[1]](sys.argv[2:])

@@ -248,5 +248,8 @@ def test_the_cloudburst_drill_keeps_its_water_books_and_heavier_rain_floods_deep
         books = water["volume"]
         assert books["on_ground_m3"] + books["drained_m3"] + books["flowed_out_m3"] == pytest.approx(
             books["rain_m3"], rel=0.01)
+        assert water["terrain"].startswith("terrain ground ")  # the demo's valley, not the generated default
+        assert books["drained_m3"] > 0  # its drainage network's manholes and inlets take water
+        assert not [o for o in water["flooded_objects"] if o.startswith(("gas.", "drainage."))]  # underground
         depths[scheme] = water["max_depth_m"]
     assert depths["heavier-rain"] > depths["drains-clear"] > 0

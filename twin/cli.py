@@ -344,6 +344,8 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
         console().print(f"demo district: {city['district']['objects']} buildings in {city['district']['tiles']} tiles;"
                       f" demo building: {city['building']['objects']} IFC objects, {city['building']['floors']} floors")
         console().print(f"demo sensors: {city['sensors']['stored']} ({city['sensors']['bound']} bound to objects)")
+        console().print(f"demo ground: {city['terrain']['tiles']} terrain tiles; underground: gas "
+                        f"{city['gas']['pipes']} pipes, drainage {city['drainage']['pipes']} pipes")
         console().print(f"demo drill plans: {', '.join(city['plans'])} (run them from the viewer's drill panel)")
         if not args.no_serve:
             from twin.demo import start_feeder
@@ -460,6 +462,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_ingest_commands(kinds)  # points, roads
     add_terrain_command(kinds)  # terrain
+    from twin.networks.cli import add_network_command
+
+    add_network_command(kinds)  # network
 
     for name, handler, help_text in (("serve", cmd_serve, "serve the API, tiles and viewer"),
                                      ("demo", cmd_demo, "generate, ingest and serve a demo district")):

@@ -146,8 +146,8 @@ class WaterLogging:
             "flooded_roads": sorted(i for i, line in self.roads if self._deepest(line) >= FLOODED_M),
             "flooded_objects": sorted(i for i, shape in self.objects if self._deepest(shape) >= FLOODED_M),
             "flooded_inlets": sorted(ident for i, j, ident in self.inlet_ids if flow.max_depth[i, j] >= FLOODED_M),
-            "volume": {"rain_m3": round(flow.rain_in, 1), "on_ground_m3": round(flow.volume(), 1),
-                       "drained_m3": round(flow.drained, 1), "flowed_out_m3": round(float(flow.outflow), 1)}}
+            "volume": {"rain_m3": round(float(flow.rain_in), 1), "on_ground_m3": round(flow.volume(), 1),
+                       "drained_m3": round(float(flow.drained), 1), "flowed_out_m3": round(float(flow.outflow), 1)}}
 
     @property
     def settled(self) -> bool:

@@ -19,6 +19,7 @@ from twin.api import (
     routes_events,
     routes_jobs,
     routes_live,
+    routes_networks,
     routes_objects,
     routes_ogc,
     routes_ops,
@@ -172,6 +173,7 @@ def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
     app.include_router(routes_events.router)
     app.include_router(routes_drills.router)
     app.include_router(routes_terrain.router)
+    app.include_router(routes_networks.router)
     app.include_router(routes_viewer.router)
     routes_viewer.mount_static(app, settings)
     return app
