@@ -8,7 +8,7 @@ import pytest
 from twin.access.asgi import token_of
 from twin.access.control import AccessControl, Unauthorized
 from twin.access.keys import KeyFormatError, hash_secret, new_key, split_token, verify_secret
-from twin.access.policy import UNDECLARED, declared, role_for
+from twin.access.policy import UNDECLARED, declared, roles_for
 from twin.access.ratelimit import RateLimiter, retry_after
 from twin.access.roles import OPEN, Principal, Role, satisfies
 from twin.access.store import KeyRecord
@@ -60,16 +60,16 @@ def test_each_role_holds_what_the_ones_below_may_do_and_a_device_only_posts_read
 
 
 def test_the_table_gives_each_kind_of_request_its_role() -> None:
-    assert role_for("GET", "/tilesets/abc/content/0/0/0.glb") is Role.VIEWER
-    assert role_for("HEAD", "/tilesets/abc/tileset.json") is Role.VIEWER
-    assert role_for("POST", "/alarms/7/acknowledge") is Role.OPERATOR
-    assert role_for("POST", "/readings") is Role.DEVICE
-    assert role_for("DELETE", "/sensors/S1") is Role.ADMIN
-    assert role_for("GET", "/viewer/config.json") is Role.PUBLIC
-    assert role_for("OPTIONS", "/events") is Role.PUBLIC  # CORS preflight
-    assert role_for("GET", "/no/such/route") is UNDECLARED is Role.ADMIN
-    assert role_for("POST", "/tilesets") is Role.ADMIN  # a method no row has
-    assert role_for("WEBSOCKET", "/ws") is Role.VIEWER
+    assert roles_for("GET", "/tilesets/abc/content/0/0/0.glb") == (Role.VIEWER,)
+    assert roles_for("HEAD", "/tilesets/abc/tileset.json") == (Role.VIEWER,)
+    assert roles_for("POST", "/alarms/7/acknowledge") == (Role.OPERATOR,)
+    assert roles_for("POST", "/readings") == (Role.DEVICE,)
+    assert roles_for("DELETE", "/sensors/S1") == (Role.ADMIN,)
+    assert roles_for("GET", "/viewer/config.json") == (Role.PUBLIC,)
+    assert roles_for("OPTIONS", "/events") == (Role.PUBLIC,)  # CORS preflight
+    assert roles_for("GET", "/no/such/route") == (UNDECLARED,) == (Role.ADMIN,)
+    assert roles_for("POST", "/tilesets") == (Role.ADMIN,)  # a method no row has
+    assert roles_for("WEBSOCKET", "/ws") == (Role.VIEWER, Role.DEVICE)
 
 
 def _app_routes() -> list[tuple[str, str]]:

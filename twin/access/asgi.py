@@ -17,7 +17,7 @@ import anyio.to_thread
 import orjson
 
 from twin.access.control import AccessControl, Unauthorized, bearer
-from twin.access.policy import role_for
+from twin.access.policy import roles_for
 from twin.access.ratelimit import retry_after
 from twin.access.roles import OPEN, Principal
 
@@ -118,8 +118,9 @@ async def authorize(access: AccessControl, scope: Scope, send: Send, now: float)
     if principal is None:
         return None
     method = "WEBSOCKET" if scope["type"] == "websocket" else scope["method"]
-    need = role_for(method, scope["path"])
-    if not principal.may(need):
+    needs = roles_for(method, scope["path"])
+    if not principal.may_any(needs):
+        need = " or ".join(needs)
         if principal.key_id is None:
             await refuse(scope, send, 401, f"{method} {scope['path']} needs an API key of role {need} or above "
                          "(Authorization: Bearer <key>)", UNAUTHORIZED_HEADERS)

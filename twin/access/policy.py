@@ -17,7 +17,8 @@ from twin.access.roles import Role
 
 P, V, OP, A, D = Role.PUBLIC, Role.VIEWER, Role.OPERATOR, Role.ADMIN, Role.DEVICE
 
-RULES: tuple[tuple[str, str, Role], ...] = (
+Roles = tuple[Role, ...]
+RULES: tuple[tuple[str, str, Role | Roles], ...] = (
     # the viewer's page, its configuration and code; the API's description; liveness
     ("GET", "/", P), ("GET", "/viewer/config.json", P), ("GET", "/viewer/src/{path:path}", P),
     ("GET", "/viewer/cesium/{path:path}", P), ("GET", "/openapi.json", P), ("GET", "/docs", P),
@@ -37,7 +38,7 @@ RULES: tuple[tuple[str, str, Role], ...] = (
     ("GET", "/drills/runs/{run_id}/report", V), ("GET", "/drills/runs/{run_id}/czml", V),
     ("GET", "/drills/compare", V), ("GET", "/drills/compare/page", V), ("GET", "/terrain", V),
     ("GET", "/terrain/height", V), ("POST", "/terrain/heights", V),
-    ("WEBSOCKET", "/ws", V),  # posting readings on it needs a device (or admin) key: twin/live/ws.py
+    ("WEBSOCKET", "/ws", (V, D)),  # devices post readings on it (only they and admins may: twin/live/ws.py)
     # working events, alarms and drills
     ("POST", "/alarms/{alarm_id}/acknowledge", OP), ("PUT", "/actors/{actor_id}", OP), ("POST", "/events", OP),
     ("POST", "/events/{event_id}/transitions", OP), ("POST", "/events/{event_id}/merge", OP),
@@ -57,12 +58,13 @@ RULES: tuple[tuple[str, str, Role], ...] = (
 class Rule:
     method: str
     template: str
-    role: Role
+    roles: Roles
     pattern: re.Pattern[str]
 
 
-def _compiled(rules: tuple[tuple[str, str, Role], ...]) -> tuple[Rule, ...]:
-    return tuple(Rule(method, template, role, compile_path(template)[0]) for method, template, role in rules)
+def _compiled(rules: tuple[tuple[str, str, Role | Roles], ...]) -> tuple[Rule, ...]:
+    return tuple(Rule(method, template, roles if isinstance(roles, tuple) else (roles,), compile_path(template)[0])
+                 for method, template, roles in rules)
 
 
 COMPILED = _compiled(RULES)
@@ -79,12 +81,13 @@ def rule_for(method: str, path: str) -> Rule | None:
     return None
 
 
-def role_for(method: str, path: str) -> Role:
-    """The role a request needs: its row's, `PUBLIC` for CORS preflights, `admin` for a path no row holds."""
+def roles_for(method: str, path: str) -> Roles:
+    """The roles (any one will do) a request needs: its row's, `PUBLIC` for CORS preflights, `admin` for a path
+    no row holds."""
     if method == "OPTIONS":
-        return Role.PUBLIC
+        return (Role.PUBLIC,)
     rule = rule_for(method, path)
-    return rule.role if rule is not None else UNDECLARED
+    return rule.roles if rule is not None else (UNDECLARED,)
 
 
 def declared(method: str, template: str) -> bool:

@@ -45,6 +45,8 @@ OVERFLOW_CLOSE = 1013  # "try again later": the client resumes from the point it
 
 
 MESSAGE_TOO_BIG = 1009
+DEVICE_OPS = ("readings", "ping")
+"""What a device key may do on the websocket: it reads nothing of the twin."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +100,8 @@ class Session:
             await cancel_and_wait([sender])
 
     async def _handle(self, op: str, message: dict[str, Any]) -> None:
+        if self.principal.role is Role.DEVICE and op not in DEVICE_OPS:
+            raise ProtocolError(f"a device key may only send {' and '.join(DEVICE_OPS)} messages")
         if op == "ping":
             await self.send({"type": "pong", "seq": self.live.hub.state.seq, "id": message.get("id")})
         elif op == "subscribe":
