@@ -1,2 +1,2 @@
-"""Who may do what: roles, API keys and their policy (pure), the key store in PostGIS, and their enforcement on
-HTTP, the websocket and MQTT (docs/architecture.md, "Access")."""
+"""Who may do what: roles, API keys and the route table (pure), the key store in PostGIS, and their enforcement in
+front of the HTTP app and the websocket (docs/access.md)."""

@@ -1,8 +1,8 @@
 """Token buckets per key id or client address, pure: the caller hands in the time.
 
 A bucket holds up to `burst` tokens and gains `rate` per second; a request takes one. An empty bucket answers how
-long until the next token, which becomes `Retry-After`. Buckets are per worker process (see docs/architecture.md,
-"Access"): with N workers a client spread over them may get up to N times the rate.
+long until the next token, which becomes `Retry-After`. Buckets are per worker process (docs/access.md,
+"Limits"): with N workers a client spread over them may get up to N times the rate.
 """
 
 from __future__ import annotations
