@@ -281,23 +281,32 @@ def _serve(settings: Settings, database: Database | None = None) -> None:
 
     from twin.api import create_app
     from twin.api.lean_http import LeanHttpProtocol
+    from twin.cli_keys import exposure_refusal
     from twin.ops import logs, serving
 
     logs.configure(settings.log_format)
     owned = database is None
     database = database or open_database(settings)  # a database that does not answer is an error before serving
     try:
+        if refusal := exposure_refusal(settings, database.engine):
+            raise ServeRefused(refusal)
         with mqtt_broker(settings) as settings:
             _say(settings, f"CityTwin serving on http://{settings.host}:{settings.port}")
             uvicorn.run(create_app(settings, database), host=settings.host, port=settings.port, log_level="info",
-                        http=LeanHttpProtocol, **serving.uvicorn_options(settings.log_format, settings.drain_timeout_s))
+                        http=LeanHttpProtocol, ws_max_size=settings.ws_max_message_kb * 1024,
+                        **serving.uvicorn_options(settings.log_format, settings.drain_timeout_s))
     finally:
         if owned:
             database.close()
 
 
+class ServeRefused(Exception):
+    """`serve` will not bind as asked (twin.cli_keys.exposure_refusal); the message says why and what to do."""
+
+
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
-    settings = settings.model_copy(update={"host": args.host, "port": args.port})
+    settings = settings.model_copy(update={"host": args.host, "port": args.port,
+                                           "open_access": settings.open_access or args.open_access})
     if args.workers <= 1:
         _serve(settings)
         return 0
@@ -306,12 +315,15 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
     from twin.api.lean_http import LeanHttpProtocol
+    from twin.cli_keys import exposure_refusal
     from twin.live.redis_process import RedisUnavailable, shared_bus
     from twin.ops import logs, serving
 
     logs.configure(settings.log_format)
     database = open_database(settings)  # start the embedded cluster and migrate once, before the workers
     try:
+        if refusal := exposure_refusal(settings, database.engine):
+            raise ServeRefused(refusal)
         with mqtt_broker(settings) as settings, \
                 shared_bus(settings.bus_url, settings.data_dir / "redis") as bus_url, \
                 serving.shared_metrics(settings.data_dir, settings.port):  # one live layer, one /metrics for all
@@ -324,6 +336,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
             _say(settings, f"CityTwin serving on http://{settings.host}:{settings.port} with {args.workers} workers")
             uvicorn.run("twin.api.asgi:app_from_environment", factory=True, host=settings.host, port=settings.port,
                         workers=args.workers, log_level="warning", http=LeanHttpProtocol,
+                        ws_max_size=settings.ws_max_message_kb * 1024,
                         **serving.uvicorn_options(settings.log_format, settings.drain_timeout_s))
     except RedisUnavailable as exc:
         console().print(f"[red]Several workers share their live layer through Redis:[/] {exc}")
@@ -336,7 +349,8 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     from twin.demo import build_demo_city
 
-    settings = settings.model_copy(update={"host": args.host, "port": args.port})
+    settings = settings.model_copy(update={"host": args.host, "port": args.port,
+                                           "open_access": settings.open_access or args.open_access})
     database = open_database(settings)
     try:
         with progress_bars(True) as on_progress:
@@ -471,6 +485,8 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_text)
         p.add_argument("--host", default="127.0.0.1")
         p.add_argument("--port", type=int, default=8000)
+        p.add_argument("--open-access", action="store_true", help="serve a non-loopback --host without API keys "
+                       "(everyone may do everything; warned loudly)")
         if name == "demo":
             p.add_argument("--no-serve", action="store_true", help="ingest the demo city and exit")
         else:
@@ -490,6 +506,9 @@ def build_parser() -> argparse.ArgumentParser:
     from twin.cli_drills import add_commands as add_drill_commands
 
     add_drill_commands(sub)  # plans
+    from twin.cli_keys import add_commands as add_key_commands
+
+    add_key_commands(sub)  # keys
     return parser
 
 
@@ -509,7 +528,7 @@ def main(argv: Sequence[str] | None = None, settings_factory: Callable[[], Setti
         from twin.db import DatabaseUnavailable
         from twin.embedded import EmbeddedDatabaseError
 
-        if not isinstance(exc, IngestError | EmbeddedDatabaseError | DatabaseUnavailable):
+        if not isinstance(exc, IngestError | EmbeddedDatabaseError | DatabaseUnavailable | ServeRefused):
             raise
         if getattr(args, "json", False):
             _print_json({"error": str(exc)})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -12,6 +13,9 @@ from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from twin import __version__
+from twin.access.asgi import authorize, with_key_cookie
+from twin.access.control import AccessControl
+from twin.access.store import KEYS_CHANGED, load_keys
 from twin.api import (
     errors,
     routes_buildings,
@@ -56,11 +60,20 @@ class CityTwinApp(FastAPI):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
+            access = getattr(self.state, "access", None)
+            if scope["type"] == "websocket" and access is not None and \
+                    await authorize(access, scope, send, time.monotonic()) is None:
+                return
             await super().__call__(scope, receive, send)
             return
         await observed(self._http, scope, receive, send, self.state.access_log)  # metrics, JSON access log
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        access = getattr(self.state, "access", None)
+        if access is not None:
+            if await authorize(access, scope, send, time.monotonic()) is None:  # twin/access: 401, 403, 429
+                return
+            send = with_key_cookie(scope, send)
         tiles = getattr(self.state, "tiles", None)
         if tiles is not None and await serve_tile(tiles, scope, send):
             scope[ROUTE_KEY] = routes_tiles.TILE_ROUTE
@@ -115,7 +128,13 @@ def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
         app.state.drills = await open_drills(app.state.live, app.state.db) if app.state.live is not None else None
         loop = asyncio.get_running_loop()
 
+        app.state.access = AccessControl(load_keys(app.state.db.engine), public_read=settings.public_read,
+                                         rate=settings.rate_limit_per_s, burst=settings.rate_limit_burst)
+
         def tileset_changed(notice: dict[str, Any]) -> None:
+            if notice.get("type") == KEYS_CHANGED:  # `citytwin keys create|revoke`: in force at once
+                app.state.access.replace(load_keys(app.state.db.engine))
+                return
             if notice.get("type") == "sensors_changed":  # written by `citytwin sensors` (twin/live/importer.py)
                 if app.state.live is not None:
                     asyncio.run_coroutine_threadsafe(app.state.live.reload_sensors(notice["ids"]), loop)
@@ -126,6 +145,7 @@ def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
 
         listener = NoticeListener(url, [tileset_changed])
         listener.start()
+        app.state.access.replace(load_keys(app.state.db.engine))  # a key made while the listener connected
         app.state.jobs = JobRunner(app.state.db.engine)
         app.state.queries = await QueryServer.open(app.state.db.engine, settings.cors_origins)
         live = app.state.live

@@ -136,6 +136,9 @@ class LeanHttpProtocol(asyncio.Protocol):
             return
         app = self.app_state.get(APP_STATE_KEY)
         server = app.state.queries if app is not None else None
+        access = getattr(app.state, "access", None) if app is not None else None
+        if access is not None and access.enforcing:  # keys in force: every request passes twin.access.asgi
+            server = None
         head = plain_get(data) if server is not None else None
         if head is None or not is_query_path(head.path):
             self._hand_over(data)

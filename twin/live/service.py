@@ -144,11 +144,12 @@ class LiveService:
                 log.exception("readings partitions could not be maintained")
 
     # -- readings ----------------------------------------------------------------------------------------------
-    async def post_readings(self, items: list[Any]) -> BatchResult:
-        """Check every item, store the good ones durably (acknowledged only after the commit), publish the new."""
+    async def post_readings(self, items: list[Any], allowed: frozenset[str] | None = None) -> BatchResult:
+        """Check every item, store the good ones durably (acknowledged only after the commit), publish the new;
+        `allowed`: the only sensors the sender may post for (a device key's), None for any."""
         now = datetime.now(UTC)
         good, bad = check_batch(items, self.hub.state.sensors,
-                                Window(now, timedelta(days=self.options.retention_days)))
+                                Window(now, timedelta(days=self.options.retention_days)), allowed)
         result = BatchResult(rejected=[{"index": r.index, "reason": r.reason} for r in bad])
         unique: dict[tuple[str, datetime], float] = {}
         for _, reading in good:

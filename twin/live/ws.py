@@ -8,13 +8,16 @@ import asyncio
 import contextlib
 import time
 import uuid
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
+from twin.access.asgi import principal_of
+from twin.access.ratelimit import RateLimiter
+from twin.access.roles import Role
 from twin.drills.replay import DrillReplay, DrillReplayError, stored_frames
 from twin.live import history
 from twin.live.hub import frame
@@ -43,9 +46,26 @@ OVERFLOW_CLOSE = 1013  # "try again later": the client resumes from the point it
 RESTART_CLOSE = 1012  # "service restart": the server is draining; the client resumes elsewhere from its point
 
 
+MESSAGE_TOO_BIG = 1009
+DEVICE_OPS = ("readings", "ping")
+"""What a device key may do on the websocket: it reads nothing of the twin."""
+
+
+@dataclass(frozen=True, slots=True)
+class ClientLimits:
+    """What one client may send: message size, and messages per second with a burst (twin.access.ratelimit)."""
+
+    max_bytes: int = 1024 * 1024
+    per_s: float = 50.0
+    burst: int = 200
+
+
 class Session:
-    def __init__(self, socket: WebSocket, live: LiveService) -> None:
+    def __init__(self, socket: WebSocket, live: LiveService, limits: ClientLimits | None = None) -> None:
         self.socket, self.live = socket, live
+        self.limits = limits or ClientLimits()
+        self.rate = RateLimiter(self.limits.per_s, self.limits.burst)
+        self.principal = principal_of(socket.scope)
         self.id = uuid.uuid4().hex
         self.wake = asyncio.Event()
         self.subscription: Subscribe | None = None
@@ -63,6 +83,13 @@ class Session:
         try:
             while True:
                 raw = await self.socket.receive_text()
+                if len(raw) > self.limits.max_bytes and len(raw.encode()) > self.limits.max_bytes:
+                    await self.socket.close(MESSAGE_TOO_BIG, f"messages are at most {self.limits.max_bytes:,} bytes")
+                    break
+                if wait := self.rate.take("client", time.monotonic()):
+                    await self.send({"type": "error", "reason": f"more than {self.limits.per_s:g} messages per "
+                                     "second: this one was not run", "retry_after_s": round(wait, 3)})
+                    continue
                 try:
                     message = orjson.loads(raw)
                     await self._handle(op_of(message), message)
@@ -107,6 +134,8 @@ class Session:
         metrics.WEBSOCKET_DRAINED.inc()
 
     async def _handle(self, op: str, message: dict[str, Any]) -> None:
+        if self.principal.role is Role.DEVICE and op not in DEVICE_OPS:
+            raise ProtocolError(f"a device key may only send {' and '.join(DEVICE_OPS)} messages")
         if op == "ping":
             await self.send({"type": "pong", "seq": self.live.hub.state.seq, "id": message.get("id")})
         elif op == "subscribe":
@@ -121,7 +150,10 @@ class Session:
                 raise ProtocolError("readings is a list of readings")
             if len(items) > self.live.options.max_batch:
                 raise ProtocolError(f"at most {self.live.options.max_batch:,} readings per message")
-            result = await self.live.post_readings(items)
+            if not self.principal.may(Role.DEVICE):
+                raise ProtocolError(f"posting readings needs a device or admin key; this key has role "
+                                    f"{self.principal.role}")
+            result = await self.live.post_readings(items, self.principal.sensor_limit)
             await self.send({"type": "ack", "id": message.get("id"), **result.as_json()})
         elif op == "replay":
             await self._replay(parse_replay(message))
