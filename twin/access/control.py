@@ -50,6 +50,11 @@ class AccessControl:
             self.enforcing = bool(table)
             self.verified = {t: v for t, v in self.verified.items() if v.principal.key_id in table}
 
+    def shut(self) -> None:
+        """No key is known and none is taken: only public routes answer (the key table cannot be read)."""
+        with self.lock:
+            self.keys, self.enforcing, self.verified = {}, True, {}
+
     def without_key(self) -> Principal:
         if not self.enforcing:
             return OPEN

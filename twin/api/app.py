@@ -11,6 +11,8 @@ from typing import Any
 
 from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from twin import __version__
 from twin.access.asgi import authorize, with_key_cookie
@@ -89,6 +91,24 @@ class CityTwinApp(FastAPI):
         await with_body_limit(super().__call__, scope, receive, send, limit)
 
 
+def reload_keys(access: AccessControl, engine: Engine) -> bool:
+    """The key table read afresh into `access`; False (and nothing but the public routes open) when the
+    database cannot be read."""
+    try:
+        access.replace(load_keys(engine))
+    except SQLAlchemyError as exc:
+        log.error("API keys cannot be read (%s): only public routes answer until they can", exc.__class__.__name__)
+        access.shut()
+        return False
+    return True
+
+
+async def retry_keys(access: AccessControl, engine: Engine, every_s: float = 5.0) -> None:
+    """Read the key table again every `every_s` until it can be read."""
+    while not await asyncio.to_thread(reload_keys, access, engine):
+        await asyncio.sleep(every_s)
+
+
 async def open_live(settings: Settings, dsn: str) -> LiveService | None:
     """The worker's live layer, or None (and the live routes answer 503) when it cannot start."""
     options = LiveOptions(bus_url=settings.bus_url, retention_days=settings.reading_retention_days,
@@ -128,12 +148,12 @@ def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
         app.state.drills = await open_drills(app.state.live, app.state.db) if app.state.live is not None else None
         loop = asyncio.get_running_loop()
 
-        app.state.access = AccessControl(load_keys(app.state.db.engine), public_read=settings.public_read,
-                                         rate=settings.rate_limit_per_s, burst=settings.rate_limit_burst)
+        app.state.access = AccessControl([], public_read=settings.public_read, rate=settings.rate_limit_per_s,
+                                         burst=settings.rate_limit_burst)  # read below, before serving
 
         def tileset_changed(notice: dict[str, Any]) -> None:
             if notice.get("type") == KEYS_CHANGED:  # `citytwin keys create|revoke`: in force at once
-                app.state.access.replace(load_keys(app.state.db.engine))
+                reload_keys(app.state.access, app.state.db.engine)
                 return
             if notice.get("type") == "sensors_changed":  # written by `citytwin sensors` (twin/live/importer.py)
                 if app.state.live is not None:
@@ -145,7 +165,11 @@ def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
 
         listener = NoticeListener(url, [tileset_changed])
         listener.start()
-        app.state.access.replace(load_keys(app.state.db.engine))  # a key made while the listener connected
+        # a key made while the listener connected; a key table that cannot be read keeps everything but the public
+        # routes shut (fail closed) and is read again every few seconds until it can be
+        keys_pending = not reload_keys(app.state.access, app.state.db.engine)
+        key_retry = asyncio.create_task(retry_keys(app.state.access, app.state.db.engine),
+                                        name="citytwin-keys") if keys_pending else None
         app.state.jobs = JobRunner(app.state.db.engine)
         app.state.queries = await QueryServer.open(app.state.db.engine, settings.cors_origins)
         live = app.state.live
@@ -157,6 +181,8 @@ def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
             yield {APP_STATE_KEY: app}
         finally:
             app.state.drain.uninstall()
+            if key_retry is not None:
+                key_retry.cancel()
             if sampler is not None:
                 sampler.cancel()
             if app.state.drills is not None:
