@@ -38,21 +38,15 @@ from shapely.geometry import LineString, MultiLineString, Point
 
 from ingest_gis.attributes import AttributeReader, boolean_fields
 from ingest_gis.footprints import _object_key, _pick, _resolve_crs, parse_number, read_layer
+from ingest_gis.network_kinds import COLORS, DEFAULT_DEPTH_M, NETWORK_TYPES, NODE_COLOR, UNITS
 from ingest_gis.network_tubes import shaft, tube
 from ingest_gis.records import IngestError, IngestResult, ObjectRecord
 from tiles.model import Feature
 
-NETWORK_TYPES = ("gas", "water", "drainage", "power", "heat", "telecom")
-COLORS: dict[str, tuple[int, int, int, int]] = {  # APWA uniform colour code
-    "gas": (255, 210, 0, 255), "heat": (230, 150, 0, 255), "power": (220, 30, 30, 255),
-    "telecom": (255, 120, 0, 255), "water": (30, 90, 230, 255), "drainage": (30, 150, 60, 255)}
-NODE_COLOR = (90, 90, 90, 255)
-DEFAULT_DEPTH_M = {"gas": 1.0, "water": 1.5, "drainage": 2.5, "power": 0.8, "heat": 1.0, "telecom": 0.6}
 DIAMETER_ATTRIBUTES = ("diameter", "dn", "diam", "DIAMETER", "DN")
 DEPTH_ATTRIBUTES = ("depth", "cover_depth", "DEPTH")
 KIND_ATTRIBUTES = ("kind", "type", "node_type", "class")
 ID_ATTRIBUTES = ("id", "name", "ID", "NAME", "fid")
-UNITS = {"m": 1.0, "cm": 0.01, "mm": 0.001, "in": 0.0254}
 SOURCE_KINDS = frozenset({"source", "reservoir", "tank", "station", "regulator", "plant", "substation", "outfall"})
 VALVE_KINDS = frozenset({"valve"})
 SHAFT_KINDS = frozenset({"manhole", "inlet", "chamber"})

@@ -16,7 +16,8 @@ import shapely
 from sqlalchemy import Engine, text
 
 from ingest_gis.footprints import FootprintOptions
-from ingest_gis.network import COLORS, NetworkOptions, read_network
+from ingest_gis.network import NetworkOptions, read_network
+from ingest_gis.network_kinds import COLORS
 from ingest_gis.records import IngestError
 from ingest_gis.terrain import TerrainOptions
 from scenes.demo_district import park_centre

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING, Any
 
-from ingest_gis.network import NETWORK_TYPES, UNITS
+from ingest_gis.network_kinds import NETWORK_TYPES, UNITS
 
 if TYPE_CHECKING:
     from twin.settings import Settings
