@@ -312,7 +312,7 @@ def test_with_no_broker_configured_the_server_runs_a_private_mosquitto_and_bridg
 
 def test_the_command_line_starts_one_private_broker_before_the_workers_and_stops_it_after(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from twin.cli import mqtt_broker
+    from twin.cli_serve import mqtt_broker
 
     monkeypatch.delenv("CITYTWIN_MQTT_URL", raising=False)
     settings = Settings(database_url="postgresql://unused/x", data_dir=tmp_path)

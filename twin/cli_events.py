@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING, Any
 
-from twin.cli import _run_ingest
+from twin.cli_ingest import run_ingest
 
 if TYPE_CHECKING:
     from twin.settings import Settings
@@ -21,7 +21,7 @@ def cmd_ingest_points(args: argparse.Namespace, settings: Settings) -> int:
         kinds = ", ".join(f"{n} {kind}" for kind, n in sorted(s["kinds"].items(), key=lambda item: -item[1]))
         return f"dataset [bold]{s['dataset_id']}[/]: {s['objects']} objects ({kinds}), tileset {s['tileset_id']}"
 
-    return _run_ingest(args, settings, lambda engine, store, on_progress: ingest_points(
+    return run_ingest(args, settings, lambda engine, store, on_progress: ingest_points(
         engine, args.path, options, max_features_per_tile=settings.max_features_per_tile, store=store,
         on_progress=on_progress, ground=args.ground, terrain=args.terrain), describe)
 
@@ -32,7 +32,7 @@ def cmd_ingest_roads(args: argparse.Namespace, settings: Settings) -> int:
 
     options = RoadOptions(name=args.name, speed_attr=args.speed_attr, class_attr=args.class_attr,
                           oneway_attr=args.oneway_attr, crs=args.crs, layer=args.layer)
-    return _run_ingest(args, settings, lambda engine, _store, _progress: ingest_roads(engine, args.path, options),
+    return run_ingest(args, settings, lambda engine, _store, _progress: ingest_roads(engine, args.path, options),
                        lambda s: (f"road network [bold]{s['network']}[/]: {s['edges']} edges, {s['nodes']} nodes, "
                                   f"{s['length_km']} km ({s['oneway_edges']} one-way edges)"))
 

@@ -13,7 +13,7 @@ if TYPE_CHECKING:
 
 def cmd_ingest_network(args: argparse.Namespace, settings: Settings) -> int:
     from ingest_gis.network import NetworkOptions
-    from twin.cli import _run_ingest
+    from twin.cli_ingest import run_ingest
     from twin.networks.ingest import ingest_network
 
     options = NetworkOptions(name=args.name or args.type, network_type=args.type, nodes=tuple(args.nodes),
@@ -26,7 +26,7 @@ def cmd_ingest_network(args: argparse.Namespace, settings: Settings) -> int:
         return (f"{s['network_type']} network [bold]{s['dataset_id']}[/]: {s['pipes']} pipes ({s['length_km']} km), "
                 f"nodes {nodes}; {s['tiles']} tiles; {s['served_objects']} objects served")
 
-    return _run_ingest(args, settings, lambda engine, store, on_progress: ingest_network(
+    return run_ingest(args, settings, lambda engine, store, on_progress: ingest_network(
         engine, args.path, options, ground=args.ground, terrain=args.terrain, serves=args.serves, store=store,
         on_progress=on_progress), describe)
 

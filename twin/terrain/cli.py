@@ -11,7 +11,7 @@ if TYPE_CHECKING:
 
 def cmd_ingest_terrain(args: argparse.Namespace, settings: Settings) -> int:
     from ingest_gis.terrain import TerrainOptions
-    from twin.cli import _run_ingest
+    from twin.cli_ingest import run_ingest
     from twin.terrain.ingest import ingest_terrain
 
     options = TerrainOptions(name=args.name, crs=args.crs, max_zoom=args.max_zoom)
@@ -21,7 +21,7 @@ def cmd_ingest_terrain(args: argparse.Namespace, settings: Settings) -> int:
                 f"{s['cell_m']} m, heights {s['zmin']:.1f}–{s['zmax']:.1f} m): {s['tiles']} quantized-mesh tiles "
                 f"in levels 0–{s['max_zoom']} ({s['bytes']:,} bytes) at {s['layer_url']}")
 
-    return _run_ingest(args, settings, lambda engine, store, on_progress: ingest_terrain(
+    return run_ingest(args, settings, lambda engine, store, on_progress: ingest_terrain(
         engine, args.path, options, store=store, on_progress=on_progress), describe)
 
 
