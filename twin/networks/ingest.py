@@ -7,10 +7,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 
 from ingest_gis.network import Ground, NetworkOptions, read_network
-from ingest_gis.records import IngestError, ProgressCallback, no_progress
+from ingest_gis.records import ProgressCallback, no_progress
 from tiles.tileset import TilingOptions, build_tileset
 from twin.repository import check_dataset_name, write_dataset
 from twin.tilestore import TileStore
@@ -18,14 +18,10 @@ from twin.tilestore import TileStore
 
 def terrain_ground(engine: Engine, terrain: str | None) -> Ground:
     """Heights from the ingested terrain (NaN outside it); refused when there is no terrain."""
+    from twin.terrain.ingest import require_terrain
     from twin.terrain.store import sample_heights
 
-    with engine.connect() as conn:
-        known: int = conn.execute(text("SELECT count(*) FROM terrain_grids WHERE CAST(:d AS text) IS NULL OR "
-                                       "dataset_id = :d"), {"d": terrain}).scalar_one()
-    if not known:
-        raise IngestError(f"no terrain {terrain!r} is ingested" if terrain else
-                          "--ground terrain needs a terrain: ingest one first with `citytwin ingest terrain DEM.tif`")
+    require_terrain(engine, terrain)
     return lambda lon, lat: sample_heights(engine, lon, lat, terrain)[0]
 
 

@@ -78,10 +78,8 @@ def _raised(feature: Feature, dz: float) -> Feature:
     return replace(feature, mesh=Mesh(positions, feature.mesh.normals, feature.mesh.triangles, feature.mesh.colors))
 
 
-def on_terrain(engine: Engine, result: IngestResult, terrain: str | None = None) -> IngestResult:
-    """Objects and their meshes set on the terrain: each object's base goes to the lowest terrain height under its
-    footprint's vertices (a point's: under it), so no corner floats; its height above the base stays. Objects
-    outside every terrain keep their heights and are counted in a warning. Raises when there is no terrain."""
+def require_terrain(engine: Engine, terrain: str | None) -> None:
+    """IngestError unless the terrain `terrain` (any terrain when None) is ingested."""
     from sqlalchemy import text
 
     with engine.connect() as conn:
@@ -90,6 +88,13 @@ def on_terrain(engine: Engine, result: IngestResult, terrain: str | None = None)
     if not known:
         raise IngestError(f"no terrain {terrain!r} is ingested" if terrain else
                           "--ground terrain needs a terrain: ingest one first with `citytwin ingest terrain DEM.tif`")
+
+
+def on_terrain(engine: Engine, result: IngestResult, terrain: str | None = None) -> IngestResult:
+    """Objects and their meshes set on the terrain: each object's base goes to the lowest terrain height under its
+    footprint's vertices (a point's: under it), so no corner floats; its height above the base stays. Objects
+    outside every terrain keep their heights and are counted in a warning. Raises when there is no terrain."""
+    require_terrain(engine, terrain)
     coords, owner = shapely.get_coordinates([o.footprint for o in result.objects], return_index=True)
     heights, _ = sample_heights(engine, coords[:, 0], coords[:, 1], terrain)
     base = np.full(len(result.objects), np.inf)
