@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import threading
 import time
 import uuid
@@ -27,6 +26,7 @@ from twin.api.lean_http import LeanHttpProtocol
 from twin.db import Database, create_db_engine, migrate
 from twin.embedded import EmbeddedPostgres
 from twin.ingest import ingest_footprints
+from twin.localhost import free_port
 from twin.settings import Settings
 
 TEMPLATE = "citytwin_test_template"
@@ -95,12 +95,6 @@ def engine(database_url: str) -> Iterator[Engine]:
 @pytest.fixture
 def settings(database_url: str, tmp_path: Path) -> Settings:
     return Settings(database_url=database_url, data_dir=tmp_path / "data")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass

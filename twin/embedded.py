@@ -13,7 +13,6 @@ import os
 import pwd
 import secrets
 import shutil
-import socket
 import stat
 import subprocess
 import time
@@ -24,6 +23,7 @@ from urllib.parse import quote
 import psycopg
 
 from twin.filelock import exclusive
+from twin.localhost import accepting, free_port
 
 INSTALL_HINT = "apt-get install postgresql-15-postgis-3"
 DATABASE = "citytwin"
@@ -82,17 +82,6 @@ def _check_postgis(bin_dir: Path) -> None:
                                     f"`apt-get install postgresql-{version}-pgrouting`")
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _port_in_use(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        return s.connect_ex(("127.0.0.1", port)) == 0
-
-
 class EmbeddedPostgres:
     """Create, start, stop and describe the private cluster under `data_dir/postgres`."""
 
@@ -128,8 +117,8 @@ class EmbeddedPostgres:
             if self._pg_ctl_status():
                 return False
             state = self._state()
-            if _port_in_use(state["port"]):
-                state["port"] = self.requested_port or _free_port()
+            if accepting(state["port"]):
+                state["port"] = self.requested_port or free_port()
                 self._write_state(state)
             log = self.cluster_dir / "server.log"
             options = f"-p {state['port']}"
@@ -203,7 +192,7 @@ class EmbeddedPostgres:
         self.cluster_dir.mkdir(parents=True, exist_ok=True)
         self.data_dir.chmod(0o700 if not self._as_root() else 0o711)
         password = secrets.token_urlsafe(24)
-        port = self.requested_port or _free_port()
+        port = self.requested_port or free_port()
         pwfile = self.data_dir / ".initdb-password"
         pwfile.write_text(password)
         pwfile.chmod(0o600)

@@ -12,17 +12,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from twin.localhost import free_port
+
 INSTALL_HINT = "apt-get install redis-server"
 
 
 class RedisUnavailable(RuntimeError):
     """redis-server is missing or did not start; the message says what to do."""
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class RedisProcess:
@@ -32,7 +28,7 @@ class RedisProcess:
         if found is None:
             raise RedisUnavailable(f"redis-server not found: install it with `{INSTALL_HINT}` or set "
                                    "CITYTWIN_BUS_URL to a Redis server")
-        self.binary, self.folder, self.port = found, folder, _free_port()
+        self.binary, self.folder, self.port = found, folder, free_port()
         self.process: subprocess.Popen[bytes] | None = None
 
     @property

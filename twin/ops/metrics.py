@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client import generate_latest as _generate_latest
 
+from twin.localhost import pid_alive
+
 if TYPE_CHECKING:
     from twin.live.alarms import Transition
     from twin.live.hub import Hub
@@ -142,18 +144,8 @@ def forget_dead_workers() -> None:
 
     pids = {path.stem.rsplit("_", 1)[-1] for path in folder.glob("gauge_live*_*.db")}
     for pid in pids:
-        if pid.isdigit() and not _alive(int(pid)):
+        if pid.isdigit() and not pid_alive(int(pid)):
             multiprocess.mark_process_dead(int(pid), str(folder))
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 async def sample_every(live: LiveService, seconds: float = 1.0) -> None:
