@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import os
 import queue
+import subprocess
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -21,15 +24,16 @@ from fastapi import FastAPI
 from paho.mqtt.enums import CallbackAPIVersion
 from sqlalchemy import Engine
 
-from tests.conftest import _drop_database, _fresh_database, serving_app
+from tests.conftest import _drop_database, _fresh_database, free_port, serving_app
 from tests.helpers.city import add_house_and_street
 from tests.test_live_mqtt import REFUSE, iso, wait_for
+from twin import cli
 from twin.access.keys import mosquitto_hash
 from twin.access.mqtt_files import SERVICE_USER, mqtt_files
 from twin.access.store import create_key, load_keys, revoke_key
 from twin.api import create_app
 from twin.db import Database, create_db_engine
-from twin.live.broker import MosquittoBroker
+from twin.live.broker import MosquittoBroker, find_mosquitto
 from twin.live.mqtt_bridge import MqttBridge
 from twin.settings import Settings
 
@@ -98,6 +102,10 @@ class AuthCity:
             return Client(self.port, token, password)
         return Client(self.port, token.split("_")[1], token)
 
+    @property
+    def database_url(self) -> str:
+        return self.engine.url.render_as_string(hide_password=False)
+
     def stored(self, sensor: str) -> list[float]:
         with self.engine.connect() as conn:
             rows = conn.exec_driver_sql("SELECT value FROM readings WHERE sensor_id = %(s)s ORDER BY time",
@@ -141,7 +149,7 @@ def city(server_url: str, template_database: str, tmp_path_factory: pytest.TempP
 
 
 def test_the_files_give_each_key_its_own_user_and_only_its_sensors_topics(city: AuthCity) -> None:
-    device = next(k for k in load_keys(city.engine) if k.role == "device")
+    device = next(k for k in load_keys(city.engine) if k.key_id == city.device.split("_")[1])
     files = mqtt_files(load_keys(city.engine), "$7$101$c2FsdA==$aGFzaA==")
     assert f"{SERVICE_USER}:$7$101$c2FsdA==$aGFzaA==\n" in files.passwords
     assert f"{device.key_id}:{device.mqtt_hash}\n" in files.passwords
@@ -233,3 +241,50 @@ def test_qos_1_from_an_authorised_device_is_acknowledged_only_after_its_commit(c
             conn.exec_driver_sql("DROP TRIGGER refuse_readings ON readings; DROP FUNCTION refuse_readings()")
     wait_for(lambda: 7.0 in city.stored("GAS-1"), timeout=20, what="the redelivered reading")
     wait_for(lambda: city.bridge.stats.acknowledged == acknowledged + 1, what="the acknowledgement")
+
+
+def test_binding_a_device_key_to_another_sensor_opens_that_sensors_topic_at_once(city: AuthCity) -> None:
+    token = create_key(city.engine, "device", "gateway 2", ["GAS-1"]).token
+    device = city.until_admitted(token)
+    try:
+        assert device.publish("citytwin/readings/WL-1", {"value": 0.9}) == "Not authorized"
+        settings = Settings(database_url=city.database_url)
+        assert cli.main(["keys", "sensors", token.split("_")[1], "--sensors", "GAS-1,WL-1"],
+                        settings_factory=lambda: settings) == 0
+        wait_for(lambda: device.publish("citytwin/readings/WL-1", {"value": 0.9}) == "Success",
+                 what="the broker to take the new sensor list")
+    finally:
+        device.close()
+    wait_for(lambda: 0.9 in city.stored("WL-1"), what="the reading for the newly bound sensor")
+
+
+def test_mqtt_files_configure_an_external_mosquitto_with_the_bridge_user_from_the_url(
+        city: AuthCity, tmp_path: Path) -> None:
+    port = free_port()
+    settings = Settings(database_url=city.database_url, mqtt_url=f"mqtt://twin-bridge:s3cret@127.0.0.1:{port}")
+    assert cli.main(["keys", "mqtt-files", str(tmp_path / "auth")], settings_factory=lambda: settings) == 0
+    config = tmp_path / "mosquitto.conf"
+    config.write_text(f"listener {port} 127.0.0.1\nallow_anonymous false\npassword_file {tmp_path}/auth/passwords\n"
+                      f"acl_file {tmp_path}/auth/acl\n" + ("user root\n" if os.geteuid() == 0 else ""))
+    broker = subprocess.Popen([str(find_mosquitto()), "-c", str(config)], stderr=subprocess.DEVNULL)
+    try:
+        bridge = wait_for(lambda: _connected(port, "twin-bridge", "s3cret"), what="the external broker")
+        device = Client(port, city.device.split("_")[1], city.device)
+        bridge.subscribe("citytwin/readings/+")
+        assert device.publish("citytwin/readings/WL-1", {"value": 1}) == "Not authorized"
+        assert device.publish("citytwin/readings/GAS-1", {"value": 1}) == "Success"
+        assert bridge.received.get(timeout=5)[0] == "citytwin/readings/GAS-1"
+        anonymous = Client(port)
+        assert anonymous.outcome == "Not authorized"
+        for client in (bridge, device, anonymous):
+            client.close()
+    finally:
+        broker.terminate()
+        broker.wait(5)
+
+
+def _connected(port: int, user: str, password: str) -> Client | None:
+    try:
+        return Client(port, user, password)
+    except ConnectionRefusedError:
+        return None

@@ -1,5 +1,6 @@
-"""`citytwin keys create|list|revoke`: API keys straight in the database (no server needed; running servers take
-the change at once through the `keys_changed` notice), and the check `serve` makes before it binds."""
+"""`citytwin keys create|list|revoke|sensors|mqtt-files`: API keys straight in the database (no server needed;
+running servers take the change at once through the `keys_changed` notice), mosquitto's files for an external
+broker, and the check `serve` makes before it binds."""
 
 from __future__ import annotations
 
@@ -70,6 +71,24 @@ def cmd_keys_revoke(args: argparse.Namespace, settings: Settings) -> int:
         console().print(f"[red]error:[/] no active key {args.id!r}")
         return 1
     console().print(f"key [bold]{args.id}[/] revoked")
+    return 0
+
+
+def cmd_keys_sensors(args: argparse.Namespace, settings: Settings) -> int:
+    from twin.access.store import KeyRequestError, set_key_sensors
+
+    database = open_database(settings)
+    try:
+        done = set_key_sensors(database.engine, args.id, [s.strip() for s in args.sensors.split(",") if s.strip()])
+    except KeyRequestError as exc:
+        console().print(f"[red]error:[/] {exc}")
+        return 2
+    finally:
+        database.close()
+    if not done:
+        console().print(f"[red]error:[/] no active device key {args.id!r}")
+        return 1
+    console().print(f"device key [bold]{args.id}[/] now posts for {args.sensors}")
     return 0
 
 
@@ -155,6 +174,10 @@ def add_commands(sub: Any) -> None:
     revoked = actions.add_parser("revoke", help="revoke a key by its id (in force at once on running servers)")
     revoked.add_argument("id")
     revoked.set_defaults(handler=cmd_keys_revoke)
+    bound = actions.add_parser("sensors", help="bind a device key to other sensors (in force at once)")
+    bound.add_argument("id")
+    bound.add_argument("--sensors", required=True, help="the comma-separated sensor ids, replacing its list")
+    bound.set_defaults(handler=cmd_keys_sensors)
     files = actions.add_parser("mqtt-files", help="mosquitto password_file and acl_file for an external broker")
     files.add_argument("dir", help="the folder to write `passwords` and `acl` to")
     files.add_argument("--bridge-user", help="the bridge's MQTT user when CITYTWIN_MQTT_URL names none")

@@ -90,6 +90,18 @@ def revoke_key(engine: Engine, key_id: str) -> bool:
     return bool(done)
 
 
+def set_key_sensors(engine: Engine, key_id: str, sensors: Iterable[str]) -> bool:
+    """Bind an active device key to other sensors (HTTP and MQTT take the change at once); False when no active
+    device key has this id."""
+    _, bound = _check(str(Role.DEVICE), "", sensors)
+    with engine.begin() as conn:
+        done = conn.execute(text("UPDATE api_keys SET sensors = :sensors WHERE id = :id AND role = 'device' "
+                                 "AND revoked_at IS NULL"), {"id": key_id, "sensors": bound}).rowcount
+        if done:
+            publish(conn, {"type": KEYS_CHANGED})
+    return bool(done)
+
+
 def load_keys(engine: Engine) -> list[KeyRecord]:
     """Every key, revoked ones too (oldest first)."""
     with engine.connect() as conn:
