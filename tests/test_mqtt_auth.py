@@ -32,6 +32,7 @@ from twin.access.keys import mosquitto_hash
 from twin.access.mqtt_files import SERVICE_USER, mqtt_files
 from twin.access.store import create_key, load_keys, revoke_key
 from twin.api import create_app
+from twin.cli import mqtt_broker
 from twin.db import Database, create_db_engine
 from twin.live.broker import MosquittoBroker, find_mosquitto
 from twin.live.mqtt_bridge import MqttBridge
@@ -131,8 +132,9 @@ def city(server_url: str, template_database: str, tmp_path_factory: pytest.TempP
     data = tmp_path_factory.mktemp("mqtt-auth")
     try:
         add_house_and_street(engine)
-        app = create_app(Settings(database_url=url, data_dir=data), Database(engine))  # the private broker
-        with serving_app(app) as base:
+        # the private broker as `citytwin serve` runs it: started before the app, which is handed its URL
+        with mqtt_broker(Settings(database_url=url, data_dir=data), engine) as settings, \
+                serving_app(app := create_app(settings, Database(engine))) as base:
             assert httpx.post(f"{base}/sensors", json=SENSORS).status_code == 201
             broker = MosquittoBroker(data)
             anonymous = Client(int(broker.url.rsplit(":", 1)[1]))

@@ -119,6 +119,10 @@ class MosquittoBroker:
                     os.kill(state["pid"], signal.SIGHUP)
             return changed
 
+    def serves(self, url: str) -> bool:
+        """Whether `url` is this private broker's, running (then its users follow the key table)."""
+        return self.running() and url == self.url
+
     def running(self) -> bool:
         state = self._state() if self.state_file.exists() else {}
         pid = state.get("pid")

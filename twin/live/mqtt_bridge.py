@@ -388,7 +388,7 @@ async def open_mqtt(settings: Settings, live: LiveService, engine: Engine | None
     private: MosquittoBroker | None = None
     url = settings.mqtt_url
     try:
-        if url is None:
+        if url is None or MosquittoBroker(settings.data_dir).serves(url):  # `citytwin serve` started it
             private = MosquittoBroker(settings.data_dir)
             keys = await asyncio.to_thread(initial_keys, engine)
             await asyncio.to_thread(private.apply_auth, await asyncio.to_thread(broker_files, private, keys))
