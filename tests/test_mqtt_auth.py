@@ -245,19 +245,29 @@ def test_qos_1_from_an_authorised_device_is_acknowledged_only_after_its_commit(c
     wait_for(lambda: city.bridge.stats.acknowledged == acknowledged + 1, what="the acknowledgement")
 
 
-def test_binding_a_device_key_to_another_sensor_opens_that_sensors_topic_at_once(city: AuthCity) -> None:
+def test_binding_a_device_key_to_another_sensor_opens_that_sensors_topic_and_http_posts_at_once(
+        city: AuthCity) -> None:
     token = create_key(city.engine, "device", "gateway 2", ["GAS-1"]).token
     device = city.until_admitted(token)
+
+    def post_http() -> dict[str, Any]:
+        answer = httpx.post(f"{city.base}/readings", json=[{"sensor": "WL-1", "value": 0.8}],
+                            headers={"Authorization": f"Bearer {token}"})
+        assert answer.status_code == 200, answer.text
+        result: dict[str, Any] = answer.json()
+        return result
     try:
         assert device.publish("citytwin/readings/WL-1", {"value": 0.9}) == "Not authorized"
+        assert "not one of this device key's sensors" in post_http()["rejected"][0]["reason"]  # verified, cached
         settings = Settings(database_url=city.database_url)
         assert cli.main(["keys", "sensors", token.split("_")[1], "--sensors", "GAS-1,WL-1"],
                         settings_factory=lambda: settings) == 0
         wait_for(lambda: device.publish("citytwin/readings/WL-1", {"value": 0.9}) == "Success",
                  what="the broker to take the new sensor list")
+        assert post_http()["accepted"] == 1
     finally:
         device.close()
-    wait_for(lambda: 0.9 in city.stored("WL-1"), what="the reading for the newly bound sensor")
+    wait_for(lambda: {0.8, 0.9} <= set(city.stored("WL-1")), what="the readings for the newly bound sensor")
 
 
 def test_mqtt_files_configure_an_external_mosquitto_with_the_bridge_user_from_the_url(

@@ -48,12 +48,14 @@ class AccessControl:
         self.replace(keys)
 
     def replace(self, keys: list[KeyRecord]) -> None:
-        """A fresh key table (at start and on every `keys_changed` notice); tokens of revoked keys stop at once."""
+        """A fresh key table (at start and on every `keys_changed` notice); tokens of revoked keys stop at once, and
+        a device key bound to other sensors posts for those from its next request."""
         table = {k.key_id: k for k in keys if k.active}
         with self.lock:
             self.keys = table
             self.enforcing = bool(table)
-            self.verified = {t: v for t, v in self.verified.items() if v.principal.key_id in table}
+            self.verified = {t: v for t, v in self.verified.items()  # gone, or bound to other sensors: verify again
+                             if (k := table.get(v.principal.key_id or "")) is not None and _principal(k) == v.principal}
         for listener in self.listeners:
             try:
                 listener(list(table.values()))
