@@ -265,6 +265,8 @@ def test_binding_a_device_key_to_another_sensor_opens_that_sensors_topic_and_htt
         wait_for(lambda: device.publish("citytwin/readings/WL-1", {"value": 0.9}) == "Success",
                  what="the broker to take the new sensor list")
         assert post_http()["accepted"] == 1
+        assert cli.main(["keys", "sensors", "000000000000", "--sensors", "WL-1"],
+                        settings_factory=lambda: settings) == 1  # no such device key
     finally:
         device.close()
     wait_for(lambda: {0.8, 0.9} <= set(city.stored("WL-1")), what="the readings for the newly bound sensor")
