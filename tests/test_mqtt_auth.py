@@ -35,7 +35,7 @@ from twin.api import create_app
 from twin.cli import mqtt_broker
 from twin.db import Database, create_db_engine
 from twin.live.broker import MosquittoBroker, find_mosquitto
-from twin.live.mqtt_bridge import MqttBridge
+from twin.live.mqtt_bridge import BrokerAddress, MqttBridge
 from twin.settings import Settings
 
 SENSORS = [{"id": "GAS-1", "kind": "gas", "object_id": "house.b"},
@@ -162,6 +162,15 @@ def test_the_files_give_each_key_its_own_user_and_only_its_sensors_topics(city: 
     assert base64.b64decode(digest) == hashlib.pbkdf2_hmac("sha512", city.device.encode(), base64.b64decode(salt),
                                                            int(iterations))
     assert mosquitto_hash("x", b"s" * 12).startswith("$7$101$c3Nzc3Nzc3Nzc3Nz$")
+
+
+def test_the_broker_url_the_server_shows_carries_no_credential(city: AuthCity) -> None:
+    assert BrokerAddress.parse("mqtt://twin-bridge:s3cret@broker.example:1884").public_url == \
+        "mqtt://broker.example:1884"
+    assert BrokerAddress.parse("mqtts://u:p@[::1]").public_url == "mqtts://[::1]:8883"
+    landing = httpx.get(f"{city.base}/sta/v1.1", headers={"Authorization": f"Bearer {city.viewer}"}).json()
+    shown = orjson.dumps(landing).decode()
+    assert city.broker.url in shown and city.broker.service_credential()[0] not in shown
 
 
 def test_the_broker_was_anonymous_until_the_first_key_and_refuses_anonymous_and_wrong_passwords_since(

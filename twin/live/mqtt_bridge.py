@@ -59,6 +59,12 @@ class BrokerAddress:
     password: str | None = None
     tls: bool = False
 
+    @property
+    def public_url(self) -> str:
+        """The broker's URL without the credential (what may be shown: the SensorThings landing page, logs)."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{'mqtts' if self.tls else 'mqtt'}://{host}:{self.port}"
+
     @classmethod
     def parse(cls, url: str) -> BrokerAddress:
         """`mqtt://[user[:password]@]host[:port]` (1883) or `mqtts://…` (TLS, 8883)."""
@@ -362,7 +368,7 @@ class MqttLink:
     bridge: MqttBridge
     slot: IO[str]
     broker: MosquittoBroker | None = None
-    url: str = ""
+    url: str = ""  # without the credential
     private: MosquittoBroker | None = None
 
     def keys_changed(self, keys: list[KeyRecord]) -> None:
@@ -404,4 +410,4 @@ async def open_mqtt(settings: Settings, live: LiveService, engine: Engine | None
     client_id, slot = claim_client_id(settings, address)
     bridge = MqttBridge(live, address, client_id, settings.mqtt_shared)
     await bridge.start()
-    return MqttLink(bridge, slot, broker, url, private)
+    return MqttLink(bridge, slot, broker, address.public_url, private)
