@@ -1,5 +1,6 @@
-"""`citytwin keys create|list|revoke`: API keys straight in the database (no server needed; running servers take
-the change at once through the `keys_changed` notice), and the check `serve` makes before it binds."""
+"""`citytwin keys create|list|revoke|sensors|mqtt-files`: API keys straight in the database (no server needed;
+running servers take the change at once through the `keys_changed` notice), mosquitto's files for an external
+broker, and the check `serve` makes before it binds."""
 
 from __future__ import annotations
 
@@ -73,6 +74,64 @@ def cmd_keys_revoke(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_keys_sensors(args: argparse.Namespace, settings: Settings) -> int:
+    from twin.access.store import KeyRequestError, set_key_sensors
+
+    database = open_database(settings)
+    try:
+        done = set_key_sensors(database.engine, args.id, [s.strip() for s in args.sensors.split(",") if s.strip()])
+    except KeyRequestError as exc:
+        console().print(f"[red]error:[/] {exc}")
+        return 2
+    finally:
+        database.close()
+    if not done:
+        console().print(f"[red]error:[/] no active device key {args.id!r}")
+        return 1
+    console().print(f"device key [bold]{args.id}[/] now posts for {args.sensors}")
+    return 0
+
+
+def cmd_keys_mqtt_files(args: argparse.Namespace, settings: Settings) -> int:
+    """mosquitto's password and ACL files for an external broker, from the key table and CITYTWIN_MQTT_URL's
+    user (the bridge's), written to a folder; the broker reads them again on SIGHUP."""
+    from pathlib import Path
+
+    from twin.access.keys import mosquitto_hash
+    from twin.access.mqtt_files import mqtt_files
+    from twin.access.store import load_keys
+    from twin.live.mqtt_bridge import BrokerAddress
+
+    user, password = args.bridge_user, None
+    if settings.mqtt_url:
+        address = BrokerAddress.parse(settings.mqtt_url)
+        user, password = address.username or user, address.password
+    if not user:
+        console().print("[red]error:[/] name the bridge's MQTT user: CITYTWIN_MQTT_URL=mqtt://user:password@host "
+                        "or --bridge-user")
+        return 2
+    database = open_database(settings)
+    try:
+        keys = load_keys(database.engine)
+    finally:
+        database.close()
+    files = mqtt_files(keys, mosquitto_hash(password) if password else None, user)
+    folder = Path(args.dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, content in (("passwords", files.passwords), ("acl", files.acl)):
+        path = folder / name
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(content)
+        tmp.chmod(0o600)
+        tmp.replace(path)
+    skipped = sum(1 for k in keys if k.active and k.mqtt_hash is None)
+    console().print(f"wrote {folder / 'passwords'} and {folder / 'acl'}: {files.passwords.count(chr(10))} users"
+                    + ("" if password else f" (add {user}'s own line with mosquitto_passwd)")
+                    + (f"; {skipped} keys made before MQTT hashes were kept are left out" if skipped else "")
+                    + ". Point mosquitto's password_file and acl_file at them and send it SIGHUP after each change.")
+    return 0
+
+
 def is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
@@ -115,3 +174,11 @@ def add_commands(sub: Any) -> None:
     revoked = actions.add_parser("revoke", help="revoke a key by its id (in force at once on running servers)")
     revoked.add_argument("id")
     revoked.set_defaults(handler=cmd_keys_revoke)
+    bound = actions.add_parser("sensors", help="bind a device key to other sensors (in force at once)")
+    bound.add_argument("id")
+    bound.add_argument("--sensors", required=True, help="the comma-separated sensor ids, replacing its list")
+    bound.set_defaults(handler=cmd_keys_sensors)
+    files = actions.add_parser("mqtt-files", help="mosquitto password_file and acl_file for an external broker")
+    files.add_argument("dir", help="the folder to write `passwords` and `acl` to")
+    files.add_argument("--bridge-user", help="the bridge's MQTT user when CITYTWIN_MQTT_URL names none")
+    files.set_defaults(handler=cmd_keys_mqtt_files)

@@ -82,7 +82,7 @@ def _private_broker(settings: Settings) -> str | None:
     from twin.live.broker import MosquittoBroker
 
     broker = MosquittoBroker(settings.data_dir)
-    return broker.url if broker.running() else None
+    return broker.service_url if broker.running() else None  # with the server's own credential
 
 
 def cmd_simulate_sensors(args: argparse.Namespace, settings: Settings) -> int:

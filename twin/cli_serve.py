@@ -11,20 +11,26 @@ from typing import TYPE_CHECKING, Any
 from twin.cli import ServeRefused, _say, console, open_database, progress_bars
 
 if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
     from twin.db import Database
     from twin.settings import Settings
 
 
 @contextmanager
-def mqtt_broker(settings: Settings) -> Iterator[Settings]:
+def mqtt_broker(settings: Settings, engine: Engine | None = None) -> Iterator[Settings]:
     """The settings naming the MQTT broker: with none configured, the private mosquitto started here (once, before
-    any worker) and stopped after; MQTT off, said why, when it cannot start."""
+    any worker; its users those of the key table in `engine`) and stopped after; MQTT off, said why, when it cannot
+    start."""
     from twin.live.broker import BrokerError, MosquittoBroker
+    from twin.live.mqtt_access import broker_files, initial_keys
 
     broker = None
     if settings.mqtt and not settings.mqtt_url:
         broker = MosquittoBroker(settings.data_dir)
         try:
+            if engine is not None:
+                broker.apply_auth(broker_files(broker, initial_keys(engine)))
             started = broker.start()
         except BrokerError as exc:
             _say(settings, f"[yellow]MQTT readings are off:[/] {exc}")
@@ -54,7 +60,7 @@ def serve(settings: Settings, database: Database | None = None) -> None:
     try:
         if refusal := exposure_refusal(settings, database.engine):
             raise ServeRefused(refusal)
-        with mqtt_broker(settings) as settings:
+        with mqtt_broker(settings, database.engine) as settings:
             _say(settings, f"CityTwin serving on http://{settings.host}:{settings.port}")
             uvicorn.run(create_app(settings, database), host=settings.host, port=settings.port, log_level="info",
                         http=LeanHttpProtocol, ws_max_size=settings.ws_max_message_kb * 1024,
@@ -84,7 +90,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     try:
         if refusal := exposure_refusal(settings, database.engine):
             raise ServeRefused(refusal)
-        with mqtt_broker(settings) as settings, \
+        with mqtt_broker(settings, database.engine) as settings, \
                 shared_bus(settings.bus_url, settings.data_dir / "redis") as bus_url, \
                 serving.shared_metrics(settings.data_dir, settings.port):  # one live layer, one /metrics for all
             os.environ["CITYTWIN_BUS_URL"] = bus_url

@@ -127,4 +127,4 @@ def feeder_broker(settings: Settings) -> Callable[[], str | None] | None:
     if configured:
         return lambda: configured
     broker = MosquittoBroker(settings.data_dir)
-    return lambda: broker.url if broker.running() else None
+    return lambda: broker.service_url if broker.running() else None  # the server's own credential, keys or not

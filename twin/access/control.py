@@ -8,7 +8,9 @@ Keys are in force once any active key exists; until then every request is `OPEN`
 from __future__ import annotations
 
 import hashlib
+import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from twin.access.keys import KeyFormatError, split_token, verify_secret
@@ -16,6 +18,7 @@ from twin.access.ratelimit import RateLimiter
 from twin.access.roles import ANONYMOUS, OPEN, PUBLIC_READER, Principal
 from twin.access.store import KeyRecord
 
+log = logging.getLogger(__name__)
 CACHE_S = 60.0
 """How long a verified token is taken without hashing again (revocation still counts at once)."""
 CACHE_MAX = 10_000
@@ -40,15 +43,24 @@ class AccessControl:
         self.keys: dict[str, KeyRecord] = {}
         self.verified: dict[bytes, _Verified] = {}
         self.enforcing = True
+        self.listeners: list[Callable[[list[KeyRecord]], None]] = []
+        """Told each fresh key table (its active keys) once it is in force: the MQTT broker's files follow it."""
         self.replace(keys)
 
     def replace(self, keys: list[KeyRecord]) -> None:
-        """A fresh key table (at start and on every `keys_changed` notice); tokens of revoked keys stop at once."""
+        """A fresh key table (at start and on every `keys_changed` notice); tokens of revoked keys stop at once, and
+        a device key bound to other sensors posts for those from its next request."""
         table = {k.key_id: k for k in keys if k.active}
         with self.lock:
             self.keys = table
             self.enforcing = bool(table)
-            self.verified = {t: v for t, v in self.verified.items() if v.principal.key_id in table}
+            self.verified = {t: v for t, v in self.verified.items()  # gone, or bound to other sensors: verify again
+                             if (k := table.get(v.principal.key_id or "")) is not None and _principal(k) == v.principal}
+        for listener in self.listeners:
+            try:
+                listener(list(table.values()))
+            except Exception:  # one listener failing must not leave the HTTP keys stale
+                log.exception("a key table listener failed")
 
     def shut(self) -> None:
         """No key is known and none is taken: only public routes answer (the key table cannot be read)."""

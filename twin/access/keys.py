@@ -3,8 +3,8 @@ new key).
 
 A key reads `ctk_<id>_<secret>`: `id` is 12 hex digits, public, the row the key is found by; `secret` is 32
 random bytes in URL-safe base64. Only a scrypt hash of the secret is stored (`scrypt$<log2 n>$<r>$<p>$<salt>$<hash>`),
-so one request verifies one hash; for device keys also the PBKDF2-SHA512 hash mosquitto's password file takes
-(`$7$…`), the key id being the MQTT user name and the whole key its password.
+so one request verifies one hash; also the PBKDF2-SHA512 hash mosquitto's password file takes (`$7$…`), which can
+be made only while the key is known: the key id is its MQTT user name and the whole key its password.
 """
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ PREFIX = "ctk_"
 KEY = re.compile(r"^ctk_([0-9a-f]{12})_([A-Za-z0-9_-]{43})$")
 SCRYPT_LOG_N, SCRYPT_R, SCRYPT_P = 14, 8, 1
 """16 MiB and ≈40 ms per verification: verified keys are cached, so a request pays it once per cache period."""
+MOSQUITTO_ITERATIONS = 101
+"""mosquitto_passwd's default; the password is a 256-bit random key, so no guessing is slowed by more."""
 
 
 class KeyFormatError(ValueError):
@@ -69,3 +71,10 @@ def verify_secret(secret: str, stored: str) -> bool:
         return False
     return hmac.compare_digest(computed, base64.b64decode(digest))
 
+
+
+def mosquitto_hash(password: str, salt: bytes | None = None, iterations: int = MOSQUITTO_ITERATIONS) -> str:
+    """The hash a mosquitto 2.0 password file takes for `password`: `$7$<iterations>$<salt>$<PBKDF2-SHA512>`."""
+    salt = salt if salt is not None else secrets.token_bytes(12)
+    digest = hashlib.pbkdf2_hmac("sha512", password.encode(), salt, iterations)
+    return f"$7${iterations}${_b64(salt)}${_b64(digest)}"

@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import Engine, text
 
-from twin.access.keys import NewKey, hash_secret, new_key, split_token
+from twin.access.keys import NewKey, hash_secret, mosquitto_hash, new_key, split_token
 from twin.access.roles import KEY_ROLES, Role
 from twin.notices import publish
 
@@ -66,7 +66,8 @@ def _check(role: str, name: str, sensors: Iterable[str]) -> tuple[Role, list[str
 
 
 def create_key(engine: Engine, role: str, name: str = "", sensors: Iterable[str] = ()) -> NewKey:
-    """Store a new key (its hashes only) and return it with its token, which is never stored."""
+    """Store a new key (its hashes only: scrypt for HTTP, PBKDF2 for the MQTT broker's password file) and return it
+    with its token, which is never stored."""
     chosen, bound = _check(role, name, sensors)
     key = new_key()
     _, secret = split_token(key.token)
@@ -74,7 +75,7 @@ def create_key(engine: Engine, role: str, name: str = "", sensors: Iterable[str]
         conn.execute(text("INSERT INTO api_keys (id, role, name, sensors, secret_hash, mqtt_hash) "
                           "VALUES (:id, :role, :name, :sensors, :hash, :mqtt)"),
                      {"id": key.key_id, "role": str(chosen), "name": name, "sensors": bound,
-                      "hash": hash_secret(secret), "mqtt": None})
+                      "hash": hash_secret(secret), "mqtt": mosquitto_hash(key.token)})
         publish(conn, {"type": KEYS_CHANGED})
     return key
 
@@ -84,6 +85,18 @@ def revoke_key(engine: Engine, key_id: str) -> bool:
     with engine.begin() as conn:
         done = conn.execute(text("UPDATE api_keys SET revoked_at = now() WHERE id = :id AND revoked_at IS NULL"),
                             {"id": key_id}).rowcount
+        if done:
+            publish(conn, {"type": KEYS_CHANGED})
+    return bool(done)
+
+
+def set_key_sensors(engine: Engine, key_id: str, sensors: Iterable[str]) -> bool:
+    """Bind an active device key to other sensors (HTTP and MQTT take the change at once); False when no active
+    device key has this id."""
+    _, bound = _check(str(Role.DEVICE), "", sensors)
+    with engine.begin() as conn:
+        done = conn.execute(text("UPDATE api_keys SET sensors = :sensors WHERE id = :id AND role = 'device' "
+                                 "AND revoked_at IS NULL"), {"id": key_id, "sensors": bound}).rowcount
         if done:
             publish(conn, {"type": KEYS_CHANGED})
     return bool(done)

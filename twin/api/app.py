@@ -144,12 +144,15 @@ def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
         url = app.state.db.engine.url.render_as_string(hide_password=False)
         app.state.live = await open_live(settings, app.state.db.engine.url.set(drivername="postgresql")
                                          .render_as_string(hide_password=False))
-        app.state.mqtt = await open_mqtt(settings, app.state.live) if app.state.live is not None else None
+        app.state.mqtt = await open_mqtt(settings, app.state.live, app.state.db.engine) \
+            if app.state.live is not None else None
         app.state.drills = await open_drills(app.state.live, app.state.db) if app.state.live is not None else None
         loop = asyncio.get_running_loop()
 
         app.state.access = AccessControl([], public_read=settings.public_read, rate=settings.rate_limit_per_s,
                                          burst=settings.rate_limit_burst)  # read below, before serving
+        if app.state.mqtt is not None:  # the private broker's users and topics follow the key table
+            app.state.access.listeners.append(app.state.mqtt.keys_changed)
 
         def tileset_changed(notice: dict[str, Any]) -> None:
             if notice.get("type") == KEYS_CHANGED:  # `citytwin keys create|revoke`: in force at once

@@ -1,9 +1,12 @@
 """The private MQTT broker: Debian's mosquitto run as a child process, as the embedded PostGIS is.
 
-It listens on 127.0.0.1 only (anonymous: only local processes reach it), on a port recorded in `mosquitto.json`
-beside its generated `mosquitto.conf`, and keeps sessions and queued QoS 1 messages in a persistence file there,
-so a restart loses nothing it had accepted. As root, mosquitto would drop to its own user; the config names that
-user and the broker's directory belongs to it.
+It listens on 127.0.0.1 only, on a port recorded in `mosquitto.json` beside its generated `mosquitto.conf`, and
+keeps sessions and queued QoS 1 messages in a persistence file there, so a restart loses nothing it had accepted.
+As root, mosquitto would drop to its own user; the config names that user and the broker's directory belongs to it.
+
+With no API keys it is anonymous (only local processes reach it). Once keys exist, `apply_auth` writes mosquitto's
+`passwords` and `acl` files (twin/access/mqtt_files.py) and the config naming them, and sends SIGHUP, on which
+mosquitto reads them again; the server's own clients use the credential in `service.json` (mode 0600).
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import contextlib
 import json
 import os
 import pwd
+import secrets
 import shutil
 import signal
 import socket
@@ -21,6 +25,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from twin.access.keys import mosquitto_hash
+from twin.access.mqtt_files import SERVICE_USER, MqttFiles
 from twin.filelock import exclusive
 
 INSTALL_HINT = "apt-get install mosquitto"
@@ -69,6 +75,8 @@ class MosquittoBroker:
     def __init__(self, data_dir: Path, *, port: int = 0, os_user: str = "mosquitto") -> None:
         self.dir = Path(data_dir).absolute() / "mosquitto"
         self.state_file = self.dir / "mosquitto.json"
+        self.service_file = self.dir / "service.json"
+        self.passwords_file, self.acl_file = self.dir / "passwords", self.dir / "acl"
         self.requested_port = port
         self.os_user = os_user
         self.process: subprocess.Popen[bytes] | None = None
@@ -76,6 +84,44 @@ class MosquittoBroker:
     @property
     def url(self) -> str:
         return f"mqtt://127.0.0.1:{self._state()['port']}"
+
+    @property
+    def service_url(self) -> str:
+        """The URL with the server's own credential: what the bridge and the server's other clients connect with."""
+        return f"mqtt://{SERVICE_USER}:{self.service_credential()[0]}@127.0.0.1:{self._state()['port']}"
+
+    def service_credential(self) -> tuple[str, str]:
+        """(password, its mosquitto hash) of the server's own MQTT user, made at first use."""
+        if not self.service_file.exists():
+            with self._lock():
+                return self._service_credential()
+        return self._service_credential()
+
+    def apply_auth(self, files: MqttFiles | None) -> bool:
+        """Put the broker in step with the key table: `files` written (None: no keys, anonymous as by default), and
+        a running broker told to read them again (SIGHUP); True when anything changed."""
+        with self._lock():
+            changed = False
+            wanted = {self.passwords_file: files.passwords if files else None,
+                      self.acl_file: files.acl if files else None}
+            for path, content in wanted.items():
+                if content is None:
+                    if path.exists():
+                        path.unlink()
+                        changed = True
+                elif not path.exists() or path.read_text() != content:
+                    self._write_private(path, content)
+                    changed = True
+            state = self._state() if self.state_file.exists() else {}
+            if changed and isinstance(state.get("pid"), int) and _alive(state["pid"]):
+                self._write_config(state["port"])
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(state["pid"], signal.SIGHUP)
+            return changed
+
+    def serves(self, url: str) -> bool:
+        """Whether `url` is this private broker's, running (then its users follow the key table)."""
+        return self.running() and url == self.url
 
     def running(self) -> bool:
         state = self._state() if self.state_file.exists() else {}
@@ -145,7 +191,7 @@ class MosquittoBroker:
         lines = [
             "# written by CityTwin at every start: the private readings broker",
             f"listener {port} 127.0.0.1",
-            "allow_anonymous true",
+            *self._auth_lines(),
             "persistence true",
             f"persistence_location {self.dir}/",
             "autosave_interval 30",
@@ -171,6 +217,32 @@ class MosquittoBroker:
         config = self.dir / "mosquitto.conf"
         config.write_text("\n".join(lines) + "\n")
         return config
+
+    def _auth_lines(self) -> list[str]:
+        if not self.passwords_file.exists():
+            return ["allow_anonymous true"]
+        return ["allow_anonymous false", f"password_file {self.passwords_file}", f"acl_file {self.acl_file}"]
+
+    def _service_credential(self) -> tuple[str, str]:
+        if not self.service_file.exists():
+            password = secrets.token_urlsafe(24)
+            self.dir.mkdir(parents=True, exist_ok=True)
+            self._write_private(self.service_file, json.dumps({"password": password,
+                                                               "hash": mosquitto_hash(password)}), broker=False)
+        stored = json.loads(self.service_file.read_text())
+        return str(stored["password"]), str(stored["hash"])
+
+    def _write_private(self, path: Path, content: str, broker: bool = True) -> None:
+        """Write a file only its owner reads (the broker's user, when running as root and `broker`), atomically."""
+        tmp = path.with_suffix(".tmp")
+        tmp.unlink(missing_ok=True)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(content)
+        if broker and os.geteuid() == 0:
+            user = self._broker_user()
+            os.chown(tmp, user.pw_uid, user.pw_gid)
+        tmp.replace(path)
 
     def _broker_user(self) -> pwd.struct_passwd:
         try:

@@ -62,8 +62,9 @@ class DemoFeeder:
                         await self._ticks(device, client, float("inf"))
                 except aiomqtt.MqttError as exc:
                     self.errors["mqtt"] += 1
-                    log.warning("demo feeder: MQTT at %s unavailable (%s); posting over HTTP for %.0f s",
-                                self.mqtt_url, exc, RETRY_MQTT_S)
+                    where = mqtt_endpoint(self.mqtt_url)  # host and port: the URL may carry a password
+                    log.warning("demo feeder: MQTT at %s:%s unavailable (%s); posting over HTTP for %.0f s",
+                                where["hostname"], where["port"], exc, RETRY_MQTT_S)
                     await self._ticks(device, None, RETRY_MQTT_S)
         finally:
             device.close()

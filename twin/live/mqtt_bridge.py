@@ -30,12 +30,16 @@ import orjson
 
 from twin.live.broker import BrokerError, MosquittoBroker
 from twin.live.kinds import KINDS
+from twin.live.mqtt_access import broker_files, initial_keys, sync_broker
 from twin.live.tasks import cancel_and_wait
 from twin.live.writer import StorageError
 from twin.settings import Settings
 from twin.sta import mqtt as sta_mqtt
 
 if TYPE_CHECKING:  # twin.live.service imports the twin.api package, whose app imports this module
+    from sqlalchemy import Engine
+
+    from twin.access.store import KeyRecord
     from twin.live.service import BatchResult, LiveService
 
 log = logging.getLogger(__name__)
@@ -54,6 +58,12 @@ class BrokerAddress:
     username: str | None = None
     password: str | None = None
     tls: bool = False
+
+    @property
+    def public_url(self) -> str:
+        """The broker's URL without the credential (what may be shown: the SensorThings landing page, logs)."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{'mqtts' if self.tls else 'mqtt'}://{host}:{self.port}"
 
     @classmethod
     def parse(cls, url: str) -> BrokerAddress:
@@ -352,12 +362,19 @@ def claim_client_id(settings: Settings, address: BrokerAddress) -> tuple[str, IO
 
 @dataclass
 class MqttLink:
-    """A worker's bridge, its slot, and the private broker when this worker started it."""
+    """A worker's bridge, its slot, the private broker when this worker started it, and the private broker it uses
+    (whose credentials follow the key table) when no URL is configured."""
 
     bridge: MqttBridge
     slot: IO[str]
     broker: MosquittoBroker | None = None
-    url: str = ""
+    url: str = ""  # without the credential
+    private: MosquittoBroker | None = None
+
+    def keys_changed(self, keys: list[KeyRecord]) -> None:
+        """The key table read afresh (blocking: called off the event loop): the private broker's files follow."""
+        if self.private is not None:
+            sync_broker(self.private, keys)
 
     async def close(self) -> None:
         await self.bridge.stop()
@@ -368,26 +385,29 @@ class MqttLink:
             await asyncio.to_thread(self.broker.stop)
 
 
-async def open_mqtt(settings: Settings, live: LiveService) -> MqttLink | None:
-    """Start the bridge (and the private broker when no URL is configured); None, with the reason logged, when
-    MQTT is off or cannot start — the rest of the server runs without it."""
+async def open_mqtt(settings: Settings, live: LiveService, engine: Engine | None = None) -> MqttLink | None:
+    """Start the bridge (and the private broker when no URL is configured, its credentials those of the key table
+    in `engine`); None, with the reason logged, when MQTT is off or cannot start — the rest runs without it."""
     if not settings.mqtt:
         return None
     broker: MosquittoBroker | None = None
+    private: MosquittoBroker | None = None
     url = settings.mqtt_url
     try:
-        if url is None:
-            candidate = MosquittoBroker(settings.data_dir)
-            if await asyncio.to_thread(candidate.start):
-                broker = candidate
-            url = candidate.url
+        if url is None or MosquittoBroker(settings.data_dir).serves(url):  # `citytwin serve` started it
+            private = MosquittoBroker(settings.data_dir)
+            keys = await asyncio.to_thread(initial_keys, engine)
+            await asyncio.to_thread(private.apply_auth, await asyncio.to_thread(broker_files, private, keys))
+            if await asyncio.to_thread(private.start):
+                broker = private
+            url = private.url
             # a warning, so that it shows where uvicorn's logging configures only uvicorn's own loggers
             log.warning("MQTT: private broker at %s (publish readings to %s/{sensor})", url, READINGS)
-        address = BrokerAddress.parse(url)
+        address = BrokerAddress.parse(private.service_url if private is not None else url)
     except (BrokerError, ValueError, OSError) as exc:
         log.error("MQTT readings are off: %s", exc)
         return None
     client_id, slot = claim_client_id(settings, address)
     bridge = MqttBridge(live, address, client_id, settings.mqtt_shared)
     await bridge.start()
-    return MqttLink(bridge, slot, broker, url)
+    return MqttLink(bridge, slot, broker, address.public_url, private)
