@@ -18,7 +18,6 @@ import pwd
 import secrets
 import shutil
 import signal
-import socket
 import stat
 import subprocess
 import time
@@ -28,6 +27,7 @@ from typing import Any
 from twin.access.keys import mosquitto_hash
 from twin.access.mqtt_files import SERVICE_USER, MqttFiles
 from twin.filelock import exclusive
+from twin.localhost import accepting, free_port, pid_alive
 
 INSTALL_HINT = "apt-get install mosquitto"
 BINARY = Path("/usr/sbin/mosquitto")
@@ -45,28 +45,6 @@ def find_mosquitto() -> Path:
         raise BrokerError(f"mosquitto not found: install it with `{INSTALL_HINT}`, set CITYTWIN_MQTT_URL to a "
                           "broker, or CITYTWIN_MQTT=false")
     return Path(found)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _accepting(port: int) -> bool:
-    with socket.socket() as s:
-        s.settimeout(0.5)
-        return s.connect_ex(("127.0.0.1", port)) == 0
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class MosquittoBroker:
@@ -113,7 +91,7 @@ class MosquittoBroker:
                     self._write_private(path, content)
                     changed = True
             state = self._state() if self.state_file.exists() else {}
-            if changed and isinstance(state.get("pid"), int) and _alive(state["pid"]):
+            if changed and isinstance(state.get("pid"), int) and pid_alive(state["pid"]):
                 self._write_config(state["port"])
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(state["pid"], signal.SIGHUP)
@@ -126,7 +104,7 @@ class MosquittoBroker:
     def running(self) -> bool:
         state = self._state() if self.state_file.exists() else {}
         pid = state.get("pid")
-        return isinstance(pid, int) and _alive(pid) and _accepting(state["port"])
+        return isinstance(pid, int) and pid_alive(pid) and accepting(state["port"])
 
     def start(self) -> bool:
         """Start the broker unless it runs already; True if this call started it."""
@@ -135,9 +113,9 @@ class MosquittoBroker:
                 return False
             binary = find_mosquitto()
             state = self._state() if self.state_file.exists() else {}
-            port = state.get("port") or self.requested_port or _free_port()
-            if _accepting(port):  # the recorded port went to someone else
-                port = self.requested_port or _free_port()
+            port = state.get("port") or self.requested_port or free_port()
+            if accepting(port):  # the recorded port went to someone else
+                port = self.requested_port or free_port()
             config = self._write_config(port)
             log = (self.dir / "mosquitto.log").open("ab")
             try:
@@ -147,7 +125,7 @@ class MosquittoBroker:
                 log.close()
             self._write_state({"port": port, "pid": self.process.pid})
             deadline = time.monotonic() + 15
-            while not _accepting(port):
+            while not accepting(port):
                 if self.process.poll() is not None or time.monotonic() > deadline:
                     self._terminate(self.process.pid)
                     tail = (self.dir / "mosquitto.log").read_text(errors="replace")[-2000:]
@@ -161,7 +139,7 @@ class MosquittoBroker:
             if not self.state_file.exists():
                 return False
             pid = self._state().get("pid")
-            if not pid or not _alive(pid):
+            if not pid or not pid_alive(pid):
                 return False
             self._terminate(pid)
             return True
@@ -178,7 +156,7 @@ class MosquittoBroker:
             else:
                 with contextlib.suppress(ChildProcessError):  # a child of this process started elsewhere
                     os.waitpid(pid, os.WNOHANG)
-                if not _alive(pid):
+                if not pid_alive(pid):
                     return
             time.sleep(0.02)
         with contextlib.suppress(ProcessLookupError):
