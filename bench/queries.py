@@ -25,9 +25,10 @@ import psycopg
 from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 
-from bench.processes import ROOT, free_port, stop, wait_http
+from bench.processes import ROOT, stop, wait_http
 from bench.synthetic import STEP_LAT, STEP_LON, Grid, create_synthetic
 from twin.db import open_database
+from twin.localhost import free_port
 from twin.ogc.items import bbox_page_query
 from twin.ogc.sql import SqlQuery
 from twin.queries import containing_query, initial_candidates, knn_query, near_query

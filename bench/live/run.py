@@ -23,7 +23,8 @@ from bench.live.layout import Layout
 from bench.live.measure import CpuMeter, Db, Report, StepResult, postmaster_pid, py_spy
 from bench.live.report import print_steps
 from bench.live.writes import copy_rows, our_store, raw_copy
-from bench.processes import ROOT, free_port, stop, wait_http, wait_port
+from bench.processes import ROOT, stop, wait_http, wait_port
+from twin.localhost import free_port
 
 
 @dataclass
