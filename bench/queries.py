@@ -8,7 +8,6 @@ log), one keep-alive client connection, sequential requests; both sides read the
 from __future__ import annotations
 
 import argparse
-import http.client
 import os
 import socket
 import subprocess
@@ -26,6 +25,7 @@ import psycopg
 from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 
+from bench.processes import ROOT, free_port, stop, wait_http
 from bench.synthetic import STEP_LAT, STEP_LON, Grid, create_synthetic
 from twin.db import open_database
 from twin.ogc.items import bbox_page_query
@@ -97,29 +97,17 @@ def sample_points(grid: Grid, count: int, seed: int = 7) -> list[tuple[float, fl
     return points
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def start_server(database_url: str, data_dir: Path) -> tuple[subprocess.Popen[bytes], int]:
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "CITYTWIN_DATABASE_URL": database_url, "CITYTWIN_DATA_DIR": str(data_dir)}
-    process = subprocess.Popen(
-        [sys.executable, "-c", f"from bench.queries import serve; serve({port})"],
-        env=env, cwd=Path(__file__).resolve().parent.parent)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-            connection.request("GET", "/health")
-            if connection.getresponse().status == 200:
-                return process, port
-        except OSError:
-            time.sleep(0.2)
-    process.terminate()
-    raise RuntimeError("the benchmark server did not start")
+    process = subprocess.Popen([sys.executable, "-c", f"from bench.queries import serve; serve({port})"], env=env,
+                               cwd=ROOT)
+    try:
+        wait_http(port, "/health", 60)
+    except RuntimeError:
+        stop(process)
+        raise
+    return process, port
 
 
 class KeepAliveClient:

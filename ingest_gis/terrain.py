@@ -81,7 +81,11 @@ class DemSampler:
     transformer: Transformer
 
     def __call__(self, lon: NDArray[np.float64], lat: NDArray[np.float64]) -> NDArray[np.float64]:
-        x, y = self.transformer.transform(np.asarray(lon, dtype=np.float64), np.asarray(lat, dtype=np.float64))
+        lon, lat = np.asarray(lon, dtype=np.float64), np.asarray(lat, dtype=np.float64)
+        if lon.size == 1:  # pyproj's point path would take a 1-element array as a scalar
+            x, y = self.transformer.transform(lon.ravel().tolist(), lat.ravel().tolist())
+            return bilinear(self.frame, array_lookup(self.heights), np.asarray(x), np.asarray(y)).reshape(lon.shape)
+        x, y = self.transformer.transform(lon, lat)
         return bilinear(self.frame, array_lookup(self.heights), np.asarray(x), np.asarray(y))
 
 

@@ -1,5 +1,6 @@
 """The coupled fire drill on the demo office building: smoke slows people (RSET with smoke above RSET without),
-blocking the main exit raises RSET, FED grows only where smoke is, and the same seed repeats frame for frame."""
+blocking the main exit raises RSET, FED grows only where smoke is, the same seed repeats frame for frame, and the
+report carries each storey's peak densities (PedPy)."""
 
 from __future__ import annotations
 
@@ -35,8 +36,9 @@ def run(drill: Drill) -> tuple[list[bytes], dict[str, Any]]:
 def test_smoke_slows_people_so_rset_with_smoke_exceeds_rset_without(office: dict[str, Any]) -> None:
     document = fire_plan(office, None, None)
     document["fire"] = {"growth": "ultrafast", "peak_kw": 5000}
-    for scheme in document["schemes"]:  # a busy office on every storey: the stair's queue meets the smoke
-        scheme["evacuation"]["density"] = {"*": 0.15}
+    for scheme in document["schemes"]:  # a meeting in the fire room, slow to react: they leave through its smoke
+        scheme["evacuation"].update(density={}, occupants={document["incident"]["space"]: 40},
+                                    premovement={"dist": "lognormal", "mean_s": 60, "sd_s": 20, "max_s": 120})
     plan = parse_plan(document)
     scheme, data = plan.scheme("all-exits"), TwinData(floors=office)
     _, smoky = run(Drill(plan, scheme, 4, building_parts(plan, scheme, 4, data), Dispatch(data)))
@@ -55,6 +57,15 @@ def test_blocking_the_main_exit_at_60_s_raises_rset_and_the_same_seed_repeats_by
     assert blocked["evacuation"]["rset_s"] > open_exits["evacuation"]["rset_s"]
     assert blocked["injects"][0]["applied"] and blocked["injects"][0]["at_s"] == 60
     assert run(build_drill(plan, "all-exits", 8, data))[0] == frames_a
+    storeys = open_exits["evacuation"]["storeys"]  # 0.4 people per m² on the ground floor, 0.05 above
+    ground = storeys[office["floors"][0]["storey"]]
+    upper = [s for key, s in storeys.items() if key != office["floors"][0]["storey"] and s["people"]]
+    assert ground["peak_density"]["classic"]["per_m2"] >= 0.3
+    assert all(s["peak_density"]["classic"]["per_m2"] < ground["peak_density"]["classic"]["per_m2"] for s in upper)
+    assert ground["peak_density"]["voronoi"]["per_m2"] >= ground["peak_density"]["classic"]["per_m2"]
+    assert ground["peak_density"]["voronoi"]["space"] in {f.get("id") for f in office["floors"][0]["features"]}
+    assert open_exits["evacuation"]["peak_density_per_m2"] == max(
+        s["peak_density"]["voronoi"]["per_m2"] for s in storeys.values() if s["peak_density"]["voronoi"])
     assert run(build_drill(plan, "all-exits", 9, data))[0] != frames_a
 
 

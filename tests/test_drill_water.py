@@ -1,13 +1,21 @@
 """Water-logging on a grid (local-inertial shallow water): volume kept on a closed basin, water running downhill
 and pooling in the hollow, a lake at rest staying at rest, inlets taking no more than their capacity, the same
-inputs giving the same depths, bad inputs refused."""
+inputs giving the same depths, bad inputs refused; the drill's report of a given terrain with inlets."""
 
 from __future__ import annotations
 
+import math
+from typing import Any
+
 import numpy as np
+import orjson
 import pytest
 
+from scenes.demo_plans import rain_plan
 from scenes.drills.errors import PlanError
+from scenes.drills.outdoor_parts import WaterLogging
+from scenes.drills.plan import parse_plan
+from scenes.drills.twin_data import Terrain, TwinData
 from scenes.drills.water_flow import WaterFlow, valley
 
 STORM = [(0.0, 60.0), (1200.0, 0.0)]
@@ -80,3 +88,18 @@ def test_deeper_zones_lie_inside_shallower_ones() -> None:
 def test_bad_inputs_are_refused_clearly(args: tuple, message: str) -> None:  # type: ignore[type-arg]
     with pytest.raises(PlanError, match=message):
         WaterFlow(*args)
+
+
+def test_a_cloudburst_on_a_given_terrain_with_inlets_reports_its_books_as_plain_json_numbers() -> None:
+    plan = parse_plan(rain_plan())
+    lon, lat = plan.incident.location[:2]  # type: ignore[index]
+    ground = valley(400, 10)
+    terrain = Terrain(ground, 10.0, -200.0, -200.0, "terrain test")
+    inlet = (lon + 30 / (111_319.49 * math.cos(math.radians(lat))), lat)  # 30 m east of the centre, on the grid
+    part = WaterLogging(plan, TwinData(terrain=terrain, inlets=(("drainage.inlet-1", *inlet),)))
+    part.advance(1800)
+    report: dict[str, Any] = {}
+    part.report(report)
+    water = orjson.loads(orjson.dumps(report))["water"]  # numpy scalars would not serialise
+    assert water["terrain"] == "terrain test" and water["volume"]["drained_m3"] > 0
+    assert all(type(v) is float for v in water["volume"].values())

@@ -15,6 +15,7 @@ from sqlalchemy import Engine
 
 from tests.conftest import populated_server
 from tests.helpers.live import live_client
+from tests.helpers.metrics import change, scrape
 from twin.demo import build_demo_city
 
 
@@ -97,6 +98,7 @@ def test_runs_and_controls_of_unknown_runs_are_404_and_bad_run_requests_400(demo
 def test_a_fire_drill_pushes_frames_ends_with_a_report_and_the_same_seed_repeats_byte_for_byte(
         demo: tuple[str, Engine]) -> None:
     base = demo[0]
+    before = scrape(base)
     with live_client(base) as client:
         client.subscribe(channels=["drills"])
         run = start(base, "rathaus-fire", "all-exits", seed=7)
@@ -121,6 +123,12 @@ def test_a_fire_drill_pushes_frames_ends_with_a_report_and_the_same_seed_repeats
     again = start(base, "rathaus-fire", "all-exits", seed=7)
     assert wait_for_end(base, again["id"])["status"] == "finished"
     assert frames_of(base, again["id"]) == frames_of(base, run["id"])
+    deadline = time.monotonic() + 10  # counted when the server hears of the end, which may follow the stored row
+    while change(before, after := scrape(base), "citytwin_drill_runs_total", state="finished") < 2:
+        assert time.monotonic() < deadline, "the finished runs were not counted"
+        time.sleep(0.1)
+    assert change(before, after, "citytwin_drill_runs_total", state="started") == 2
+    assert change(before, after, "citytwin_drill_runs_total", state="finished") == 2
 
 
 def test_blocking_the_main_exit_raises_rset_and_the_comparison_says_by_how_much(demo: tuple[str, Engine]) -> None:
@@ -131,6 +139,7 @@ def test_blocking_the_main_exit_raises_rset_and_the_comparison_says_by_how_much(
     result = httpx.get(f"{base}/drills/compare", params={"a": a["id"], "b": b["id"]}).json()
     rset = next(f for f in result["figures"] if f["figure"] == "rset_s")
     assert rset["b"] > rset["a"] and rset["b_minus_a"] > 0
+    assert any(s["a_peak_voronoi_per_m2"] and s["b_peak_classic_per_m2"] for s in result["storeys"])
     page = httpx.get(f"{base}/drills/compare/page", params={"a": a["id"], "b": b["id"]})
     assert page.status_code == 200 and page.text.count("<svg") == 2
     czml = httpx.get(f"{base}/drills/runs/{a['id']}/czml").json()
@@ -142,6 +151,10 @@ def test_a_real_time_run_pauses_resumes_seeks_and_stops_and_illegal_controls_are
     base = demo[0]
     run = start(base, "rathaus-fire", "all-exits", seed=2, speed=2)
     assert httpx.post(f"{base}/drills/runs/{run['id']}/resume").status_code in (409, 200)
+    deadline = time.monotonic() + 60  # the worker process may take a few seconds to start on a busy machine
+    while httpx.get(f"{base}/drills/runs/{run['id']}").json()["status"] == "queued":
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
     time.sleep(1.0)
     paused = httpx.post(f"{base}/drills/runs/{run['id']}/pause")
     assert paused.status_code == 200 and paused.json()["status"] == "paused"
@@ -235,5 +248,8 @@ def test_the_cloudburst_drill_keeps_its_water_books_and_heavier_rain_floods_deep
         books = water["volume"]
         assert books["on_ground_m3"] + books["drained_m3"] + books["flowed_out_m3"] == pytest.approx(
             books["rain_m3"], rel=0.01)
+        assert water["terrain"].startswith("terrain ground ")  # the demo's valley, not the generated default
+        assert books["drained_m3"] > 0  # its drainage network's manholes and inlets take water
+        assert not [o for o in water["flooded_objects"] if o.startswith(("gas.", "drainage."))]  # underground
         depths[scheme] = water["max_depth_m"]
     assert depths["heavier-rain"] > depths["drains-clear"] > 0

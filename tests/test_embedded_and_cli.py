@@ -69,7 +69,7 @@ def test_cli_reports_bad_input_with_exit_code_2(settings: Settings, tmp_path: Pa
 def test_cli_demo_ingests_the_generated_city_without_serving(settings: Settings,
                                                             capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = _run(["demo", "--no-serve"], settings, capsys)
-    assert code == 0 and "demo district" in err
+    assert code == 0 and "demo district" in err and "terrain tiles; underground: gas" in err
     code, _out, _ = _run(["tiles", "export", "demo", str(settings.data_dir / "export")], settings, capsys)
     assert code == 0 and (settings.data_dir / "export" / "tileset.json").exists()
 

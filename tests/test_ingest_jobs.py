@@ -17,6 +17,7 @@ from sqlalchemy import Engine, text
 
 from tests.conftest import serving
 from tests.helpers.data import shared_data
+from tests.helpers.metrics import change, scrape, value
 from twin.db import Database
 from twin.settings import Settings
 
@@ -71,12 +72,21 @@ def test_a_zipped_shapefile_with_options_is_ingested(client: httpx.Client, tmp_p
 
 def test_bad_input_fails_the_job_with_the_ingest_message_and_writes_nothing(client: httpx.Client,
                                                                             engine: Engine) -> None:
+    base = str(client.base_url).rstrip("/")
+    before = scrape(base)
     started = client.post("/ingest/footprints", params={"name": "broken", "filename": "broken.geojson"},
                           content=b'{"type": "FeatureCollection", "features": []}')
     job = _wait(client, started.json()["url"])
     assert job["status"] == "failed" and "no features" in job["error"]
     with engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM datasets")).scalar_one() == 0
+    deadline = time.monotonic() + 5  # counted as the job's thread ends, just after its row says failed
+    while change(before, after := scrape(base), "citytwin_ingest_jobs_total", kind="footprints", status="failed") < 1:
+        assert time.monotonic() < deadline, "the failed job was not counted"
+        time.sleep(0.05)
+    assert change(before, after, "citytwin_ingest_jobs_total", kind="footprints", status="queued") == 1
+    assert change(before, after, "citytwin_ingest_jobs_total", kind="footprints", status="failed") == 1
+    assert value(after, "citytwin_ingest_jobs_running") == 0
 
 
 @pytest.mark.parametrize(

@@ -165,9 +165,11 @@ def test_serve_with_two_workers_shares_one_live_layer_through_a_private_redis(ci
         httpx.post(f"{base}/sensors", json={"id": "AQ-1", "kind": "air_quality", "position": [13.5, 52.5, 2]})
         with ExitStack() as clients:
             by_worker: dict[str, LiveClient] = {}
+            opened = 0
             deadline = time.monotonic() + 60  # until both workers have started and taken a connection
             while len(by_worker) < 2 and time.monotonic() < deadline:
                 client = clients.enter_context(live_client(base))
+                opened += 1
                 by_worker.setdefault(client.subscribe(channels=["readings"])["worker"], client)
                 time.sleep(0.05)
             assert len(by_worker) == 2, "every connection went to one worker"
@@ -178,6 +180,22 @@ def test_serve_with_two_workers_shares_one_live_layer_through_a_private_redis(ci
                 while len(got) < 6:
                     got += [m["value"] for m in client.receive(timeout=10) if m["type"] == "reading"]
                 assert got == [0, 1, 2, 3, 4, 5]
+            _check_metrics_answer_for_every_worker(base, websocket_clients=opened)
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def _check_metrics_answer_for_every_worker(base: str, websocket_clients: int) -> None:
+    """Whichever worker takes the scrape, `/metrics` sums them all (prometheus-client's multiprocess mode)."""
+    from tests.helpers.metrics import scrape, value
+
+    for _ in range(4):  # each over a fresh connection, so either worker may answer
+        samples = scrape(base)
+        assert value(samples, "citytwin_readings_total", outcome="accepted") == 6
+        assert value(samples, "citytwin_http_requests_total", method="POST", route="/readings", status="200") == 6
+        deadline = time.monotonic() + 5  # the websocket gauges are sampled once a second in each worker
+        while (seen := value(samples, "citytwin_websocket_clients")) != websocket_clients:
+            assert time.monotonic() < deadline, f"{seen} websocket clients counted, {websocket_clients} open"
+            time.sleep(0.2)
+            samples = scrape(base)

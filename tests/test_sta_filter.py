@@ -140,7 +140,8 @@ def test_query_options_are_checked_and_expand_nests_with_semicolon_separated_opt
                             ([("$expand", "Thing($top=2)")], "is one entity"),
                             ([("$expand", "Observations($top)")], "is not $name=value"),
                             ([("$expand", "Observations(")], "unbalanced"),
-                            ([("$resultFormat", "dataArray")], "not supported")):
+                            ([("$resultFormat", "dataArray")], "applies to a collection of Observations only"),
+                            ([("$resultFormat", "csv")], "$resultFormat is default or dataArray")):
         with pytest.raises(FilterError, match=re.escape(reason)):
             parse_query(options, DATASTREAMS)
     assert split_top("a(b,c),'d,(e',f", ",") == ["a(b,c)", "'d,(e'", "f"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import orjson
@@ -70,6 +71,16 @@ def read_floors(engine: Engine, building_id: str) -> dict[str, Any]:
         ).mappings().all()
     if not floors:
         raise NotFound(f"no walkable floors for building {building_id!r} (is it an IFC IfcBuilding object id?)")
+    return floors_document(building_id, floors, connections)
+
+
+def floors_document(building_id: str, floors: Iterable[Mapping[Any, Any]],
+                    connections: Iterable[Mapping[Any, Any]]) -> dict[str, Any]:
+    """The floors document from the building's storeys (in order; each with storey_id, name, ordinal, elevation,
+    height, source, spaces, walkable as GeoJSON and its area in m²) and connections (ordered by kind and id; each
+    with id, kind, storey_id, to_storey_id, from_space, to_space, width, attributes, geometry as GeoJSON): per
+    storey a FeatureCollection of its walkable area, its spaces and every connection touching it."""
+    connections = list(connections)
     collections = []
     for floor in floors:
         storey = floor["storey_id"]

@@ -53,6 +53,18 @@ def progress_bars(enabled: bool) -> Iterator[ProgressCallback]:
         yield update
 
 
+def _say(settings: Settings, message: str) -> None:
+    """A console line; with JSON logs a log record of its plain text instead (stderr stays one object a line)."""
+    if settings.log_format != "json":
+        console().print(message)
+        return
+    import logging
+
+    from rich.text import Text
+
+    logging.getLogger("twin.cli").info(Text.from_markup(message).plain)
+
+
 def _print_json(value: Any) -> None:
     sys.stdout.write(orjson.dumps(value, option=orjson.OPT_INDENT_2).decode() + "\n")
 
@@ -251,12 +263,12 @@ def mqtt_broker(settings: Settings) -> Iterator[Settings]:
         try:
             started = broker.start()
         except BrokerError as exc:
-            console().print(f"[yellow]MQTT readings are off:[/] {exc}")
+            _say(settings, f"[yellow]MQTT readings are off:[/] {exc}")
             settings, broker = settings.model_copy(update={"mqtt": False}), None
         else:
             settings = settings.model_copy(update={"mqtt_url": broker.url})
-            console().print(f"MQTT readings: private mosquitto at [bold]{broker.url}[/] "
-                            "(topics citytwin/readings/{sensor} and citytwin/readings, QoS 1)")
+            _say(settings, f"MQTT readings: private mosquitto at [bold]{broker.url}[/] "
+                           "(topics citytwin/readings/{sensor} and citytwin/readings, QoS 1)")
     try:
         yield settings
     finally:
@@ -269,21 +281,32 @@ def _serve(settings: Settings, database: Database | None = None) -> None:
 
     from twin.api import create_app
     from twin.api.lean_http import LeanHttpProtocol
+    from twin.cli_keys import exposure_refusal
+    from twin.ops import logs, serving
 
+    logs.configure(settings.log_format)
     owned = database is None
     database = database or open_database(settings)  # a database that does not answer is an error before serving
     try:
+        if refusal := exposure_refusal(settings, database.engine):
+            raise ServeRefused(refusal)
         with mqtt_broker(settings) as settings:
-            console().print(f"CityTwin serving on http://{settings.host}:{settings.port}")
+            _say(settings, f"CityTwin serving on http://{settings.host}:{settings.port}")
             uvicorn.run(create_app(settings, database), host=settings.host, port=settings.port, log_level="info",
-                        http=LeanHttpProtocol)
+                        http=LeanHttpProtocol, ws_max_size=settings.ws_max_message_kb * 1024,
+                        **serving.uvicorn_options(settings.log_format, settings.drain_timeout_s))
     finally:
         if owned:
             database.close()
 
 
+class ServeRefused(Exception):
+    """`serve` will not bind as asked (twin.cli_keys.exposure_refusal); the message says why and what to do."""
+
+
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
-    settings = settings.model_copy(update={"host": args.host, "port": args.port})
+    settings = settings.model_copy(update={"host": args.host, "port": args.port,
+                                           "open_access": settings.open_access or args.open_access})
     if args.workers <= 1:
         _serve(settings)
         return 0
@@ -292,21 +315,29 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
     from twin.api.lean_http import LeanHttpProtocol
+    from twin.cli_keys import exposure_refusal
     from twin.live.redis_process import RedisUnavailable, shared_bus
+    from twin.ops import logs, serving
 
+    logs.configure(settings.log_format)
     database = open_database(settings)  # start the embedded cluster and migrate once, before the workers
     try:
+        if refusal := exposure_refusal(settings, database.engine):
+            raise ServeRefused(refusal)
         with mqtt_broker(settings) as settings, \
-                shared_bus(settings.bus_url, settings.data_dir / "redis") as bus_url:  # one live layer for all
+                shared_bus(settings.bus_url, settings.data_dir / "redis") as bus_url, \
+                serving.shared_metrics(settings.data_dir, settings.port):  # one live layer, one /metrics for all
             os.environ["CITYTWIN_BUS_URL"] = bus_url
             os.environ["CITYTWIN_DATABASE_URL"] = database.engine.url.render_as_string(hide_password=False)
             os.environ["CITYTWIN_MQTT"] = "true" if settings.mqtt else "false"
             os.environ["CITYTWIN_MQTT_SHARED"] = "true"  # each message to one worker's bridge
             if settings.mqtt_url:
                 os.environ["CITYTWIN_MQTT_URL"] = settings.mqtt_url
-            console().print(f"CityTwin serving on http://{settings.host}:{settings.port} with {args.workers} workers")
+            _say(settings, f"CityTwin serving on http://{settings.host}:{settings.port} with {args.workers} workers")
             uvicorn.run("twin.api.asgi:app_from_environment", factory=True, host=settings.host, port=settings.port,
-                        workers=args.workers, log_level="warning", http=LeanHttpProtocol)
+                        workers=args.workers, log_level="warning", http=LeanHttpProtocol,
+                        ws_max_size=settings.ws_max_message_kb * 1024,
+                        **serving.uvicorn_options(settings.log_format, settings.drain_timeout_s))
     except RedisUnavailable as exc:
         console().print(f"[red]Several workers share their live layer through Redis:[/] {exc}")
         return 2
@@ -318,7 +349,8 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     from twin.demo import build_demo_city
 
-    settings = settings.model_copy(update={"host": args.host, "port": args.port})
+    settings = settings.model_copy(update={"host": args.host, "port": args.port,
+                                           "open_access": settings.open_access or args.open_access})
     database = open_database(settings)
     try:
         with progress_bars(True) as on_progress:
@@ -326,6 +358,8 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
         console().print(f"demo district: {city['district']['objects']} buildings in {city['district']['tiles']} tiles;"
                       f" demo building: {city['building']['objects']} IFC objects, {city['building']['floors']} floors")
         console().print(f"demo sensors: {city['sensors']['stored']} ({city['sensors']['bound']} bound to objects)")
+        console().print(f"demo ground: {city['terrain']['tiles']} terrain tiles; underground: gas "
+                        f"{city['gas']['pipes']} pipes, drainage {city['drainage']['pipes']} pipes")
         console().print(f"demo drill plans: {', '.join(city['plans'])} (run them from the viewer's drill panel)")
         if not args.no_serve:
             from twin.demo import start_feeder
@@ -442,12 +476,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_ingest_commands(kinds)  # points, roads
     add_terrain_command(kinds)  # terrain
+    from twin.networks.cli import add_network_command
+
+    add_network_command(kinds)  # network
 
     for name, handler, help_text in (("serve", cmd_serve, "serve the API, tiles and viewer"),
                                      ("demo", cmd_demo, "generate, ingest and serve a demo district")):
         p = sub.add_parser(name, help=help_text)
         p.add_argument("--host", default="127.0.0.1")
         p.add_argument("--port", type=int, default=8000)
+        p.add_argument("--open-access", action="store_true", help="serve a non-loopback --host without API keys "
+                       "(everyone may do everything; warned loudly)")
         if name == "demo":
             p.add_argument("--no-serve", action="store_true", help="ingest the demo city and exit")
         else:
@@ -467,6 +506,9 @@ def build_parser() -> argparse.ArgumentParser:
     from twin.cli_drills import add_commands as add_drill_commands
 
     add_drill_commands(sub)  # plans
+    from twin.cli_keys import add_commands as add_key_commands
+
+    add_key_commands(sub)  # keys
     return parser
 
 
@@ -486,7 +528,7 @@ def main(argv: Sequence[str] | None = None, settings_factory: Callable[[], Setti
         from twin.db import DatabaseUnavailable
         from twin.embedded import EmbeddedDatabaseError
 
-        if not isinstance(exc, IngestError | EmbeddedDatabaseError | DatabaseUnavailable):
+        if not isinstance(exc, IngestError | EmbeddedDatabaseError | DatabaseUnavailable | ServeRefused):
             raise
         if getattr(args, "json", False):
             _print_json({"error": str(exc)})

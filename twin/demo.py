@@ -27,9 +27,11 @@ from twin.settings import Settings
 
 
 def build_demo_city(engine: Engine, folder: Path, on_progress: ProgressCallback = no_progress) -> dict[str, Any]:
-    """Write the demo inputs under `folder`, ingest them as datasets `demo`, `rathaus` and `resources` and the
-    road network `streets`, add the sensors and the drill plans."""
+    """Write the demo inputs under `folder`, ingest the terrain `ground`, the datasets `demo`, `rathaus` and
+    `resources` (standing on the terrain), the road network `streets` and the underground networks `gas` and
+    `drainage`, add the sensors and the drill plans."""
     folder.mkdir(parents=True, exist_ok=True)
+    ground = add_demo_terrain(engine, folder, on_progress)
     district = folder / "demo-district.geojson"
     district.write_bytes(orjson.dumps(generate_district()))
     building = folder / "demo-building.ifc"
@@ -38,12 +40,44 @@ def build_demo_city(engine: Engine, folder: Path, on_progress: ProgressCallback 
     streets.write_bytes(orjson.dumps(generate_streets()))
     resources.write_bytes(orjson.dumps(generate_resources()))
     city = {
-        "district": ingest_footprints(engine, district, FootprintOptions(name="demo"), on_progress=on_progress),
+        "district": ingest_footprints(engine, district, FootprintOptions(name="demo"), on_progress=on_progress,
+                                      ground="terrain", terrain="ground"),
         "building": ingest_ifc(engine, building, "rathaus", on_progress=on_progress),
-        "resources": ingest_points(engine, resources, PointOptions(name="resources"), on_progress=on_progress),
+        "resources": ingest_points(engine, resources, PointOptions(name="resources"), on_progress=on_progress,
+                                   ground="terrain", terrain="ground"),
         "streets": ingest_roads(engine, streets, RoadOptions(name="streets")),
+        "terrain": ground,
+        **add_demo_networks(engine, folder, on_progress),
     }
     return {**city, "sensors": add_demo_sensors(engine), "plans": add_demo_plans(engine)}
+
+
+def add_demo_terrain(engine: Engine, folder: Path, on_progress: ProgressCallback = no_progress) -> dict[str, Any]:
+    """The generated valley (scenes/demo_terrain.py) written as a GeoTIFF and ingested as the terrain `ground`."""
+    from ingest_gis.terrain import TerrainOptions, write_geotiff
+    from scenes.demo_terrain import demo_terrain
+    from twin.terrain.ingest import ingest_terrain
+
+    terrain = demo_terrain()
+    path = write_geotiff(folder / "demo-terrain.tif", terrain.heights, terrain.geotransform, terrain.crs)
+    return ingest_terrain(engine, path, TerrainOptions(name="ground"), on_progress=on_progress)
+
+
+def add_demo_networks(engine: Engine, folder: Path, on_progress: ProgressCallback = no_progress
+                      ) -> dict[str, Any]:
+    """The generated gas and drainage networks under the streets (scenes/demo_networks.py), on the terrain, the
+    district's buildings served by the gas mains."""
+    from ingest_gis.network import NetworkOptions
+    from scenes.demo_networks import generate_drainage, generate_gas
+    from twin.networks.ingest import ingest_network
+
+    out = {}
+    for name, generate, serves in (("gas", generate_gas, "demo"), ("drainage", generate_drainage, None)):
+        path = folder / f"demo-{name}.geojson"
+        path.write_bytes(orjson.dumps(generate()))
+        out[name] = ingest_network(engine, path, NetworkOptions(name=name, network_type=name), ground="terrain",
+                                   terrain="ground", serves=serves, on_progress=on_progress)
+    return out
 
 
 def add_demo_plans(engine: Engine) -> list[str]:

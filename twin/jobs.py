@@ -23,6 +23,7 @@ import orjson
 from sqlalchemy import Engine, text
 
 from ingest_gis.records import IngestError, ProgressCallback
+from twin.ops import metrics
 
 Runner = Callable[[Engine, Path, str, dict[str, Any], ProgressCallback], dict[str, Any]]
 STALLED_AFTER_S = 300
@@ -195,7 +196,8 @@ class JobRunner:
                               "VALUES (:id, :kind, :dataset, 'queued', CAST(:options AS jsonb))"),
                          {"id": job_id, "kind": kind_name, "dataset": dataset,
                           "options": orjson.dumps({**options, "filename": filename}).decode()})
-        self.pool.submit(self._run, job_id, kind, dataset, source, workdir, options)
+        self.pool.submit(self._run, job_id, kind, dataset, source, workdir, options, kind_name)
+        metrics.count_job(kind_name, "queued")
         return job_id
 
     def _update(self, job_id: str, **values: Any) -> None:
@@ -205,7 +207,7 @@ class JobRunner:
                          {**values, "id": job_id})
 
     def _run(self, job_id: str, kind: JobKind, dataset: str, source: Path, workdir: Path,
-             options: dict[str, Any]) -> None:
+             options: dict[str, Any], kind_name: str) -> None:
         last = [0.0]
         lock = threading.Lock()
 
@@ -217,15 +219,20 @@ class JobRunner:
                 last[0] = now
             self._update(job_id, stage=stage, done=done, total=total)
 
+        status = "failed"
+        metrics.INGEST_JOBS_RUNNING.inc()
         try:
             self._update(job_id, status="running")
             summary = kind.run(self.engine, source, dataset, options, progress)
             self._update(job_id, status="succeeded", summary=orjson.dumps(summary, default=str).decode())
+            status = "succeeded"
         except IngestError as exc:
             self._update(job_id, status="failed", error=str(exc))
         except Exception as exc:  # report anything else as a failed job rather than losing it
             self._update(job_id, status="failed", error=f"{type(exc).__name__}: {exc}")
         finally:
+            metrics.INGEST_JOBS_RUNNING.dec()
+            metrics.count_job(kind_name, status)
             shutil.rmtree(workdir, ignore_errors=True)
 
     def shutdown(self) -> None:

@@ -93,6 +93,21 @@ class Settings(BaseSettings):
     max_readings_per_batch: int = Field(default=10_000, ge=1, description="Most readings in one batch (else 413).")
     live_outbox_limit: int = Field(default=10_000, ge=10, description="Alarms, events and status changes a "
                                    "websocket client may lag behind before it is closed with a resume point.")
+    log_format: str = Field(default="text", pattern="^(text|json)$", description="Log lines: 'text' (uvicorn's "
+                            "usual) or 'json' (one object per line, with access records per request).")
+    drain_timeout_s: float = Field(default=10.0, gt=0, le=600, description="At SIGTERM: longest wait for "
+                                   "websocket clients to be told to reconnect, and again for requests under way.")
+    open_access: bool = Field(default=False, description="Serve on a non-loopback address without API keys "
+                              "(everyone may do everything): only when something in front guards it.")
+    public_read: bool = Field(default=False, description="With keys in force, requests without a key may still "
+                              "read (the viewer role).")
+    rate_limit_per_s: float = Field(default=50.0, ge=0, description="Requests per second per API key (or per "
+                                    "client address without one) once keys are in force; 0 turns it off.")
+    rate_limit_burst: int = Field(default=200, ge=1, description="Requests a key may send at once above its rate.")
+    ws_max_message_kb: int = Field(default=1024, ge=1, description="Largest websocket message a client may send.")
+    ws_messages_per_s: float = Field(default=50.0, gt=0, description="Messages per second a websocket client may "
+                                     "send (burst: ws_message_burst); more are answered with an error, not run.")
+    ws_message_burst: int = Field(default=200, ge=1, description="Messages a websocket client may send at once.")
     alarm_event_level: str = Field(default="orange", pattern="^(blue|yellow|orange|red)$",
                                    description="Alarm level at which an alarm opens an event on its object.")
 

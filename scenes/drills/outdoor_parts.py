@@ -1,5 +1,5 @@
 """The outdoor hazards as coupler `Part`s, in a local metric frame centred on the incident (azimuthal
-equidistant): the gas plume (`gas_plume`) and the water on the ground (`water_flow`), each telling in its frames
+equidistant): the gas plume (`plume`) and the water on the ground (`water_flow`), each telling in its frames
 the zones it covers (GeoJSON, lon/lat) and in its report which twin objects, roads and inlets they reach."""
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ import shapely
 from pyproj import Transformer
 from shapely.geometry.base import BaseGeometry
 
-from scenes.drills.gas_plume import GasPlume, Wind
 from scenes.drills.plan import Gas, Inject, Plan, Rain
+from scenes.drills.plume import GaussianPlume, Zone
 from scenes.drills.twin_data import TwinData
 from scenes.drills.water_flow import DEPTH_LEVELS, WaterFlow, valley
 
@@ -48,41 +48,41 @@ class GasLeak:
         gas = plan.gas or Gas()
         self.frame_ = LocalFrame(*_centre(plan))
         speed = data.live.get("wind_speed_m_s", gas.wind.speed_m_s) if gas.wind.sensor else gas.wind.speed_m_s
-        self.plume = GasPlume(gas.substance, gas.release_kg_s, gas.height_m,
-                              Wind(speed, gas.wind.direction_deg, gas.wind.stability, plan.incident.start_s),
-                              gas.terrain, plan.incident.start_s)
-        self.objects = [(o.id, self.frame_.local(o.footprint)) for o in data.objects]
-        self.reached: dict[str, set[str]] = {level: set() for level, _ in self.plume.levels}
+        self.plume = GaussianPlume(gas.substance, gas.release_kg_s, gas.height_m, speed, gas.wind.direction_deg,
+                                   gas.wind.stability, terrain=gas.terrain, start_s=plan.incident.start_s)
+        self.objects = {o.id: self.frame_.local(o.footprint) for o in data.objects}
+        self.reached: dict[str, set[str]] = {label: set() for label, _ in self.plume.levels}
         self.largest: dict[str, float] = {}
         self.evacuate: set[str] = set()
-        self.zone_cache: list[tuple[str, float, BaseGeometry]] = []
+        self.zone_cache: list[Zone] = []
 
     def advance(self, t: float) -> None:
         self.plume.advance(t)
-        self.zone_cache = self.plume.zones(cell_m=5.0, extent_m=1500.0)
-        for level, _, area in self.zone_cache:
-            self.largest[level] = max(self.largest.get(level, 0.0), float(area.area))
-            self.reached[level].update(i for i, shape in self.objects if shape.intersects(area))
-        zone = self.plume.evacuation_zone(self.zone_cache)
-        if zone is not None:
-            self.evacuate.update(i for i, shape in self.objects if shape.intersects(zone))
+        self.zone_cache = [zone for zone in self.plume.zones() if not zone.area.is_empty]
+        if not self.zone_cache:
+            return
+        hit = self.plume.affected(self.objects, self.zone_cache)
+        for zone in self.zone_cache:
+            self.largest[zone.label] = max(self.largest.get(zone.label, 0.0), float(zone.area.area))
+            self.reached[zone.label].update(hit[zone.label])
+        self.evacuate.update(hit["evacuation"])
 
     def inject(self, inject: Inject, t: float) -> bool:
         if inject.action == "wind" and inject.wind is not None:
             w = inject.wind
-            self.plume.set_wind(w.speed_m_s, w.direction_deg, w.stability, t)
+            self.plume.set_wind(w.speed_m_s, w.direction_deg, t, w.stability)
             return True
         return False
 
     def frame(self, t: float, out: dict[str, Any]) -> None:
         out["zones"] = out.get("zones", []) + [
-            {"hazard": "gas", "level": level, "value": ppm, "polygon": self.frame_.geojson(area)}
-            for level, ppm, area in self.zone_cache]
+            {"hazard": "gas", "level": zone.label, "value": zone.ppm, "polygon": self.frame_.geojson(zone.area)}
+            for zone in self.zone_cache]
 
     def report(self, out: dict[str, Any]) -> None:
-        out["gas"] = {"substance": self.plume.substance,
-                      "zones": [{"level": level, "ppm": ppm, "largest_m2": round(self.largest.get(level, 0.0), 1),
-                                 "objects": sorted(self.reached[level])} for level, ppm in self.plume.levels],
+        out["gas"] = {"substance": self.plume.gas.name,
+                      "zones": [{"level": label, "ppm": ppm, "largest_m2": round(self.largest.get(label, 0.0), 1),
+                                 "objects": sorted(self.reached[label])} for label, ppm in self.plume.levels],
                       "evacuation_zone_objects": sorted(self.evacuate),
                       "evacuation_zone_count": len(self.evacuate)}
 
@@ -146,8 +146,8 @@ class WaterLogging:
             "flooded_roads": sorted(i for i, line in self.roads if self._deepest(line) >= FLOODED_M),
             "flooded_objects": sorted(i for i, shape in self.objects if self._deepest(shape) >= FLOODED_M),
             "flooded_inlets": sorted(ident for i, j, ident in self.inlet_ids if flow.max_depth[i, j] >= FLOODED_M),
-            "volume": {"rain_m3": round(flow.rain_in, 1), "on_ground_m3": round(flow.volume(), 1),
-                       "drained_m3": round(flow.drained, 1), "flowed_out_m3": round(float(flow.outflow), 1)}}
+            "volume": {"rain_m3": round(float(flow.rain_in), 1), "on_ground_m3": round(flow.volume(), 1),
+                       "drained_m3": round(float(flow.drained), 1), "flowed_out_m3": round(float(flow.outflow), 1)}}
 
     @property
     def settled(self) -> bool:

@@ -36,10 +36,15 @@ DRY_M = 1e-4
 DEPTH_LEVELS = (0.15, 0.3, 0.5)
 
 
+def grid_axis(extent_m: float, cell_m: float) -> NDArray[np.float64]:
+    """Cell centres (metres from the incident) along either axis of a square grid of `extent_m` centred on it."""
+    n = max(3, round(extent_m / cell_m))
+    return (np.arange(n, dtype=np.float64) + 0.5) * cell_m - n * cell_m / 2
+
+
 def valley(extent_m: float, cell_m: float) -> NDArray[np.float64]:
     """The default ground (rows south → north), centred on the incident."""
-    n = max(3, round(extent_m / cell_m))
-    axis = (np.arange(n) + 0.5) * cell_m - n * cell_m / 2
+    axis = grid_axis(extent_m, cell_m)
     x, y = np.meshgrid(axis, axis)
     return 0.01 * np.abs(x) + 0.002 * y - 1.5 * np.exp(-(x**2 + y**2) / (2 * 80.0**2)) + 10.0
 
@@ -68,7 +73,7 @@ class WaterFlow:
         self.qx = np.zeros((z.shape[0], z.shape[1] + 1))
         self.qy = np.zeros((z.shape[0] + 1, z.shape[1]))
         self.t = 0.0
-        self.rain_in = self.drained = self.outflow = 0.0
+        self.rain_in = self.drained = self.outflow = 0.0  # Python floats: the books go into JSON reports
         self.max_depth = np.zeros_like(self.z)
 
     def set_rain(self, mm_h: float, at_s: float) -> None:
@@ -126,10 +131,10 @@ class WaterFlow:
         area = self.cell**2
         self.rain_in += rain * area * self.h.size
         if not self.closed:
-            self.outflow += (np.abs(self.qx[:, 0]).sum() + np.abs(self.qx[:, -1]).sum()
-                             + np.abs(self.qy[0, :]).sum() + np.abs(self.qy[-1, :]).sum()) * dt * self.cell
+            self.outflow += float(np.abs(self.qx[:, 0]).sum() + np.abs(self.qx[:, -1]).sum()
+                                  + np.abs(self.qy[0, :]).sum() + np.abs(self.qy[-1, :]).sum()) * dt * self.cell
         for i, j, capacity in self.inlets:
-            taken = min(capacity * dt, self.h[i, j] * area)
+            taken = min(capacity * dt, float(self.h[i, j]) * area)
             self.h[i, j] -= taken / area
             self.drained += taken
         np.maximum(self.max_depth, self.h, out=self.max_depth)

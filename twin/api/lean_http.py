@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import time
 from typing import Any, NamedTuple, cast
 
 import uvicorn
@@ -28,7 +29,8 @@ from uvicorn.protocols.utils import is_ssl
 from uvicorn.server import ServerState
 
 from twin.api.app import APP_STATE_KEY
-from twin.api.query_server import answer, is_query_path
+from twin.api.query_server import answer, is_query_path, route_template
+from twin.ops.http import observe_lean
 
 MAX_HEAD = 8192
 MAX_WAITING = 65536
@@ -134,6 +136,9 @@ class LeanHttpProtocol(asyncio.Protocol):
             return
         app = self.app_state.get(APP_STATE_KEY)
         server = app.state.queries if app is not None else None
+        access = getattr(app.state, "access", None) if app is not None else None
+        if access is not None and access.enforcing:  # keys in force: every request passes twin.access.asgi
+            server = None
         head = plain_get(data) if server is not None else None
         if head is None or not is_query_path(head.path):
             self._hand_over(data)
@@ -141,6 +146,7 @@ class LeanHttpProtocol(asyncio.Protocol):
         self.task = self.loop.create_task(self._answer(server, head, data))
 
     async def _answer(self, server: Any, head: Head, data: bytes) -> None:
+        start = time.perf_counter()
         try:
             if head.host != self.host:
                 self.host, self.url_root = head.host, _url_root(head.host, self.server)
@@ -163,6 +169,11 @@ class LeanHttpProtocol(asyncio.Protocol):
         self.last_active = self.loop.time()
         if self.access_log:
             self._log(head)
+        app = self.app_state.get(APP_STATE_KEY)
+        structured = app is not None and app.state.access_log
+        peer = _address(self.transport.get_extra_info("peername")) if structured else None
+        observe_lean(route_template(head.path), head.path, time.perf_counter() - start,
+                     f"{peer[0]}:{peer[1]}" if peer else None, structured)
         if head.close or self.closing:
             self.transport.close()
         elif self.waiting:

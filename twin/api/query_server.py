@@ -49,6 +49,7 @@ log = logging.getLogger(__name__)
 NUMBER = re.compile(r"^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$")
 INTEGER = re.compile(r"^[+-]?\d+$")
 ITEMS_PATH = re.compile(rf"^{OGC_PREFIX}/collections/([^/]+)/items$")
+ITEMS_TEMPLATE = OGC_PREFIX + "/collections/{collectionId}/items"
 _DIALECT = asyncpg_dialect()
 CORS_EXPOSED = ("ETag", "Content-Length")
 """Headers a cross-origin script may read; the app's CORS middleware is configured with the same."""
@@ -242,6 +243,11 @@ async def answer(server: QueryServer, path: str, query_string: bytes, url: str, 
 @lru_cache(maxsize=64)
 def _crs_header(crs: Crs) -> bytes:
     return content_crs(crs).encode()
+
+
+def route_template(path: str) -> str:
+    """The route a fast-path request answers, as metrics and logs name it (the items page's FastAPI template)."""
+    return path if path in ROUTES else ITEMS_TEMPLATE
 
 
 def is_query_path(path: str) -> bool:

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import orjson
 from fastapi import APIRouter, Body, HTTPException, Query, Request, Response, WebSocket
 
+from twin.access.asgi import principal_of
 from twin.api.responses import OrjsonResponse
 from twin.live import history, views
 from twin.live.alarms import RuleError
@@ -16,7 +17,7 @@ from twin.live.readings import BodyError, parse_body, parse_time
 from twin.live.service import LiveService
 from twin.live.store import readings_between
 from twin.live.writer import StorageError
-from twin.live.ws import Session
+from twin.live.ws import ClientLimits, Session
 
 router = APIRouter(tags=["live twin"])
 
@@ -147,7 +148,7 @@ async def post_readings(request: Request) -> OrjsonResponse:
     except BodyError as exc:
         raise HTTPException(400, str(exc)) from None
     try:
-        result = await live.post_readings(items)
+        result = await live.post_readings(items, principal_of(request.scope).sensor_limit)  # a device: its own
     except StorageError as exc:
         raise HTTPException(503, f"readings not stored (database: {exc}); nothing was acknowledged, "
                                  "send them again") from None
@@ -222,4 +223,6 @@ async def live_socket(socket: WebSocket) -> None:
         await socket.send_text(orjson.dumps({"type": "error", "reason": "the live layer is not running"}).decode())
         await socket.close(1011)
         return
-    await Session(socket, live).run()
+    settings = socket.app.state.settings
+    limits = ClientLimits(settings.ws_max_message_kb * 1024, settings.ws_messages_per_s, settings.ws_message_burst)
+    await Session(socket, live, limits).run()

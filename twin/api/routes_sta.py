@@ -12,7 +12,7 @@ from fastapi import APIRouter, HTTPException, Request, Response
 from twin.api.responses import OrjsonResponse
 from twin.api.routes_live import live_service
 from twin.sta import query as sta_query
-from twin.sta.documents import landing
+from twin.sta.documents import landing, render
 from twin.sta.filter import FilterError
 from twin.sta.options import parse_query
 from twin.sta.resource import NotFoundError, parse_path
@@ -42,11 +42,15 @@ async def read(request: Request, path: str) -> Response:
     try:
         resource = parse_path(path)
         query = parse_query(options, resource.last.entity)
+        if resource.ref and (query.select is not None or query.expand or query.data_array):
+            raise FilterError("$ref gives links alone: it takes no $select, $expand or $resultFormat")
         context = sta_query.Request(_base(request), live.hub.state)
         async with live.pool.acquire() as conn:
             if resource.is_collection:
                 body: Any = await sta_query.collection(conn, resource, query, context,
                                                        f"{_base(request)}/{path.strip('/')}", options)
+            elif query.data_array:
+                raise FilterError("$resultFormat=dataArray applies to a collection of Observations only")
             else:
                 body = await sta_query.single(conn, resource, query, context)
     except FilterError as exc:
@@ -58,4 +62,4 @@ async def read(request: Request, path: str) -> Response:
     if isinstance(body, tuple):  # a property's $value
         value = body[1]
         return Response("" if value is None else str(value), media_type="text/plain")
-    return OrjsonResponse(body)
+    return Response(render(body), media_type="application/json")

@@ -11,6 +11,7 @@ from twin.api.responses import OrjsonResponse
 from twin.repository import list_tilesets
 
 router = APIRouter()
+TILE_ROUTE = "/tilesets/{tileset_id}/{path:path}"
 
 
 @router.get("/health", tags=["service"])
@@ -28,7 +29,7 @@ def tilesets(engine: EngineDep) -> OrjsonResponse:
     return OrjsonResponse(rows)
 
 
-@router.get("/tilesets/{tileset_id}/{path:path}", tags=["tiles"])
+@router.get(TILE_ROUTE, tags=["tiles"])
 def tile(tileset_id: str, path: str, request: Request) -> Response:
     """`tileset.json`, a subtree or a content file: strong ETag, `If-None-Match` → 304, gzip for JSON,
     byte ranges, CORS. Served by the ASGI fast path in front of the app; this route documents it."""

@@ -16,6 +16,7 @@ FIGURES = (
     ("rset_s", "RSET (s)", ("evacuation", "rset_s")),
     ("evacuated", "people out", ("evacuation", "evacuated")),
     ("people", "people", ("evacuation", "people")),
+    ("peak_density_per_m2", "peak density, Voronoi (persons/m²)", ("evacuation", "peak_density_per_m2")),
     ("max_fed", "highest FED", ("exposure", "max_fed")),
     ("fed_over_0_3", "people with FED ≥ 0.3", ("exposure", "fed_over_0_3")),
     ("first_arrival_s", "first responder arrives (s)", ("responders_summary", "first_arrival_s")),
@@ -46,7 +47,11 @@ def compare(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
                    "name": (_get(a, ("evacuation", "storeys", s, "name")) or _get(b, ("evacuation", "storeys", s,
                                                                                         "name"))),
                    "a_rset_s": _get(a, ("evacuation", "storeys", s, "rset_s")),
-                   "b_rset_s": _get(b, ("evacuation", "storeys", s, "rset_s"))} for s in storeys]
+                   "b_rset_s": _get(b, ("evacuation", "storeys", s, "rset_s")),
+                   **{f"{run}_peak_{kind}_per_m2": _get(report, ("evacuation", "storeys", s, "peak_density", kind,
+                                                                  "per_m2"))
+                      for run, report in (("a", a), ("b", b)) for kind in ("voronoi", "classic")}}
+                  for s in storeys]
     return {"a": {"run": a.get("run"), "plan": a.get("plan"), "scheme": a.get("scheme")},
             "b": {"run": b.get("run"), "plan": b.get("plan"), "scheme": b.get("scheme")},
             "figures": figures, "storeys": per_storey}
@@ -94,11 +99,16 @@ def page(a: dict[str, Any], b: dict[str, Any]) -> str:
                    for f in result["figures"])
     storeys = "".join(f"<tr><td>{html.escape(str(s['name'] or s['storey']))}</td><td>{s['a_rset_s']}</td>"
                       f"<td>{s['b_rset_s']}</td><td></td></tr>" for s in result["storeys"])
+    densities = "".join(f"<tr><td>{html.escape(str(s['name'] or s['storey']))}</td>"
+                        f"<td>{s['a_peak_voronoi_per_m2']} / {s['a_peak_classic_per_m2']}</td>"
+                        f"<td>{s['b_peak_voronoi_per_m2']} / {s['b_peak_classic_per_m2']}</td><td></td></tr>"
+                        for s in result["storeys"])
     title = html.escape(f"{a.get('plan')}: {a.get('scheme')} (A) against {b.get('scheme')} (B)")
     return f"""<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{title}</title>
 <style>body{{font-family:sans-serif;margin:1.5em;max-width:60em}}table{{border-collapse:collapse}}
 td,th{{border:1px solid #ccc;padding:.25em .6em;text-align:right}}td:first-child{{text-align:left}}</style></head>
 <body><h1>{title}</h1><p>Runs {html.escape(str(a.get('run')))} (A) and {html.escape(str(b.get('run')))} (B).</p>
 <table><tr><th>figure</th><th>A</th><th>B</th><th>B − A</th></tr>{rows}
-<tr><th colspan="4">RSET per storey (s)</th></tr>{storeys}</table>
+<tr><th colspan="4">RSET per storey (s)</th></tr>{storeys}
+<tr><th colspan="4">peak density per storey, Voronoi / classic (persons/m², PedPy)</th></tr>{densities}</table>
 <h2>People out over time</h2>{_curves(a, b)}<h2>Exits used</h2>{_exits(a, b)}</body></html>"""

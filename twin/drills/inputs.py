@@ -1,13 +1,25 @@
 """What a plan needs of the twin, read once before its run (`scenes.drills.twin_data.TwinData`): the incident
 building's walkable floors, each unit's route from its station over the road network by pgRouting (edge by
 edge, one-way costs respected), the objects, roads and inlets around the incident, the latest value of a wind
-sensor. Synchronous (SQLAlchemy); the service calls it in a thread."""
+sensor, and for water-logging the ground from the ingested terrain. Synchronous (SQLAlchemy); the service calls
+it in a thread.
+
+Objects around the incident are what stands on the ground: the pipes and nodes of underground networks are left
+out (a flood or a gas cloud on the surface does not reach a main 1 m down); their manholes and inlets still
+drain the water (`_INLETS`).
+
+The water-logging ground: the rain grid (`rain.extent_m`, `rain.cell_m`, centred on the incident in the drill's
+local frame) sampled at its cells' centres from the stored terrain grids (`twin.terrain.store.sample_heights`,
+bilinear, the newest terrain with data at each point); rows and columns beyond every terrain are cut off and
+holes inside stay NaN (the flow model's walls). With no terrain under the grid the drill keeps its documented
+generated valley."""
 
 from __future__ import annotations
 
 import math
 from typing import Any
 
+import numpy as np
 import orjson
 import shapely
 from sqlalchemy import Connection, Engine, text
@@ -15,11 +27,14 @@ from sqlalchemy import Connection, Engine, text
 from scenes.drills.coupled import check_scheme
 from scenes.drills.dispatch import RouteStep, UnitRoute
 from scenes.drills.errors import PlanError
-from scenes.drills.plan import Plan, Scheme
-from scenes.drills.twin_data import TwinData, TwinObject
+from scenes.drills.outdoor_parts import LocalFrame
+from scenes.drills.plan import Plan, Rain, Scheme
+from scenes.drills.twin_data import Terrain, TwinData, TwinObject
+from scenes.drills.water_flow import grid_axis
 from twin.buildings import read_floors
 from twin.events.nearby import reach_degrees, search_box
 from twin.repository import NotFound
+from twin.terrain.store import sample_heights
 
 AROUND_M = {"fire": 300.0, "gas_leak": 2000.0, "water_logging": 1500.0}
 MAX_OBJECTS = 20_000
@@ -40,7 +55,8 @@ FROM pgr_dijkstra(
 JOIN roads r ON r.id = p.edge ORDER BY p.path_seq""")
 _AROUND = text("""SELECT id, kind, name, ST_AsBinary(footprint) AS wkb, zmax - zmin AS height FROM twin_objects
     WHERE footprint && ST_Expand(ST_SetSRID(ST_MakePoint(:x, :y), 4326), :degrees)
-      AND kind NOT IN ('IfcSpace', 'IfcDoor', 'IfcWindow') AND parent_id IS NULL LIMIT :limit""")
+      AND kind NOT IN ('IfcSpace', 'IfcDoor', 'IfcWindow') AND parent_id IS NULL
+      AND dataset_id NOT IN (SELECT id FROM networks) LIMIT :limit""")
 _ROADS = text("""SELECT id::text, ST_AsBinary(geom) FROM roads
     WHERE geom && ST_Expand(ST_SetSRID(ST_MakePoint(:x, :y), 4326), :degrees) LIMIT :limit""")
 _INLETS = text("""SELECT id, ST_X(ST_PointOnSurface(footprint)), ST_Y(ST_PointOnSurface(footprint))
@@ -103,6 +119,23 @@ def _around(conn: Connection, plan: Plan, centre: tuple[float, float]) -> dict[s
     return {"objects": objects, "roads": roads, "inlets": inlets}
 
 
+def ground(conn: Connection, plan: Plan, centre: tuple[float, float]) -> Terrain | None:
+    """The water-logging drill's ground from the ingested terrain, None when no terrain lies under its grid."""
+    rain = plan.rain or Rain()
+    axis = grid_axis(rain.extent_m, rain.cell_m)
+    x, y = np.meshgrid(axis, axis)  # rows south → north
+    lon, lat = LocalFrame(*centre).inverse.transform(x.ravel(), y.ravel())
+    heights, answered = sample_heights(conn, np.asarray(lon), np.asarray(lat))
+    z = heights.reshape(x.shape)
+    rows, cols = np.flatnonzero(np.isfinite(z).any(axis=1)), np.flatnonzero(np.isfinite(z).any(axis=0))
+    if len(rows) < 2 or len(cols) < 2:
+        return None
+    z = z[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+    names = ", ".join(sorted({a for a in answered if a is not None}))
+    return Terrain(z, rain.cell_m, float(axis[cols[0]]) - rain.cell_m / 2, float(axis[rows[0]]) - rain.cell_m / 2,
+                   f"terrain {names} (ingested DEM, sampled at the cells' centres)")
+
+
 def gather(engine: Engine, plan: Plan, scheme: Scheme) -> TwinData:
     """Everything the scheme's run reads of the twin, or PlanError when the plan names what the twin lacks."""
     with engine.connect() as conn:
@@ -119,7 +152,9 @@ def gather(engine: Engine, plan: Plan, scheme: Scheme) -> TwinData:
             value = conn.execute(_WIND, {"id": plan.gas.wind.sensor}).scalar()
             if value is not None and 0 < float(value) <= 60:
                 live["wind_speed_m_s"] = float(value)
-        return TwinData(floors=floors, routes=routes(conn, scheme, centre), live=live, **_around(conn, plan, centre))
+        terrain = ground(conn, plan, centre) if plan.hazard == "water_logging" else None
+        return TwinData(floors=floors, routes=routes(conn, scheme, centre), live=live, terrain=terrain,
+                        **_around(conn, plan, centre))
 
 
 def check_plan(engine: Engine, plan: Plan) -> None:

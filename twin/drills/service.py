@@ -16,6 +16,7 @@ from twin.drills import inputs, store
 from twin.drills.runner import DrillRunner
 from twin.events import service as events
 from twin.live.service import LiveService
+from twin.ops import metrics
 
 log = logging.getLogger(__name__)
 ORPHAN_AFTER_S = 30.0
@@ -79,6 +80,7 @@ class DrillService:
             run = await store.create_run(conn, plan, scheme.id, seed, speed or plan.time.speed)
         paced = plan.time.mode == "real_time" or speed is not None  # a speed asked for is a pace to keep
         self.runner.start(self.dsn, run["id"], plan.document(), scheme.id, seed, data, run["speed"], paced)
+        metrics.count_drill_run("started")
         await self._raise_event(plan, scheme_id, run["id"], data)
         return run
 
@@ -115,5 +117,6 @@ class DrillService:
         return await self.run(run_id)
 
     async def _ended(self, run_id: str, status: str, error: str | None) -> None:
+        metrics.count_drill_run(status)
         async with self.live.pool.acquire() as conn:
             await store.mark(conn, run_id, status, error)

@@ -81,8 +81,10 @@ def _value(raw: Any, sensor: Sensor) -> float:
     return float(raw)
 
 
-def check_item(raw: Any, sensors: Mapping[str, Sensor], window: Window) -> Reading:
-    """One reading from its JSON form; ValueError with the reason."""
+def check_item(raw: Any, sensors: Mapping[str, Sensor], window: Window,
+               allowed: frozenset[str] | None = None) -> Reading:
+    """One reading from its JSON form; ValueError with the reason. `allowed`: the only sensors the sender may
+    post for (a device key's), None for any."""
     if isinstance(raw, BrokenLine):
         raise ValueError(raw["reason"])
     if not isinstance(raw, dict):
@@ -93,6 +95,8 @@ def check_item(raw: Any, sensors: Mapping[str, Sensor], window: Window) -> Readi
     code = raw.get("sensor")
     if not isinstance(code, str):
         raise ValueError("sensor must be a device code")
+    if allowed is not None and code not in allowed:
+        raise ValueError(f"sensor {code!r} is not one of this device key's sensors")
     sensor = sensors.get(code)
     if sensor is None:
         raise ValueError(f"unknown sensor {code!r}")
@@ -111,14 +115,14 @@ def check_item(raw: Any, sensors: Mapping[str, Sensor], window: Window) -> Readi
     return Reading(code, time, value)
 
 
-def check_batch(items: Iterable[Any], sensors: Mapping[str, Sensor], window: Window
-                ) -> tuple[list[tuple[int, Reading]], list[Rejected]]:
+def check_batch(items: Iterable[Any], sensors: Mapping[str, Sensor], window: Window,
+                allowed: frozenset[str] | None = None) -> tuple[list[tuple[int, Reading]], list[Rejected]]:
     """Every item checked on its own: the good ones with their index, and the rejected ones with reasons."""
     good: list[tuple[int, Reading]] = []
     bad: list[Rejected] = []
     for index, raw in enumerate(items):
         try:
-            good.append((index, check_item(raw, sensors, window)))
+            good.append((index, check_item(raw, sensors, window, allowed)))
         except ValueError as exc:
             bad.append(Rejected(index, str(exc)))
     return good, bad

@@ -25,6 +25,7 @@ from twin.live.sensors import Sensor, SensorError, parse_sensor
 from twin.live.state import to_us
 from twin.live.tasks import cancel_and_wait
 from twin.live.writer import ReadingWriter
+from twin.ops import metrics
 from twin.queries import containing_query
 
 log = logging.getLogger(__name__)
@@ -62,6 +63,8 @@ class LiveService:
         state holds them (the SensorThings MQTT topics publish them)."""
         self.controls: list[Callable[[dict[str, Any]], None]] = []
         """Called with every `drill_control` entry: the worker owning the run forwards it (twin/drills/runner.py)."""
+        self.sessions: set[Any] = set()
+        """This worker's open websocket sessions (`twin.live.ws.Session`), drained at shutdown."""
 
     @classmethod
     async def open(cls, dsn: str, options: LiveOptions) -> LiveService:
@@ -79,7 +82,11 @@ class LiveService:
                          asyncio.create_task(service._partitions(), name="citytwin-partitions")]
         return service
 
-    async def close(self) -> None:
+    async def close(self, flush_s: float = 5.0) -> None:
+        """Stop, after the alarm transitions still queued are stored (waiting at most `flush_s`)."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(flush_s):
+                await self.pending.join()
         await cancel_and_wait(self.tasks)
         await self.writer.close()
         await self.bus.close()
@@ -90,6 +97,7 @@ class LiveService:
         applied = self.hub.apply(seq, entry)
         if applied.transitions and applied.origin == self.worker:
             self.pending.put_nowait(applied.transitions)
+            metrics.count_alarm_transitions(applied.transitions)
         if self.controls and entry.get("k") == "drill_control":
             for control in self.controls:
                 control(entry)
@@ -117,6 +125,8 @@ class LiveService:
                             await self.bus.publish({"k": "event", "event": event})
             except Exception:  # the loop must outlive any one failure
                 log.exception("alarm transitions could not be stored")
+            finally:
+                self.pending.task_done()
 
     async def _sweep(self) -> None:
         while True:
@@ -134,11 +144,12 @@ class LiveService:
                 log.exception("readings partitions could not be maintained")
 
     # -- readings ----------------------------------------------------------------------------------------------
-    async def post_readings(self, items: list[Any]) -> BatchResult:
-        """Check every item, store the good ones durably (acknowledged only after the commit), publish the new."""
+    async def post_readings(self, items: list[Any], allowed: frozenset[str] | None = None) -> BatchResult:
+        """Check every item, store the good ones durably (acknowledged only after the commit), publish the new;
+        `allowed`: the only sensors the sender may post for (a device key's), None for any."""
         now = datetime.now(UTC)
         good, bad = check_batch(items, self.hub.state.sensors,
-                                Window(now, timedelta(days=self.options.retention_days)))
+                                Window(now, timedelta(days=self.options.retention_days)), allowed)
         result = BatchResult(rejected=[{"index": r.index, "reason": r.reason} for r in bad])
         unique: dict[tuple[str, datetime], float] = {}
         for _, reading in good:
@@ -151,6 +162,7 @@ class LiveService:
         repeated = await self.writer.write(rows)
         result.accepted = len(rows) - len(repeated)
         result.duplicates += len(repeated)
+        metrics.count_readings(result.accepted, result.duplicates, len(result.rejected))
         fresh = sorted(((s, t, v) for s, t, v, _ in rows if not repeated or (s, t) not in repeated),
                        key=lambda r: r[1])
         if fresh:

@@ -8,13 +8,16 @@ import asyncio
 import contextlib
 import time
 import uuid
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
+from twin.access.asgi import principal_of
+from twin.access.ratelimit import RateLimiter
+from twin.access.roles import Role
 from twin.drills.replay import DrillReplay, DrillReplayError, stored_frames
 from twin.live import history
 from twin.live.hub import frame
@@ -33,31 +36,60 @@ from twin.live.protocol import (
 from twin.live.scope import Scope
 from twin.live.service import LiveService
 from twin.live.tasks import cancel_and_wait
+from twin.ops import metrics
 
 TICK_S = 0.02
 FRAME_MESSAGES = 500
 """Most messages in one frame: a lagging client's backlog goes out as several frames of modest size."""
 HEARTBEAT_S = 15.0
 OVERFLOW_CLOSE = 1013  # "try again later": the client resumes from the point it was given
+RESTART_CLOSE = 1012  # "service restart": the server is draining; the client resumes elsewhere from its point
+
+
+MESSAGE_TOO_BIG = 1009
+DEVICE_OPS = ("readings", "ping")
+"""What a device key may do on the websocket: it reads nothing of the twin."""
+
+
+@dataclass(frozen=True, slots=True)
+class ClientLimits:
+    """What one client may send: message size, and messages per second with a burst (twin.access.ratelimit)."""
+
+    max_bytes: int = 1024 * 1024
+    per_s: float = 50.0
+    burst: int = 200
 
 
 class Session:
-    def __init__(self, socket: WebSocket, live: LiveService) -> None:
+    def __init__(self, socket: WebSocket, live: LiveService, limits: ClientLimits | None = None) -> None:
         self.socket, self.live = socket, live
+        self.limits = limits or ClientLimits()
+        self.rate = RateLimiter(self.limits.per_s, self.limits.burst)
+        self.principal = principal_of(socket.scope)
         self.id = uuid.uuid4().hex
         self.wake = asyncio.Event()
         self.subscription: Subscribe | None = None
         self.replay: ReplayRun | DrillReplay | None = None
         self.closed = False
+        self.draining = False
+        self.sender: asyncio.Task[None] | None = None
 
     async def send(self, message: Any) -> None:
         await self.socket.send_text(orjson.dumps(message).decode())
 
     async def run(self) -> None:
-        sender = asyncio.create_task(self._send_loop())
+        sender = self.sender = asyncio.create_task(self._send_loop())
+        self.live.sessions.add(self)
         try:
             while True:
                 raw = await self.socket.receive_text()
+                if len(raw) > self.limits.max_bytes and len(raw.encode()) > self.limits.max_bytes:
+                    await self.socket.close(MESSAGE_TOO_BIG, f"messages are at most {self.limits.max_bytes:,} bytes")
+                    break
+                if wait := self.rate.take("client", time.monotonic()):
+                    await self.send({"type": "error", "reason": f"more than {self.limits.per_s:g} messages per "
+                                     "second: this one was not run", "retry_after_s": round(wait, 3)})
+                    continue
                 try:
                     message = orjson.loads(raw)
                     await self._handle(op_of(message), message)
@@ -67,12 +99,43 @@ class Session:
             pass
         finally:
             self.closed = True
+            self.live.sessions.discard(self)
             self.live.hub.remove_client(self.id)
             if self.replay is not None:
                 self.replay.task.cancel()
             await cancel_and_wait([sender])
 
+    async def drain(self) -> None:
+        """The server is shutting down: the sender hands out what is queued, then the point to resume from, and
+        closes the connection (1012)."""
+        self.draining = True
+        if self.replay is not None:
+            self.replay.task.cancel()
+        self.wake.set()
+        if self.sender is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.sender
+
+    async def _goodbye(self) -> None:
+        hub = self.live.hub
+        client = hub.clients.get(self.id)
+        resume = None
+        messages = []
+        if client is not None:
+            if not client.outbox.overflowed:  # an overflowed outbox is incomplete: its delivered point stands
+                messages = hub.drain_encoded(self.id)
+            resume = client.outbox.delivered
+            hub.remove_client(self.id)  # before any wait, so nothing after `resume` is routed to it
+        for start in range(0, len(messages), FRAME_MESSAGES):
+            await self.socket.send_text(frame(messages[start:start + FRAME_MESSAGES]))
+        await self.send({"type": "reconnect", "resume": resume,
+                         "reason": "server shutting down: reconnect and subscribe with this resume point"})
+        await self.socket.close(RESTART_CLOSE, f"restart; resume={resume}")
+        metrics.WEBSOCKET_DRAINED.inc()
+
     async def _handle(self, op: str, message: dict[str, Any]) -> None:
+        if self.principal.role is Role.DEVICE and op not in DEVICE_OPS:
+            raise ProtocolError(f"a device key may only send {' and '.join(DEVICE_OPS)} messages")
         if op == "ping":
             await self.send({"type": "pong", "seq": self.live.hub.state.seq, "id": message.get("id")})
         elif op == "subscribe":
@@ -87,7 +150,10 @@ class Session:
                 raise ProtocolError("readings is a list of readings")
             if len(items) > self.live.options.max_batch:
                 raise ProtocolError(f"at most {self.live.options.max_batch:,} readings per message")
-            result = await self.live.post_readings(items)
+            if not self.principal.may(Role.DEVICE):
+                raise ProtocolError(f"posting readings needs a device or admin key; this key has role "
+                                    f"{self.principal.role}")
+            result = await self.live.post_readings(items, self.principal.sensor_limit)
             await self.send({"type": "ack", "id": message.get("id"), **result.as_json()})
         elif op == "replay":
             await self._replay(parse_replay(message))
@@ -169,11 +235,14 @@ class Session:
         hub = self.live.hub
         last = time.monotonic()
         while not self.closed:
-            if not self.wake.is_set():  # busy clients are woken already; idle ones wait without a task per wait
+            if not self.wake.is_set() and not self.draining:  # busy clients are woken already; idle ones wait
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(HEARTBEAT_S):
                         await self.wake.wait()
             if self.socket.client_state != WebSocketState.CONNECTED:
+                return
+            if self.draining:
+                await self._goodbye()
                 return
             if not self.wake.is_set():
                 await self.send({"type": "heartbeat", "seq": hub.state.seq})
@@ -187,6 +256,7 @@ class Session:
             if client.outbox.overflowed:
                 resume = client.outbox.delivered
                 hub.remove_client(self.id)
+                metrics.WEBSOCKET_OVERFLOWS.inc()
                 await self.send({"type": "overflow", "resume": resume,
                                  "reason": "too far behind: resubscribe with this resume point"})
                 await self.socket.close(OVERFLOW_CLOSE, f"overflow; resume={resume}")

@@ -43,12 +43,16 @@ STRING_FUNCTIONS: dict[str, tuple[tuple[str, ...], str, str]] = {
     "second": (("datetime",), "number", "floor(extract(second FROM {0}))::float8"),
     "fractionalseconds": (("datetime",), "number",
                           "(extract(second FROM {0}) - floor(extract(second FROM {0})))::float8"),
+    "date": (("datetime",), "date", "({0} AT TIME ZONE 'UTC')::date"),
+    "time": (("datetime",), "time", "({0} AT TIME ZONE 'UTC')::time"),
     "now": ((), "datetime", "now()"),
+    "mindatetime": ((), "datetime", "'-infinity'::timestamptz"),
+    "maxdatetime": ((), "datetime", "'infinity'::timestamptz"),
     "geo.distance": (("geometry", "geometry"), "number", "ST_Distance({0}, {1})"),
     "geo.length": (("geometry",), "number", "ST_Length({0})"),
     "st_relate": (("geometry", "geometry", "string"), "boolean", "ST_Relate({0}, {1}, {2})"),
 }
-FUNCTIONS = sorted([*STRING_FUNCTIONS, *SPATIAL, "substring"])
+FUNCTIONS = sorted([*STRING_FUNCTIONS, *SPATIAL, "substring", "totaloffsetminutes"])
 
 
 @dataclass(frozen=True)
@@ -85,7 +89,11 @@ class Compiler:
             typed = self.expression(node, entity, alias)
             if typed.type in ("geometry", "json"):
                 raise FilterError(f"cannot order by a {typed.type} value")
-            terms.append(f"{typed.sql} {'DESC NULLS LAST' if descending else 'ASC NULLS FIRST'}")
+            column = entity.properties.get(node.segments[0]) if isinstance(node, Path) else None
+            if column is not None and column.required and len(node.segments) == 1:  # type: ignore[union-attr]
+                terms.append(f"{typed.sql} {'DESC' if descending else 'ASC'}")
+            else:  # null is the lowest value (OData)
+                terms.append(f"{typed.sql} {'DESC NULLS LAST' if descending else 'ASC NULLS FIRST'}")
         return terms
 
     # -- expressions -------------------------------------------------------------------------------------------
@@ -149,6 +157,13 @@ class Compiler:
                      f"{navigation.target_column} = {alias}.{navigation.source_column} LIMIT 1)", inner.type)
 
     def call(self, node: Call, entity: Entity, alias: str) -> Typed:
+        if node.name == "totaloffsetminutes":  # stored times are UTC; a literal keeps the offset it was written with
+            if len(node.args) != 1 or Compiler().expression(node.args[0], entity, alias).type != "datetime":
+                raise FilterError("totaloffsetminutes takes one datetime")
+            literal = node.args[0]
+            offset = literal.value.utcoffset() if isinstance(literal, Literal) else None
+            minutes = offset.total_seconds() / 60 if offset is not None else 0.0
+            return Typed(self.param(minutes, "float8"), "number")
         args = [self.expression(a, entity, alias) for a in node.args]
         if node.name == "substring":
             if len(args) not in (2, 3):

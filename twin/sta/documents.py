@@ -4,6 +4,8 @@ expanded members, `$select` applied. Pure."""
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
 from typing import Any
@@ -11,7 +13,6 @@ from urllib.parse import quote
 
 import orjson
 
-from twin.live.kinds import KINDS
 from twin.live.state import iso
 from twin.sta.model import ENTITIES, Entity
 from twin.sta.resource import quote_id
@@ -46,7 +47,7 @@ def landing(base: str, mqtt_url: str | None) -> dict[str, Any]:
     return {"value": [{"name": name, "url": f"{base}/{name}"} for name in ENTITIES], "serverSettings": settings}
 
 
-def value_of(entity: Entity, name: str, row: dict[str, Any]) -> Any:
+def value_of(entity: Entity, name: str, row: Mapping[str, Any]) -> Any:
     """The JSON value of one property of a row."""
     column = entity.properties[name]
     value = row[column.column]
@@ -57,37 +58,91 @@ def value_of(entity: Entity, name: str, row: dict[str, Any]) -> Any:
     if column.type == "datetime":
         assert isinstance(value, datetime)
         return iso(value)
-    if entity.name == "Observation" and name == "result":
-        kind = KINDS.get(row.get("kind") or "")
-        return bool(value) if kind is not None and kind.boolean else value
     return value
 
 
+PLAIN_VALUE, RAW_JSON = 0, 1
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a document of an entity set shows under `$select`, worked out once: @iot.id, @iot.selfLink, each
+    property as (name, column, how to take it) and the navigation links."""
+
+    with_id: bool
+    with_link: bool
+    fields: tuple[tuple[str, str, int], ...]
+    navigations: tuple[tuple[str, str], ...]
+    """(member name, link suffix) per navigation property."""
+
+
 @cache
-def _members(set_name: str, select: tuple[str, ...] | None) -> tuple[bool, bool, list[str], list[str]]:
-    """What a document of an entity set shows under `$select`: @iot.id, @iot.selfLink, properties, links."""
+def plan(set_name: str, select: tuple[str, ...] | None) -> Plan:
     entity = ENTITIES[set_name]
     wanted = set(select) if select is not None else None
-    names = [n for n in entity.properties if n not in ("id", "@iot.id") and (wanted is None or n in wanted)]
-    return (wanted is None or bool(wanted & {"id", "@iot.id"}), wanted is None or "@iot.selfLink" in wanted, names,
-            [n for n in entity.navigations if wanted is None or n in wanted])
+    fields = []
+    for name, column in entity.properties.items():
+        if name in ("id", "@iot.id") or (wanted is not None and name not in wanted):
+            continue
+        how = RAW_JSON if column.type in ("json", "geometry") else PLAIN_VALUE
+        fields.append((name, column.column, how))
+    return Plan(wanted is None or bool(wanted & {"id", "@iot.id"}), wanted is None or "@iot.selfLink" in wanted,
+                tuple(fields), tuple((f"{n}@iot.navigationLink", f"/{n}") for n in entity.navigations
+                                     if wanted is None or n in wanted))
 
 
-def document(entity: Entity, row: dict[str, Any], base: str, select: list[str] | None,
+def document(entity: Entity, row: Mapping[str, Any], base: str, select: list[str] | None,
              expanded: dict[str, Any] | None = None) -> dict[str, Any]:
-    """One entity as JSON; `expanded` holds the members `$expand` asked for (already documents)."""
-    ident = row["id"]
-    link = self_link(base, entity, ident)
-    with_id, with_link, names, navigations = _members(entity.set_name, tuple(select) if select is not None else None)
-    out: dict[str, Any] = {}
-    if with_id:
-        out["@iot.id"] = ident
-    if with_link:
-        out["@iot.selfLink"] = link
-    for name in names:
-        out[name] = value_of(entity, name, row)
-    for name in navigations:
-        out[f"{name}@iot.navigationLink"] = f"{link}/{name}"
-    for name, member in (expanded or {}).items():
-        out[name] = member
+    """One entity as the JSON `render` writes; `expanded` holds the members `$expand` asked for (documents)."""
+    out = documents_of(entity, [row], base, select)[0]
+    if expanded:
+        out.update(expanded)
     return out
+
+
+def documents_of(entity: Entity, rows: Sequence[Mapping[str, Any]], base: str, select: list[str] | None
+                 ) -> list[dict[str, Any]]:
+    """Rows as entity documents, as `render` writes them (datetimes and raw JSON fragments stay objects until
+    then). One loop with the plan in locals: a page may hold 10,000."""
+    shown = plan(entity.set_name, tuple(select) if select is not None else None)
+    prefix, plain, fragment = f"{base}/{entity.set_name}('", PLAIN.fullmatch, orjson.Fragment
+    with_id, with_link, fields, navigations = shown.with_id, shown.with_link, shown.fields, shown.navigations
+    out: list[dict[str, Any]] = []
+    for row in rows:
+        ident = row["id"]
+        link = f"{prefix}{ident}')" if plain(ident) else self_link(base, entity, ident)
+        doc: dict[str, Any] = {}
+        if with_id:
+            doc["@iot.id"] = ident
+        if with_link:
+            doc["@iot.selfLink"] = link
+        for name, column, how in fields:
+            value = row[column]
+            if how and isinstance(value, str):  # JSON text from the database goes out as it is, unparsed
+                value = fragment(value)
+            doc[name] = value
+        for name, suffix in navigations:
+            doc[name] = link + suffix
+        out.append(doc)
+    return out
+
+
+def render(body: Any) -> bytes:
+    """A response body as JSON: datetimes in UTC with `Z`, as `iso` writes them."""
+    return orjson.dumps(body, option=orjson.OPT_UTC_Z | orjson.OPT_NON_STR_KEYS)
+
+DATA_ARRAY_COMPONENTS = ("id", "phenomenonTime", "resultTime", "result")
+
+
+def data_arrays(entity: Entity, rows: Sequence[Mapping[str, Any]], base: str, select: list[str] | None
+                ) -> list[dict[str, Any]]:
+    """Observations as `$resultFormat=dataArray` gives them: one member per Datastream (in the order the rows
+    come), its `components` (`$select`'s properties, else all of them) and a row of values per Observation."""
+    components = list(dict.fromkeys("id" if n == "@iot.id" else n for n in select or DATA_ARRAY_COMPONENTS))
+    cells = [entity.properties[n].column for n in components]
+    datastreams = ENTITIES["Datastreams"]
+    groups: dict[str, list[list[Any]]] = {}
+    for row in rows:
+        groups.setdefault(row["datastream_id"], []).append([row[c] for c in cells])
+    return [{"Datastream@iot.navigationLink": self_link(base, datastreams, ident), "components": components,
+             "dataArray@iot.count": len(values), "dataArray": values} for ident, values in groups.items()]

@@ -104,8 +104,11 @@ def tokenize(text: str) -> list[Token]:
 
 
 def _datetime(text: str, at: int) -> datetime:
+    """The literal with its own offset (for `totaloffsetminutes`); one that leaves the calendar in UTC is bad."""
     try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
+        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        value.astimezone(UTC)
+        return value
     except (ValueError, OverflowError):
         raise FilterError(f"bad datetime literal {text!r} at position {at}") from None
 

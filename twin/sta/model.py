@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from twin.live.kinds import KINDS
+from twin.live.state import EPOCH
 
 MEASUREMENT = "http://www.opengis.net/def/observationType/OGC-OM/2.0/OM_Measurement"
 TRUTH = "http://www.opengis.net/def/observationType/OGC-OM/2.0/OM_TruthObservation"
@@ -40,6 +42,8 @@ def _text(value: str) -> str:
 
 
 assert all(re.fullmatch(r"[a-z_]+", kind) for kind in KINDS)
+STATE_KINDS = frozenset(k for k, v in KINDS.items() if v.boolean)
+"""Kinds whose results are true/false (stored as 1/0)."""
 BOOLEAN_KINDS = "ARRAY[" + ", ".join(_text(k) for k, v in KINDS.items() if v.boolean) + "]::text[]"
 UNIT_JSON = ("jsonb_build_object('name', CASE s.unit " + " ".join(
     f"WHEN {_text(u)} THEN {_text(n)}" for u, (n, _) in UNITS.items()) + " ELSE s.unit END, 'symbol', s.unit, "
@@ -51,12 +55,13 @@ THINGS_SQL = f"""
            o.attributes || jsonb_build_object('kind', o.kind, 'dataset', o.dataset_id) AS properties,
            ST_SetSRID(ST_MakePoint(ST_X(ST_Centroid(o.footprint)), ST_Y(ST_Centroid(o.footprint)),
                                    coalesce(o.zmin, 0)), 4326) AS location,
-           o.footprint AS feature, 'application/geo+json'::text AS encoding_type, 0 AS rank, o.id AS key
+           o.footprint AS feature, 'application/geo+json'::text AS encoding_type, 0 AS rank, o.id AS key,
+           (SELECT d.created_at FROM datasets d WHERE d.id = o.dataset_id) AS time
       FROM twin_objects o WHERE EXISTS (SELECT 1 FROM sensors s WHERE s.object_id = o.id)
     UNION ALL
     SELECT {_text(THING_OF_SENSOR)} || s.id, coalesce(s.name, s.id), s.kind || ' sensor ' || s.id,
            jsonb_build_object('kind', s.kind, 'sensor', s.id), s.position, s.position,
-           'application/geo+json'::text, 1, s.id
+           'application/geo+json'::text, 1, s.id, s.updated_at
       FROM sensors s WHERE NOT EXISTS (SELECT 1 FROM twin_objects o WHERE o.id = s.object_id)"""
 DATASTREAMS_SQL = f"""
     SELECT s.id, coalesce(s.name, s.id) AS name, s.kind || ' sensor ' || s.id AS description, s.kind, s.unit,
@@ -79,6 +84,11 @@ OBSERVATIONS_SQL = f"""
            r.sensor_id || '~' || (extract(epoch FROM r.time) * 1000000)::bigint::text AS id,
            coalesce(o.id, {_text(THING_OF_SENSOR)} || s.id) AS foi_id, s.kind, s.object_id
       FROM readings r JOIN sensors s ON s.id = r.sensor_id LEFT JOIN twin_objects o ON o.id = s.object_id"""
+OBSERVATION_STREAMS_SQL = f"""
+    SELECT s.id, s.kind, coalesce(o.id, {_text(THING_OF_SENSOR)} || s.id) AS foi_id
+      FROM sensors s LEFT JOIN twin_objects o ON o.id = s.object_id WHERE s.id = ANY($1::text[])"""
+"""What Observation rows share with their Datastream (its kind, its feature of interest), read once per page:
+an Observation row is read as (datastream, time, result) alone, and its id is made from them."""
 
 
 @dataclass(frozen=True)
@@ -87,6 +97,9 @@ class Column:
 
     column: str
     type: str
+    required: bool = False
+    """Never NULL, so ordering by it needs no NULLS FIRST/LAST (which would keep an index from giving the
+    order)."""
 
 
 @dataclass(frozen=True)
@@ -116,9 +129,13 @@ class Entity:
     """Columns that order the set by default and break ties (stable paging)."""
     hidden: tuple[str, ...] = field(default_factory=tuple)
     """Columns read but not shown (joins, the kind of a datastream)."""
+    read: tuple[str, ...] | None = None
+    """The columns a row is read with, when not all of them (the rest made in Python)."""
 
     @property
     def columns(self) -> list[str]:
+        if self.read is not None:
+            return list(self.read)
         return list(dict.fromkeys([*(c.column for c in self.properties.values()), *self.hidden, *self.order]))
 
 
@@ -130,7 +147,7 @@ both branches of the view read in index order, so a page needs no sort of every 
 
 
 def _ids() -> dict[str, Column]:
-    return {"id": Column("id", "string"), "@iot.id": Column("id", "string")}
+    return {"id": Column("id", "string", True), "@iot.id": Column("id", "string", True)}
 
 
 ENTITIES: dict[str, Entity] = {e.set_name: e for e in (
@@ -138,13 +155,20 @@ ENTITIES: dict[str, Entity] = {e.set_name: e for e in (
            {**_ids(), "name": Column("name", "string"), "description": Column("description", "string"),
             "properties": Column("properties", "json")},
            {"Locations": Navigation("Locations", "id", "id", many=True, single=True),
+            "HistoricalLocations": Navigation("HistoricalLocations", "id", "id", many=True, single=True),
             "Datastreams": Navigation("Datastreams", "id", "thing_id", many=True, hint=THING_HINT)},
            order=THINGS_ORDER),
     Entity("Location", "Locations", THINGS_SQL,
            {**_ids(), "name": Column("name", "string"), "description": Column("description", "string"),
             "encodingType": Column("encoding_type", "string"),
             "location": Column("location", "geometry"), "properties": Column("properties", "json")},
-           {"Things": Navigation("Things", "id", "id", many=True, single=True)}, order=THINGS_ORDER),
+           {"Things": Navigation("Things", "id", "id", many=True, single=True),
+            "HistoricalLocations": Navigation("HistoricalLocations", "id", "id", many=True, single=True)},
+           order=THINGS_ORDER),
+    Entity("HistoricalLocation", "HistoricalLocations", THINGS_SQL,
+           {**_ids(), "time": Column("time", "datetime", True)},
+           {"Thing": Navigation("Things", "id", "id"),
+            "Locations": Navigation("Locations", "id", "id", many=True, single=True)}, order=THINGS_ORDER),
     Entity("Datastream", "Datastreams", DATASTREAMS_SQL,
            {**_ids(), "name": Column("name", "string"), "description": Column("description", "string"),
             "unitOfMeasurement": Column("unit_of_measurement", "json"),
@@ -163,11 +187,12 @@ ENTITIES: dict[str, Entity] = {e.set_name: e for e in (
             "description": Column("description", "string")},
            {"Datastreams": Navigation("Datastreams", "id", "kind", many=True)}),
     Entity("Observation", "Observations", OBSERVATIONS_SQL,
-           {**_ids(), "phenomenonTime": Column("phenomenon_time", "datetime"),
-            "resultTime": Column("phenomenon_time", "datetime"), "result": Column("result", "number")},
+           {**_ids(), "phenomenonTime": Column("phenomenon_time", "datetime", True),
+            "resultTime": Column("phenomenon_time", "datetime", True), "result": Column("result", "number", True)},
            {"Datastream": Navigation("Datastreams", "datastream_id", "id"),
             "FeatureOfInterest": Navigation("FeaturesOfInterest", "foi_id", "id")},
-           order=("datastream_id", "phenomenon_time"), hidden=("datastream_id", "foi_id", "kind", "object_id")),
+           order=("datastream_id", "phenomenon_time"), hidden=("datastream_id", "foi_id", "kind", "object_id"),
+           read=("datastream_id", "phenomenon_time", "result")),
     Entity("FeatureOfInterest", "FeaturesOfInterest", THINGS_SQL,
            {**_ids(), "name": Column("name", "string"), "description": Column("description", "string"),
             "encodingType": Column("encoding_type", "string"),
@@ -187,6 +212,12 @@ def observation_id(sensor_id: str, time_us: int) -> str:
     """An Observation's id: its datastream and its phenomenon time in Unix microseconds, `GAS-1~1764662400000000`
     (device codes hold no `~`; a sensor has one reading per instant)."""
     return f"{sensor_id}~{time_us}"
+
+
+def micros(time: datetime) -> int:
+    """Unix microseconds of a time (as `to_us`, in a third of its time: a page may hold 10,000)."""
+    delta = time - EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
 def split_observation_id(text: str) -> tuple[str, int] | None:

@@ -33,6 +33,8 @@ class Query:
     filter: Node | None = None
     orderby: list[tuple[Node, bool]] = field(default_factory=list)
     top_given: bool = False
+    data_array: bool = False
+    """`$resultFormat=dataArray`: Observations as one table per Datastream."""
     options: list[tuple[str, str]] = field(default_factory=list)
     """The options as given (for the next page's link)."""
 
@@ -100,10 +102,19 @@ def parse_query(options: list[tuple[str, str]], entity: Entity, depth: int = 0) 
         elif name == "$expand":
             query.expand = _expand(value, entity, depth)
         elif name == "$resultFormat":
-            if value != "default":
-                raise FilterError(f"$resultFormat {value[:40]!r} is not supported (only default)")
+            if value not in ("default", "dataArray"):
+                raise FilterError(f"$resultFormat is default or dataArray, got {value[:40]!r}")
+            if value == "dataArray" and (entity.name != "Observation" or depth):
+                raise FilterError("$resultFormat=dataArray applies to a collection of Observations only")
+            query.data_array = value == "dataArray"
         else:
             raise FilterError(f"unknown query option {name[:40]!r}; known: {', '.join(OPTIONS)}")
+    if query.data_array:
+        if query.expand:
+            raise FilterError("$resultFormat=dataArray takes no $expand")
+        for name in query.select or ():
+            if name not in entity.properties:
+                raise FilterError(f"$resultFormat=dataArray: {name!r} is not a property of Observations")
     return query
 
 

@@ -4,6 +4,7 @@ takes its own `$top` through the index), and the latest observation of datastrea
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -11,14 +12,17 @@ from urllib.parse import urlencode
 
 import asyncpg
 
-from twin.live.state import LiveState, to_us
+from twin.live.state import EPOCH, LiveState
 from twin.sta.compile import Compiler
-from twin.sta.documents import document, self_link, value_of
+from twin.sta.documents import data_arrays, documents_of, self_link, value_of
 from twin.sta.model import (
     ENTITIES,
+    OBSERVATION_STREAMS_SQL,
+    STATE_KINDS,
     THING_OF_SENSOR,
     THINGS_ORDER,
     Entity,
+    micros,
     observation_id,
     sensor_of,
     split_observation_id,
@@ -38,9 +42,14 @@ class Request:
 
 
 def columns(entity: Entity, alias: str) -> str:
-    geometry = {c.column for c in entity.properties.values() if c.type == "geometry"}
-    return ", ".join(f"ST_AsGeoJSON({alias}.{c}) AS {c}" if c in geometry else f"{alias}.{c}"
-                     for c in entity.columns)
+    """The view's columns as rows carry them: geometries as GeoJSON text, JSON as its text (sent on unparsed)."""
+    kinds = {c.column: c.type for c in entity.properties.values()}
+
+    def column(c: str) -> str:
+        if kinds.get(c) == "geometry":
+            return f"ST_AsGeoJSON({alias}.{c}) AS {c}"
+        return f"{alias}.{c}::text AS {c}" if kinds.get(c) == "json" else f"{alias}.{c}"
+    return ", ".join(column(c) for c in entity.columns)
 
 
 def key_condition(compiler: Compiler, entity: Entity, ident: str, alias: str) -> str:
@@ -68,10 +77,36 @@ def chain_condition(compiler: Compiler, steps: tuple[Step, ...], alias: str) -> 
         where = " AND ".join(chain_condition(compiler, steps[:-1], inner)) or "true"
         conditions.append(f"{alias}.{navigation.target_column} IN (SELECT {inner}.{navigation.source_column} "
                           f"FROM ({parent.entity.sql}) AS {inner} WHERE {where})")
-        if navigation.hint is not None and parent.id is not None and navigation.source_column == "id":
+        if parent.id is not None and navigation.source_column == "id":  # the link itself, for the indexes
             key = compiler.param(parent.id, "text")
-            conditions.append(navigation.hint.format(t=alias, key=key, sensor=sensor_of(key)))
+            conditions.append(f"{alias}.{navigation.target_column} = {key}")
+            if navigation.hint is not None:
+                conditions.append(navigation.hint.format(t=alias, key=key, sensor=sensor_of(key)))
     return conditions
+
+
+Row = Mapping[str, Any]
+"""A row of an entity view: an asyncpg record, or a dict made in Python (Observations, latest values)."""
+
+
+async def read_rows(conn: asyncpg.Connection, entity: Entity, records: Sequence[asyncpg.Record]) -> list[Row]:
+    """Records as rows with every column of the entity's view. An Observation is read as (datastream, time,
+    result); its id is made here, its result made true/false for a state kind, and its datastream's kind and
+    feature of interest are read once per page."""
+    if entity.read is None:
+        return list(records)
+    streams = list({r["datastream_id"] for r in records})
+    shared = {r["id"]: (r["kind"], r["foi_id"], r["kind"] in STATE_KINDS)
+              for r in await conn.fetch(OBSERVATION_STREAMS_SQL, streams)} if streams else {}
+    rows: list[Row] = []
+    for record in records:
+        stream, time, result = record["datastream_id"], record["phenomenon_time"], record["result"]
+        kind, feature, state = shared.get(stream, (None, None, False))
+        delta = time - EPOCH
+        us = (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds  # as `micros`, inlined
+        rows.append({"id": f"{stream}~{us}", "datastream_id": stream, "phenomenon_time": time,
+                     "result": bool(result) if state else result, "kind": kind, "foi_id": feature})
+    return rows
 
 
 async def _parent_exists(conn: asyncpg.Connection, steps: tuple[Step, ...]) -> bool:
@@ -91,9 +126,9 @@ async def collection(conn: asyncpg.Connection, resource: Resource, query: Query,
     condition = " AND ".join(where) or "true"
     counted = len(compiler.params)
     order = [*compiler.order(query.orderby, entity, "e"), *(f"e.{c}" for c in entity.order)]
-    rows = [dict(r) for r in await conn.fetch(
+    rows = await read_rows(conn, entity, await conn.fetch(
         f"SELECT {columns(entity, 'e')} FROM ({entity.sql}) AS e WHERE {condition} ORDER BY {', '.join(order)} "
-        f"LIMIT {query.top + 1} OFFSET {query.skip}", *compiler.params)]
+        f"LIMIT {query.top + 1} OFFSET {query.skip}", *compiler.params))
     if not rows and len(resource.steps) > 1 and not await _parent_exists(conn, resource.steps[:-1]):
         raise NotFoundError(f"no {resource.steps[-2].entity.name} {resource.steps[-2].id!r}")
     out: dict[str, Any] = {}
@@ -104,7 +139,12 @@ async def collection(conn: asyncpg.Connection, resource: Resource, query: Query,
         rows = rows[:query.top]
         following = [(k, v) for k, v in options if k != "$skip"] + [("$skip", str(query.skip + query.top))]
         out["@iot.nextLink"] = f"{url}?{urlencode(following, safe=LINK_SAFE)}"
-    out["value"] = await documents(conn, entity, rows, query, request)
+    if resource.ref:
+        out["value"] = [{"@iot.selfLink": self_link(request.base, entity, row["id"])} for row in rows]
+    elif query.data_array:
+        out["value"] = data_arrays(entity, rows, request.base, query.select)
+    else:
+        out["value"] = await documents(conn, entity, rows, query, request)
     return out
 
 
@@ -119,40 +159,41 @@ async def single(conn: asyncpg.Connection, resource: Resource, query: Query, req
         step = resource.last
         raise NotFoundError(f"no {entity.name} {step.id!r}" if step.id is not None
                             else f"no {entity.name} for that {resource.steps[-2].entity.name}")
-    record = dict(row)
+    record = (await read_rows(conn, entity, [row]))[0]
+    if resource.ref:
+        return {"@iot.selfLink": self_link(request.base, entity, record["id"])}
     if resource.member is not None:
         value = value_of(entity, resource.member, record)
         return ("raw", value) if resource.raw_value else {resource.member: value}
     return (await documents(conn, entity, [record], query, request))[0]
 
 
-async def documents(conn: asyncpg.Connection, entity: Entity, rows: list[dict[str, Any]], query: Query,
+async def documents(conn: asyncpg.Connection, entity: Entity, rows: list[Row], query: Query,
                     request: Request) -> list[dict[str, Any]]:
     """Rows as entity documents, with what `$expand` asks for fetched for all of them at once."""
-    members: list[dict[str, Any]] = [{} for _ in rows]
+    docs = documents_of(entity, rows, request.base, query.select)
     for item in query.expand:
-        for index, member in enumerate(await _expand(conn, entity, rows, item, request)):
-            members[index].update(member)
-    return [document(entity, row, request.base, query.select, member) for row, member in zip(rows, members,
-                                                                                              strict=True)]
+        for doc, member in zip(docs, await _expand(conn, entity, rows, item, request), strict=True):
+            doc.update(member)
+    return docs
 
 
-async def _expand(conn: asyncpg.Connection, entity: Entity, rows: list[dict[str, Any]], item: Expand,
+async def _expand(conn: asyncpg.Connection, entity: Entity, rows: list[Row], item: Expand,
                   request: Request) -> list[dict[str, Any]]:
     navigation = entity.navigations[item.navigation]
     target = ENTITIES[navigation.target]
-    keys = sorted({r[navigation.source_column] for r in rows if r[navigation.source_column] is not None})
     query = item.query
     counts: dict[str, int] = {}
     if entity.name == "Datastream" and item.navigation == "Observations" and query.is_latest():
-        children = latest_rows(request.state, rows)
-    elif navigation.many:
+        return latest_members(request, rows, query.select)
+    keys = sorted({r[navigation.source_column] for r in rows if r[navigation.source_column] is not None})
+    if navigation.many:
         children, counts = await _many(conn, target, navigation.target_column, navigation.hint, keys,
                                       query)
     else:
         found = await conn.fetch(f"SELECT {columns(target, 'e')} FROM ({target.sql}) AS e "
                                  f"WHERE e.{navigation.target_column} = ANY($1::text[])", keys)
-        children = {r[navigation.target_column]: [dict(r)] for r in found}
+        children = {r[navigation.target_column]: [r] for r in await read_rows(conn, target, found)}
     flat = [child for group in children.values() for child in group]
     page = Query(select=query.select, expand=query.expand)
     docs = iter(await documents(conn, target, flat, page, request))
@@ -177,7 +218,7 @@ async def _expand(conn: asyncpg.Connection, entity: Entity, rows: list[dict[str,
 
 
 async def _many(conn: asyncpg.Connection, target: Entity, column: str, hint: str | None, keys: list[str],
-                query: Query) -> tuple[dict[str, list[dict[str, Any]]], dict[str, int]]:
+                query: Query) -> tuple[dict[str, list[Row]], dict[str, int]]:
     """Each parent's page of a to-many member: LATERAL, so every parent's `$top` is one index walk."""
     compiler = Compiler([keys])
     where = [compiler.condition(query.filter, target, "e")] if query.filter is not None else []
@@ -191,10 +232,9 @@ async def _many(conn: asyncpg.Connection, target: Entity, column: str, hint: str
         f"SELECT p.key AS _parent, x.* FROM unnest($1::text[]) AS p (key) CROSS JOIN LATERAL "
         f"(SELECT {columns(target, 'e')} FROM ({target.sql}) AS e WHERE {condition} ORDER BY {', '.join(order)} "
         f"LIMIT {query.top + 1} OFFSET {query.skip}) AS x ORDER BY p.key", *compiler.params)
-    children: dict[str, list[dict[str, Any]]] = {}
-    for record in found:
-        row = dict(record)
-        children.setdefault(row.pop("_parent"), []).append(row)
+    children: dict[str, list[Row]] = {}
+    for record, row in zip(found, await read_rows(conn, target, found), strict=True):
+        children.setdefault(record["_parent"], []).append(row)
     counts: dict[str, int] = {}
     if query.count:
         link = [f"e.{column} = ANY($1::text[])"]
@@ -209,15 +249,21 @@ async def _many(conn: asyncpg.Connection, target: Entity, column: str, hint: str
     return children, counts
 
 
-def latest_rows(state: LiveState, datastreams: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
-    """The latest observation of each datastream, from the live state's latest values (no readings scanned)."""
-    out: dict[str, list[dict[str, Any]]] = {}
+def latest_members(request: Request, datastreams: list[Row], select: list[str] | None
+                   ) -> list[dict[str, Any]]:
+    """`Observations` of each datastream holding its latest observation, from the live state's latest values (no
+    readings scanned)."""
+    latest = request.state.latest
+    observations: list[Row] = []
+    held: list[bool] = []
     for row in datastreams:
-        latest = state.latest.get(row["id"])
-        if latest is None:
-            continue
-        time: datetime = latest.time
-        out[row["id"]] = [{"id": observation_id(row["id"], to_us(time)), "datastream_id": row["id"],
-                           "phenomenon_time": time, "result": latest.value, "foi_id": row["thing_id"],
-                           "kind": row["kind"]}]
-    return out
+        value = latest.get(row["id"])
+        held.append(value is not None)
+        if value is not None:
+            time: datetime = value.time
+            result = bool(value.value) if row["kind"] in STATE_KINDS else value.value
+            observations.append({"id": observation_id(row["id"], micros(time)), "datastream_id": row["id"],
+                                 "phenomenon_time": time, "result": result, "foi_id": row["thing_id"],
+                                 "kind": row["kind"]})
+    docs = iter(documents_of(ENTITIES["Observations"], observations, request.base, select))
+    return [{"Observations": [next(docs)] if has else []} for has in held]

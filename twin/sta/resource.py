@@ -1,5 +1,6 @@
 """Resource paths: `Things`, `Things('house.b')`, `Things('house.b')/Datastreams`, `Datastreams('GAS-1')/Thing`,
-`Observations('GAS-1~1764662400000000')/result/$value`. Ids are quoted strings (`''` for a quote); a bare number
+`Observations('GAS-1~1764662400000000')/result/$value`, `Things('house.b')/Datastreams/$ref` (the entities' links
+alone). Ids are quoted strings (`''` for a quote); a bare number
 is read as the same id written as text. Pure."""
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ class Resource:
     steps: tuple[Step, ...]
     member: str | None = None
     raw_value: bool = False
+    ref: bool = False
+    """`…/$ref`: the entities' `@iot.selfLink`s alone."""
 
     @property
     def last(self) -> Step:
@@ -58,8 +61,13 @@ def parse_path(path: str) -> Resource:
     parts = [p for p in re.split(r"/(?=(?:[^']|'[^']*')*$)", path.strip("/"))]
     steps: list[Step] = []
     prop: str | None = None
-    raw = False
+    raw = ref = False
     for index, part in enumerate(parts):
+        if part == "$ref" and steps and prop is None:
+            if index != len(parts) - 1:
+                raise NotFoundError("nothing comes after $ref")
+            ref = True
+            continue
         if prop is not None:
             if part == "$value" and index == len(parts) - 1:
                 raw = True
@@ -93,4 +101,4 @@ def parse_path(path: str) -> Resource:
             prop = name
             continue
         raise NotFoundError(f"{previous.entity.name} has no property or navigation {name!r}")
-    return Resource(tuple(steps), prop, raw)
+    return Resource(tuple(steps), prop, raw, ref)

@@ -97,8 +97,8 @@ def grids(conn: Connection, dataset: str | None = None) -> list[StoredGrid]:
 def _sample_grid(conn: Connection, grid: StoredGrid, lon: NDArray[np.float64], lat: NDArray[np.float64]
                  ) -> NDArray[np.float64]:
     to_grid = Transformer.from_crs(CRS.from_epsg(4326), CRS.from_wkt(grid.crs_wkt), always_xy=True)
-    with np.errstate(all="ignore"):
-        x, y = to_grid.transform(lon, lat)
+    with np.errstate(all="ignore"):  # one point as lists: pyproj's point path would take a 1-element array
+        x, y = to_grid.transform(lon.tolist(), lat.tolist()) if lon.size == 1 else to_grid.transform(lon, lat)
     x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
     row, col = grid.frame.cell_position(x, y)
     near = np.isfinite(row) & np.isfinite(col) & (row >= -1) & (row <= grid.frame.rows) & (col >= -1) & \

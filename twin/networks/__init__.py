@@ -1,0 +1,1 @@
+"""Underground networks: pipes and nodes as a graph in PostGIS, tubes in tiles, and valve isolation."""

@@ -1,0 +1,1 @@
+"""Operations: Prometheus metrics, structured logs, liveness and readiness, graceful drain."""
