@@ -94,7 +94,8 @@ def test_a_reading_crossing_red_turns_its_building_red_and_the_alarm_is_acknowle
     state = open_viewer(page, log)
     assert state["ok"] and state["tilesets"] == 1 and state["failed"] == 0, state
     page.wait_for_function("() => window.citytwin.live && window.citytwin.live.socket.state === 'live'")
-    assert page.text_content("#live-indicator") == "● Live (实时)"
+    assert page.get_attribute("#live-indicator", "data-state") == "live"
+    assert page.text_content("#live-indicator") == "● Live"  # "● Live (实时)": its English side in an en browser
     page.wait_for_function("() => window.citytwin.live.sensors.byId.size === 2")  # the points of both sensors
     assert page.evaluate("window.citytwin.live.sensors.colorOf('GAS-A-ROOM')") == "online"
     before = feature_colours(page, "blocks.a")

@@ -6,8 +6,10 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from twin.imagery import check_imagery
 
 if TYPE_CHECKING:
     from twin.tilestore_s3 import S3Config
@@ -39,6 +41,30 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     web_viewer_dir: Path = PROJECT_ROOT / "web_viewer"
+    imagery_type: str = Field(default="tms", pattern="^(tms|xyz|wmts)$", description="Base imagery service: 'xyz' "
+                              "(a {z}/{x}/{y} or {reverseY} template), 'wmts' (KVP or REST) or 'tms' (a folder with "
+                              "tilemapresource.xml).")
+    imagery_url: str | None = Field(default=None, description="Base imagery URL or template, {token} standing for "
+                                    "CITYTWIN_IMAGERY_TOKEN and {s} for a subdomain; unset: the bundled "
+                                    "NaturalEarthII (offline).")
+    imagery_token: str | None = Field(default=None, description="Key put in for {token} (天地图's tk).")
+    imagery_subdomains: str = Field(default="", description="Subdomains {s} cycles through: one character each "
+                                    "('01234567') or comma-separated ('a,b,c').")
+    imagery_layer: str = Field(default="", description="WMTS layer (天地图: img, vec, ter…).")
+    imagery_style: str = Field(default="default", description="WMTS style.")
+    imagery_tile_matrix_set: str = Field(default="", description="WMTS tile matrix set (天地图: 'w' mercator, "
+                                         "'c' geographic).")
+    imagery_format: str = Field(default="image/jpeg", description="WMTS image format (天地图: 'tiles').")
+    imagery_tiling: str = Field(default="mercator", pattern="^(mercator|geographic)$",
+                                description="Tiling scheme of xyz/wmts imagery: web mercator or geographic.")
+    imagery_max_level: int = Field(default=18, ge=0, le=24, description="Deepest level the imagery serves.")
+    imagery_credit: str = Field(default="", description="Attribution shown on the globe.")
+
+    @model_validator(mode="after")
+    def _imagery_complete(self) -> Settings:
+        check_imagery(self)
+        return self
+
     max_features_per_tile: int = Field(default=400, ge=1, le=65535)
     tile_store: str = Field(default="postgis", description="Where tile content lives: 'postgis', 'files' or 's3'.")
     tile_dir: Path | None = Field(default=None, description="Folder of the 'files' tile store.")

@@ -11,6 +11,7 @@ from sqlalchemy import text
 
 from twin.api.deps import EngineDep, SettingsDep
 from twin.api.responses import OrjsonResponse
+from twin.imagery import BUNDLED_IMAGERY, imagery_config
 from twin.settings import Settings
 
 router = APIRouter()
@@ -18,14 +19,16 @@ CESIUM_BUILD = "node_modules/cesium/Build/Cesium"
 
 
 @router.get("/viewer/config.json", tags=["viewer"])
-def viewer_config() -> OrjsonResponse:
+def viewer_config(settings: SettingsDep) -> OrjsonResponse:
     """Every URL the viewer uses; the viewer hard-codes none."""
     return OrjsonResponse({
         "title": "CityTwin",
         "cesium_base_url": "/viewer/cesium/",
         "tilesets_url": "/tilesets",
         "object_url_template": "/objects/{id}",
-        "imagery_url": "/viewer/cesium/Assets/Textures/NaturalEarthII",
+        "imagery_url": BUNDLED_IMAGERY,
+        "imagery": imagery_config(settings),
+        "terrain_url": "/terrain",
         "live_ws_url": "/ws",
         "sensors_url": "/sensors",
         "sensor_readings_url_template": "/sensors/{id}/readings",

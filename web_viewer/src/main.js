@@ -1,6 +1,10 @@
 // CityTwin viewer entry point: config → Cesium → tilesets → picking/inspector.
 import { fetchJson, loadConfig } from "./config.js";
 import { loadCesium } from "./cesium-loader.js";
+import { onLanguageChange, setUpLanguages, t } from "./i18n.js";
+import { Ground } from "./ground.js";
+import { createNetworkStyle, prepareNetworkTileset, renderNetworkLegend } from "./network-style.js";
+import { createBaseLayer } from "./imagery.js";
 import { createBuildingStyle, renderLegend } from "./building-style.js";
 import { renderLayers } from "./layers.js";
 import { Inspector } from "./inspector.js";
@@ -27,6 +31,7 @@ const citytwin = (window.citytwin = {
   config: null,
   layers: [], // [{ info, tileset, error }]
   tilesets: [], // loaded Cesium3DTileset objects
+  ground: null, // terrain and underground mode (ground.js)
   lastInspected: null,
   live: null, // the live twin (live.js) when the server offers it
   drills: null, // the drill panel (drill-panel.js) when the server runs drills
@@ -44,7 +49,9 @@ function setStatus(state, text) {
   citytwin.state = state;
   const el = $("status");
   el.dataset.state = state;
-  el.textContent = text;
+  const count = citytwin.tilesets.length;
+  el.textContent = state === "ready" || state === "empty" ? t(count === 1 ? "status.layer" : "status.layers",
+    { n: count }) : text;
 }
 
 /**
@@ -65,9 +72,9 @@ function useCameraLight(Cesium, scene) {
 }
 
 function createViewer(Cesium, config) {
-  const imagery = Cesium.TileMapServiceImageryProvider.fromUrl(config.imagery_url);
   const viewer = new Cesium.Viewer("cesium-container", {
-    baseLayer: Cesium.ImageryLayer.fromProviderAsync(imagery),
+    baseLayer: createBaseLayer(Cesium, config, (error) => showError(t("error.imagery", { message: error.message
+      || error }))),
     terrainProvider: new Cesium.EllipsoidTerrainProvider(),
     baseLayerPicker: false,
     geocoder: false,
@@ -109,6 +116,9 @@ function styleLayer(Cesium, tileset, kind) {
     tileset.pointCloudShading.attenuation = true; // points grow with their tile's geometric error
   } else if (kind === "ifc") {
     setStyle(tileset, kind, createIfcStyle(Cesium), createIfcStyle(Cesium, { showSpaces: true }));
+  } else if (kind === "network") { // pipes by network type (APWA colours), nodes grey
+    prepareNetworkTileset(Cesium, tileset);
+    setStyle(tileset, kind, createNetworkStyle(Cesium));
   } else if (kind === "footprints") { // LoD1 blocks; city models keep their roof/wall colours
     setStyle(tileset, kind, createBuildingStyle(Cesium));
   } else {
@@ -312,6 +322,9 @@ async function start() {
   citytwin.Cesium = Cesium;
   const viewer = createViewer(Cesium, config);
   citytwin.viewer = viewer;
+  citytwin.ground = new Ground(Cesium, viewer, config, { showError });
+  renderNetworkLegend($("network-legend"));
+  await citytwin.ground.start();
 
   let picking = null;
   const inspector = new Inspector(config, { onClose: () => picking && picking.clearHighlight() });
@@ -366,6 +379,11 @@ async function start() {
 
 $("error-close").addEventListener("click", () => {
   $("error-banner").hidden = true;
+});
+
+setUpLanguages($("language-select"));
+onLanguageChange(() => {
+  if (citytwin.state === "ready" || citytwin.state === "empty") setStatus(citytwin.state, "");
 });
 
 start().then(resolveReady, (error) => {
