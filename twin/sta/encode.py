@@ -1,0 +1,161 @@
+"""Entity documents written straight to JSON bytes, column by column: the same bytes `render` writes for the
+documents `documents_of` builds, without a dict per entity. A page is a table of columns; each document is one
+`%` of a template made once per entity set, `$select` and base URL (ids, links and key names are constant text
+around the row's values). Values that cannot hold a comma or a quote (times, numbers, true/false) are written by
+one orjson call per column and split; strings are written by orjson one by one; JSON text from the database goes
+in as it is. An entity whose id needs escaping (anything but letters, digits and `._:~-`) is written the plain
+way. Pure; `tests/test_sta_fast_paths.py` holds it to the plain path byte for byte."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import orjson
+
+from twin.sta.documents import DATA_ARRAY_COMPONENTS, PLAIN, PLAIN_VALUE, documents_of, plan, render, self_link
+from twin.sta.model import ENTITIES
+
+Columns = dict[str, Sequence[Any]]
+"""A page as columns: the view column's name → its values, one per entity, `id` among them."""
+PLAIN_IDS = re.compile(r"[A-Za-z0-9._:~-]*(?:\n[A-Za-z0-9._:~-]*)*")
+"""Ids joined by newlines, every one of them plain (one regex run for a page)."""
+OPTIONS = orjson.OPT_UTC_Z | orjson.OPT_NON_STR_KEYS
+SPLITTABLE = frozenset({"datetime", "number", "boolean"})
+
+
+@dataclass(frozen=True)
+class Template:
+    """A document as `text % values`: `slots` names what each `%s` takes — `id` (the entity's plain id, also in
+    its links) or a column, with how its values are written."""
+
+    text: bytes
+    slots: tuple[tuple[str, str], ...]
+    """(column, how) per `%s`: how is `id`, `string`, `json`, `splittable` or `extra` (bytes given by the
+    caller, written as they are: the expanded members)."""
+
+
+def _json_safe(text: str) -> bool:
+    return orjson.dumps(text) == b'"' + text.encode() + b'"'
+
+
+@lru_cache(maxsize=256)
+def template(set_name: str, select: tuple[str, ...] | None, base: str, extra: bool) -> Template | None:
+    """The document template of an entity set under `$select`; `extra` adds a last slot for expanded members
+    (bytes starting with a comma). None when the base URL would need escaping in JSON."""
+    entity = ENTITIES[set_name]
+    prefix = f"{base}/{set_name}('"
+    if not _json_safe(prefix):
+        return None
+    shown = plan(set_name, select)
+    link = prefix.replace("%", "%%").encode() + b"%s')"
+    members: list[bytes] = []
+    slots: list[tuple[str, str]] = []
+    if shown.with_id:
+        members.append(b'"@iot.id":"%s"')
+        slots.append(("id", "id"))
+    if shown.with_link:
+        members.append(b'"@iot.selfLink":"' + link + b'"')
+        slots.append(("id", "id"))
+    for name, column, how in shown.fields:
+        members.append(orjson.dumps(name).replace(b"%", b"%%") + b":%s")
+        kind = entity.properties[name].type
+        slots.append((column, "json" if how != PLAIN_VALUE else "splittable" if kind in SPLITTABLE else "string"))
+    for name, suffix in shown.navigations:
+        members.append(orjson.dumps(name).replace(b"%", b"%%") + b':"' + link
+                       + suffix.replace("%", "%%").encode() + b'"')
+        slots.append(("id", "id"))
+    if not members:
+        return None
+    text = b"{" + b",".join(members) + (b"%s}" if extra else b"}")
+    if extra:
+        slots.append(("", "extra"))
+    return Template(text, tuple(slots))
+
+
+def _split(values: Sequence[Any]) -> list[bytes]:
+    """Each value as orjson writes it, from one call: times, numbers and true/false hold no comma."""
+    items = orjson.dumps(values if isinstance(values, list) else list(values), option=OPTIONS)[1:-1].split(b",")
+    assert len(items) == len(values)
+    return items
+
+
+def _strings(values: Sequence[Any]) -> list[bytes]:
+    dumps = orjson.dumps
+    return [dumps(v, option=OPTIONS) for v in values]
+
+
+def _raw(values: Sequence[Any]) -> list[bytes]:
+    """JSON text from the database as it is (what an orjson Fragment writes); anything else as orjson writes it."""
+    dumps = orjson.dumps
+    return [v.encode() if isinstance(v, str) else dumps(v, option=OPTIONS) for v in values]
+
+
+def encode(set_name: str, columns: Columns, count: int, base: str, select: list[str] | None,
+           extra: Sequence[bytes] | None = None) -> list[bytes] | None:
+    """The page's documents, each as the JSON bytes `render(documents_of(…)[i] | expanded)` gives; `extra` holds
+    each entity's expanded members as JSON text (`,"Observations":[…]`). None when the template cannot be made
+    (the caller then takes the plain path)."""
+    shown = template(set_name, tuple(select) if select is not None else None, base, extra is not None)
+    if shown is None:
+        return None
+    if count == 0:
+        return []
+    ids: Sequence[Any] = columns["id"]
+    joined = "\n".join(ids)
+    plain_ids = PLAIN_IDS.fullmatch(joined) is not None
+    # a non-plain id may hold a newline; its document is written the plain way below
+    written: dict[str, Sequence[Any]] = {"id": joined.encode().split(b"\n") if plain_ids
+                                         else [ident.encode() for ident in ids]}
+    arguments: list[Sequence[Any]] = []
+    for column, how in shown.slots:
+        if how == "extra":
+            assert extra is not None
+            arguments.append(extra)
+            continue
+        if column not in written:
+            values = columns[column]
+            written[column] = (_split(values) if how == "splittable" else _raw(values) if how == "json"
+                               else _strings(values))
+        arguments.append(written[column])
+    text = shown.text
+    out = [text % values for values in zip(*arguments, strict=True)]
+    if not plain_ids:  # an id that needs escaping: that document the plain way
+        entity = ENTITIES[set_name]
+        for i, ident in enumerate(ids):
+            if not PLAIN.fullmatch(ident):
+                row = {c: v[i] for c, v in columns.items()}
+                doc = render(documents_of(entity, [row], base, select)[0])
+                out[i] = doc[:-1] + extra[i] + b"}" if extra is not None else doc
+    return out
+
+
+def join(documents: Sequence[bytes]) -> orjson.Fragment:
+    """Documents as one JSON array, ready to go into a body as it is."""
+    return orjson.Fragment(b"[" + b",".join(documents) + b"]")
+
+
+def columns_of(records: Sequence[Any], names: Sequence[str]) -> Columns:
+    """Records (asyncpg's, or mappings) as columns."""
+    return {name: [r[name] for r in records] for name in names}
+
+
+def data_arrays_of(columns: Columns, count: int, base: str, select: list[str] | None) -> list[dict[str, Any]]:
+    """`data_arrays` of Observations given as columns (`id`, `datastream_id`, `phenomenon_time`, `result`): the
+    same members, each Observation's values a tuple (orjson writes it as the array `data_arrays` makes)."""
+    entity = ENTITIES["Observations"]
+    components = list(dict.fromkeys("id" if n == "@iot.id" else n for n in select or DATA_ARRAY_COMPONENTS))
+    values = list(zip(*(columns[entity.properties[n].column] for n in components), strict=True))
+    streams = columns["datastream_id"]
+    groups: dict[str, list[tuple[Any, ...]]] = {}
+    if count and list(streams).count(streams[0]) == count:  # one datastream's page: one group, in one piece
+        groups[streams[0]] = values
+    else:
+        for stream, row in zip(streams, values, strict=True):
+            groups.setdefault(stream, []).append(row)
+    datastreams = ENTITIES["Datastreams"]
+    return [{"Datastream@iot.navigationLink": self_link(base, datastreams, ident), "components": components,
+             "dataArray@iot.count": len(rows), "dataArray": rows} for ident, rows in groups.items()]
