@@ -14,10 +14,12 @@ import asyncpg
 import orjson
 
 from twin.live.state import EPOCH, LiveState
+from twin.sta import lean
 from twin.sta.compile import Compiler
 from twin.sta.documents import data_arrays, documents_of, plan, self_link, value_of
 from twin.sta.encode import Columns, columns_of, data_arrays_of, encode, join
 from twin.sta.filter import FilterError
+from twin.sta.lean import datastream_columns
 from twin.sta.model import (
     ENTITIES,
     OBSERVATION_STREAMS_SQL,
@@ -155,13 +157,17 @@ async def collection(conn: asyncpg.Connection, resource: Resource, query: Query,
     order = [*compiler.order(query.orderby, entity, "e"), *(f"e.{c}" for c in entity.order)]
     table = f"FROM ({entity.sql}) AS e WHERE {condition} ORDER BY {', '.join(order)} " \
             f"LIMIT {query.top + 1} OFFSET {query.skip}"
-    # Observations (read lean) written column by column
-    by_columns = request.fast and entity.read is not None and not query.expand and not resource.ref
+    # Observations and Datastreams read lean, written column by column
+    by_columns = request.fast and not resource.ref and (
+        (entity.read is not None and not query.expand) or (entity.name == "Datastream" and writable(entity, query)))
     rows: list[Row] = []
     page: Columns = {}
-    if by_columns:
+    if by_columns and entity.read is not None:
         page = await read_columns(conn, await conn.fetch(f"SELECT {columns(entity, 'e')} {table}",
                                                          *compiler.params))
+        found = len(page["id"])
+    elif by_columns:
+        page = await datastream_columns(conn, await conn.fetch(f"SELECT {lean.COLUMNS} {table}", *compiler.params))
         found = len(page["id"])
     else:
         rows = await read_rows(conn, entity, await conn.fetch(f"SELECT {columns(entity, 'e')} {table}",
@@ -198,7 +204,12 @@ def page_value(entity: Entity, page: Columns, count: int, query: Query, request:
     plain way."""
     if query.data_array:
         return data_arrays_of(page, count, request.base, query.select)
-    written = encode(entity.set_name, page, count, request.base, query.select)
+    extra = None
+    if query.expand:  # a Datastream's latest Observation (`writable`)
+        extra = latest_written(request, page["id"], page["kind"], query.expand[0].query.select)
+        if extra is None:
+            return None
+    written = encode(entity.set_name, page, count, request.base, query.select, extra)
     return join(written) if written is not None else None
 
 
@@ -251,14 +262,21 @@ async def documents(conn: asyncpg.Connection, entity: Entity, rows: list[Row], q
     return docs
 
 
+def writable(entity: Entity, query: Query) -> bool:
+    """Whether `encode` writes the documents: they expand nothing, or a Datastream's latest Observation alone."""
+    items = query.expand
+    return not items or (len(items) == 1 and entity.name == "Datastream" and items[0].navigation == "Observations"
+                         and items[0].query.is_latest())
+
+
 def _written(entity: Entity, rows: list[Row], query: Query, request: Request) -> list[bytes] | None:
     """The documents as JSON bytes (`twin.sta.encode`) when they expand nothing, or a Datastream's latest
     Observation alone; None for the plain path."""
-    items = query.expand
-    if len(items) > 1 or (items and not (entity.name == "Datastream" and items[0].navigation == "Observations"
-                                         and items[0].query.is_latest())):
+    if not writable(entity, query):
         return None
-    extra = latest_written(request, rows, items[0].query.select) if items else None
+    items = query.expand
+    extra = latest_written(request, [r["id"] for r in rows], [r["kind"] for r in rows], items[0].query.select
+                           ) if items else None
     if items and extra is None:
         return None
     shown = plan(entity.set_name, tuple(query.select) if query.select is not None else None)
@@ -337,32 +355,28 @@ async def _many(conn: asyncpg.Connection, target: Entity, column: str, hint: str
     return children, counts
 
 
-def latest_written(request: Request, datastreams: list[Row], select: list[str] | None) -> list[bytes] | None:
-    """`latest_members` as JSON text to end each datastream's document with (`,"Observations":[…]`); None when
-    the Observations cannot be written by `encode`."""
-    latest = request.state.latest
-    held: list[bool] = []
-    ids: list[str] = []
-    streams: list[str] = []
-    times: list[datetime] = []
-    results: list[Any] = []
-    for row in datastreams:
-        ident = row["id"]
-        value = latest.get(ident)
-        held.append(value is not None)
-        if value is not None:
-            time = value.time
-            delta = time - EPOCH
-            ids.append(f"{ident}~{(delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds}")
-            streams.append(ident)
-            times.append(time)
-            results.append(bool(value.value) if row["kind"] in STATE_KINDS else value.value)
+def latest_written(request: Request, idents: Sequence[str], kinds: Sequence[str], select: list[str] | None
+                   ) -> list[bytes] | None:
+    """`latest_members` as JSON text to end each datastream's document with (`,"Observations":[…]`), given the
+    datastreams' ids and kinds; None when the Observations cannot be written by `encode`."""
+    values = list(map(request.state.latest.get, idents))
+    held = [(ident, value) for ident, value in zip(idents, values, strict=True) if value is not None]
+    streams = [ident for ident, _ in held]
+    times = [value.time for _, value in held]
+    results: list[Any] = [value.value for _, value in held]
+    if not STATE_KINDS.isdisjoint(kinds):
+        states = {ident for ident, kind in zip(idents, kinds, strict=True) if kind in STATE_KINDS}
+        results = [bool(v) if s in states else v for s, v in zip(streams, results, strict=True)]
+    deltas = [time - EPOCH for time in times]
+    ids = [f"{s}~{(d.days * 86_400 + d.seconds) * 1_000_000 + d.microseconds}"
+           for s, d in zip(streams, deltas, strict=True)]
     written = encode("Observations", {"id": ids, "datastream_id": streams, "phenomenon_time": times,
                                       "result": results}, len(ids), request.base, select)
     if written is None:
         return None
     docs = iter(written)
-    return [b',"Observations":[' + next(docs) + b"]" if has else b',"Observations":[]' for has in held]
+    return [b',"Observations":[' + next(docs) + b"]" if value is not None else b',"Observations":[]'
+            for value in values]
 
 
 def latest_members(request: Request, datastreams: list[Row], select: list[str] | None
