@@ -23,7 +23,7 @@ from tests.helpers.city import EAST_ROOM_CENTRE, add_house_and_street
 from twin.live.state import Latest, LiveState
 from twin.sta import query as sta_query
 from twin.sta.documents import documents_of, render
-from twin.sta.encode import Columns, encode
+from twin.sta.encode import Columns, encode, encode_array
 
 ODD_OBJECT = "3$x'Ab ü/\"q"
 """A twin object id (IFC GUIDs hold `$`) whose Thing id needs escaping in links and in JSON."""
@@ -178,3 +178,20 @@ def test_observation_pages_and_latest_observations_take_the_fast_path(served: tu
 
     page, latest = asyncio.run(values())
     assert isinstance(page, orjson.Fragment) and isinstance(latest, orjson.Fragment)
+
+
+def test_a_page_written_in_one_piece_equals_its_documents_joined() -> None:
+    base = "http://h:1/sta/v1.1"
+    stamps = [datetime(2026, 1, 2, 3, 4, 5, us, tzinfo=UTC) for us in (0, 1, 999_999)]
+    page: Columns = {"id": ["S~1", "S~2", "S~3"], "datastream_id": ["S"] * 3, "phenomenon_time": stamps,
+                     "result": [1.5, False, None]}
+    extra = [b',"x":1', b',"x":[]', b',"x":{}']
+    for select in (None, ["result"], ["@iot.selfLink", "FeatureOfInterest"]):
+        for more in (None, extra):
+            for count in (0, 1, 3):
+                columns = {name: values[:count] for name, values in page.items()}
+                documents = encode("Observations", columns, count, base, select, more[:count] if more else None)
+                whole = encode_array("Observations", columns, count, base, select, more[:count] if more else None)
+                assert documents is not None and whole is not None
+                assert orjson.dumps(whole) == b"[" + b",".join(documents) + b"]"
+                assert orjson.loads(orjson.dumps(whole)) == [orjson.loads(d) for d in documents]

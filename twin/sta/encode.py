@@ -29,17 +29,22 @@ SPLITTABLE = frozenset({"datetime", "number", "boolean"})
 
 @dataclass(frozen=True)
 class Template:
-    """A document as `text % values`: `slots` names what each `%s` takes — `id` (the entity's plain id, also in
-    its links) or a column, with how its values are written."""
+    """A document as `text % values`, or as the constant `pieces` around the values; `slots` names what each
+    value is — `id` (the entity's plain id, also in its links) or a column, with how its values are written."""
 
     text: bytes
+    pieces: tuple[bytes, ...]
     slots: tuple[tuple[str, str], ...]
-    """(column, how) per `%s`: how is `id`, `string`, `json`, `splittable` or `extra` (bytes given by the
+    """(column, how) per value: how is `id`, `string`, `json`, `splittable` or `extra` (bytes given by the
     caller, written as they are: the expanded members)."""
 
 
 def _json_safe(text: str) -> bool:
     return orjson.dumps(text) == b'"' + text.encode() + b'"'
+
+
+SLOT = b"\x00"
+"""Where a value goes while a template is made (JSON-safe constants hold no NUL)."""
 
 
 @lru_cache(maxsize=256)
@@ -51,29 +56,30 @@ def template(set_name: str, select: tuple[str, ...] | None, base: str, extra: bo
     if not _json_safe(prefix):
         return None
     shown = plan(set_name, select)
-    link = prefix.replace("%", "%%").encode() + b"%s')"
+    link = prefix.encode() + SLOT + b"')"
     members: list[bytes] = []
     slots: list[tuple[str, str]] = []
     if shown.with_id:
-        members.append(b'"@iot.id":"%s"')
+        members.append(b'"@iot.id":"' + SLOT + b'"')
         slots.append(("id", "id"))
     if shown.with_link:
         members.append(b'"@iot.selfLink":"' + link + b'"')
         slots.append(("id", "id"))
     for name, column, how in shown.fields:
-        members.append(orjson.dumps(name).replace(b"%", b"%%") + b":%s")
+        members.append(orjson.dumps(name) + b":" + SLOT)
         kind = entity.properties[name].type
         slots.append((column, "json" if how != PLAIN_VALUE else "splittable" if kind in SPLITTABLE else "string"))
     for name, suffix in shown.navigations:
-        members.append(orjson.dumps(name).replace(b"%", b"%%") + b':"' + link
-                       + suffix.replace("%", "%%").encode() + b'"')
+        members.append(orjson.dumps(name) + b':"' + link + suffix.encode() + b'"')
         slots.append(("id", "id"))
     if not members:
         return None
-    text = b"{" + b",".join(members) + (b"%s}" if extra else b"}")
+    raw = b"{" + b",".join(members) + (SLOT + b"}" if extra else b"}")
     if extra:
         slots.append(("", "extra"))
-    return Template(text, tuple(slots))
+    pieces = raw.split(SLOT)
+    assert len(pieces) == len(slots) + 1
+    return Template(b"%s".join(p.replace(b"%", b"%%") for p in pieces), tuple(pieces), tuple(slots))
 
 
 def _split(values: Sequence[Any]) -> list[bytes]:
@@ -109,21 +115,11 @@ def _raw(values: Sequence[Any]) -> list[bytes]:
     return [v.encode() if isinstance(v, str) else dumps(v, option=OPTIONS) for v in values]
 
 
-def encode(set_name: str, columns: Columns, count: int, base: str, select: list[str] | None,
-           extra: Sequence[bytes] | None = None) -> list[bytes] | None:
-    """The page's documents, each as the JSON bytes `render(documents_of(…)[i] | expanded)` gives; `extra` holds
-    each entity's expanded members as JSON text (`,"Observations":[…]`). None when the template cannot be made
-    (the caller then takes the plain path)."""
-    shown = template(set_name, tuple(select) if select is not None else None, base, extra is not None)
-    if shown is None:
-        return None
-    if count == 0:
-        return []
-    ids: Sequence[Any] = columns["id"]
-    joined = "\n".join(ids)
-    plain_ids = PLAIN_IDS.fullmatch(joined) is not None
-    # a non-plain id may hold a newline; its document is written the plain way below
-    written: dict[str, Sequence[Any]] = {"id": joined.encode().split(b"\n") if plain_ids
+def _values(shown: Template, columns: Columns, ids: Sequence[str], plain_ids: bool,
+            extra: Sequence[bytes] | None) -> list[Sequence[Any]]:
+    """The bytes of each slot's values, in slot order (a column written once however often it is used)."""
+    # a non-plain id may hold a newline; its document is written the plain way
+    written: dict[str, Sequence[Any]] = {"id": "\n".join(ids).encode().split(b"\n") if plain_ids
                                          else [ident.encode() for ident in ids]}
     arguments: list[Sequence[Any]] = []
     for column, how in shown.slots:
@@ -136,8 +132,28 @@ def encode(set_name: str, columns: Columns, count: int, base: str, select: list[
             written[column] = (_split(values) if how == "splittable" else _raw(values) if how == "json"
                                else _strings(values))
         arguments.append(written[column])
+    return arguments
+
+
+def _template(set_name: str, base: str, select: list[str] | None, extra: Sequence[bytes] | None
+              ) -> Template | None:
+    return template(set_name, tuple(select) if select is not None else None, base, extra is not None)
+
+
+def encode(set_name: str, columns: Columns, count: int, base: str, select: list[str] | None,
+           extra: Sequence[bytes] | None = None) -> list[bytes] | None:
+    """The page's documents, each as the JSON bytes `render(documents_of(…)[i] | expanded)` gives; `extra` holds
+    each entity's expanded members as JSON text (`,"Observations":[…]`). None when the template cannot be made
+    (the caller then takes the plain path)."""
+    shown = _template(set_name, base, select, extra)
+    if shown is None:
+        return None
+    if count == 0:
+        return []
+    ids: Sequence[Any] = columns["id"]
+    plain_ids = PLAIN_IDS.fullmatch("\n".join(ids)) is not None
     text = shown.text
-    out = [text % values for values in zip(*arguments, strict=True)]
+    out = [text % values for values in zip(*_values(shown, columns, ids, plain_ids, extra), strict=True)]
     if not plain_ids:  # an id that needs escaping: that document the plain way
         entity = ENTITIES[set_name]
         for i, ident in enumerate(ids):
@@ -146,6 +162,30 @@ def encode(set_name: str, columns: Columns, count: int, base: str, select: list[
                 doc = render(documents_of(entity, [row], base, select)[0])
                 out[i] = doc[:-1] + extra[i] + b"}" if extra is not None else doc
     return out
+
+
+def encode_array(set_name: str, columns: Columns, count: int, base: str, select: list[str] | None,
+                 extra: Sequence[bytes] | None = None) -> orjson.Fragment | None:
+    """`join(encode(…))` in one piece: the template's constant pieces and the values interleaved by slice
+    assignment and joined once, with no Python step per entity."""
+    shown = _template(set_name, base, select, extra)
+    if shown is None:
+        return None
+    ids: Sequence[Any] = columns["id"]
+    if count == 0 or PLAIN_IDS.fullmatch("\n".join(ids)) is None:
+        documents = encode(set_name, columns, count, base, select, extra)
+        return join(documents) if documents is not None else None
+    values = _values(shown, columns, ids, True, extra)
+    pieces = shown.pieces
+    stride = 2 * len(values) + 1
+    parts: list[bytes] = [b""] * (stride * count)
+    parts[0::stride] = [b"," + pieces[0]] * count
+    for slot, column in enumerate(values):
+        parts[2 * slot + 1::stride] = column
+        parts[2 * slot + 2::stride] = [pieces[slot + 1]] * count
+    parts[0] = b"[" + pieces[0]
+    parts[-1] = pieces[-1] + b"]"
+    return orjson.Fragment(b"".join(parts))
 
 
 def join(documents: list[bytes]) -> orjson.Fragment:

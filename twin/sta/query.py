@@ -17,7 +17,7 @@ from twin.live.state import EPOCH, LiveState
 from twin.sta import lean
 from twin.sta.compile import Compiler
 from twin.sta.documents import data_arrays, documents_of, plan, self_link, value_of
-from twin.sta.encode import Columns, columns_of, data_arrays_of, encode, join
+from twin.sta.encode import Columns, columns_of, data_arrays_of, encode, encode_array
 from twin.sta.filter import FilterError
 from twin.sta.lean import datastream_columns
 from twin.sta.model import (
@@ -209,8 +209,7 @@ def page_value(entity: Entity, page: Columns, count: int, query: Query, request:
         extra = latest_written(request, page["id"], page["kind"], query.expand[0].query.select)
         if extra is None:
             return None
-    written = encode(entity.set_name, page, count, request.base, query.select, extra)
-    return join(written) if written is not None else None
+    return encode_array(entity.set_name, page, count, request.base, query.select, extra)
 
 
 async def answer(conn: asyncpg.Connection, path: str, options: list[tuple[str, str]], request: Request) -> Any:
