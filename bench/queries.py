@@ -130,9 +130,12 @@ class KeepAliveClient:
         lines = head.split(b"\r\n")
         headers = dict(line.lower().split(b":", 1) for line in lines[1:])
         length = int(headers[b"content-length"])
-        while len(self.buffer) < length:
-            self.buffer += self._receive()
-        body, self.buffer = self.buffer[:length], self.buffer[length:]
+        chunks, size = [self.buffer], len(self.buffer)
+        while size < length:  # a large body: chunks joined once (`+=` would copy it again for every chunk)
+            chunks.append(self._receive())
+            size += len(chunks[-1])
+        data = b"".join(chunks) if len(chunks) > 1 else self.buffer
+        body, self.buffer = data[:length], data[length:]
         return int(lines[0].split()[1]), body
 
     def _receive(self) -> bytes:

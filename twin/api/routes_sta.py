@@ -3,7 +3,6 @@ properties, with the query options (docs/sensorthings.md)."""
 
 from __future__ import annotations
 
-from typing import Any
 from urllib.parse import parse_qsl
 
 import asyncpg
@@ -14,8 +13,7 @@ from twin.api.routes_live import live_service
 from twin.sta import query as sta_query
 from twin.sta.documents import landing, render
 from twin.sta.filter import FilterError
-from twin.sta.options import parse_query
-from twin.sta.resource import NotFoundError, parse_path
+from twin.sta.resource import NotFoundError
 
 PREFIX = "/sta/v1.1"
 router = APIRouter(prefix=PREFIX, tags=["SensorThings API"])
@@ -40,19 +38,8 @@ async def read(request: Request, path: str) -> Response:
         return await service_root(request)
     options = [(k, v) for k, v in parse_qsl(request.url.query, keep_blank_values=True) if k.startswith("$")]
     try:
-        resource = parse_path(path)
-        query = parse_query(options, resource.last.entity)
-        if resource.ref and (query.select is not None or query.expand or query.data_array):
-            raise FilterError("$ref gives links alone: it takes no $select, $expand or $resultFormat")
-        context = sta_query.Request(_base(request), live.hub.state)
         async with live.pool.acquire() as conn:
-            if resource.is_collection:
-                body: Any = await sta_query.collection(conn, resource, query, context,
-                                                       f"{_base(request)}/{path.strip('/')}", options)
-            elif query.data_array:
-                raise FilterError("$resultFormat=dataArray applies to a collection of Observations only")
-            else:
-                body = await sta_query.single(conn, resource, query, context)
+            body = await sta_query.answer(conn, path, options, sta_query.Request(_base(request), live.hub.state))
     except FilterError as exc:
         raise HTTPException(400, str(exc)) from None
     except NotFoundError as exc:

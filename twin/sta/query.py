@@ -11,10 +11,15 @@ from typing import Any
 from urllib.parse import urlencode
 
 import asyncpg
+import orjson
 
 from twin.live.state import EPOCH, LiveState
+from twin.sta import lean
 from twin.sta.compile import Compiler
-from twin.sta.documents import data_arrays, documents_of, self_link, value_of
+from twin.sta.documents import data_arrays, documents_of, plan, self_link, value_of
+from twin.sta.encode import Columns, columns_of, data_arrays_of, encode, encode_array
+from twin.sta.filter import FilterError
+from twin.sta.lean import datastream_columns
 from twin.sta.model import (
     ENTITIES,
     OBSERVATION_STREAMS_SQL,
@@ -27,8 +32,8 @@ from twin.sta.model import (
     sensor_of,
     split_observation_id,
 )
-from twin.sta.options import Expand, Query
-from twin.sta.resource import NotFoundError, Resource, Step
+from twin.sta.options import Expand, Query, parse_query
+from twin.sta.resource import NotFoundError, Resource, Step, parse_path
 
 LINK_SAFE = "$'(),/:"
 
@@ -39,6 +44,9 @@ class Request:
 
     base: str
     state: LiveState
+    fast: bool = True
+    """Documents written as JSON bytes column by column (`twin.sta.encode`); False for the plain path, which
+    builds a dict per entity (the tests hold the two to the same bytes)."""
 
 
 def columns(entity: Entity, alias: str) -> str:
@@ -109,6 +117,27 @@ async def read_rows(conn: asyncpg.Connection, entity: Entity, records: Sequence[
     return rows
 
 
+async def read_columns(conn: asyncpg.Connection, records: Sequence[asyncpg.Record]) -> Columns:
+    """Observation records (`datastream_id`, `phenomenon_time`, `result`) as columns with their ids, the result
+    true/false for a state kind, as `read_rows` gives them. (The view's `id` costs PostgreSQL more than this.)"""
+    streams = [r[0] for r in records]
+    times = [r[1] for r in records]
+    results = [r[2] for r in records]
+    distinct = list(set(streams))
+    states = {r["id"] for r in await conn.fetch(OBSERVATION_STREAMS_SQL, distinct) if r["kind"] in STATE_KINDS
+              } if distinct else set()
+    if states:
+        results = [bool(v) if s in states else v for s, v in zip(streams, results, strict=True)]
+    deltas = [t - EPOCH for t in times]
+    stamps = [(d.days * 86_400 + d.seconds) * 1_000_000 + d.microseconds for d in deltas]
+    if len(distinct) == 1:
+        prefix = f"{distinct[0]}~"
+        ids = [f"{prefix}{us}" for us in stamps]
+    else:
+        ids = [f"{s}~{us}" for s, us in zip(streams, stamps, strict=True)]
+    return {"id": ids, "datastream_id": streams, "phenomenon_time": times, "result": results}
+
+
 async def _parent_exists(conn: asyncpg.Connection, steps: tuple[Step, ...]) -> bool:
     compiler = Compiler()
     where = " AND ".join(chain_condition(compiler, steps, "p")) or "true"
@@ -126,19 +155,41 @@ async def collection(conn: asyncpg.Connection, resource: Resource, query: Query,
     condition = " AND ".join(where) or "true"
     counted = len(compiler.params)
     order = [*compiler.order(query.orderby, entity, "e"), *(f"e.{c}" for c in entity.order)]
-    rows = await read_rows(conn, entity, await conn.fetch(
-        f"SELECT {columns(entity, 'e')} FROM ({entity.sql}) AS e WHERE {condition} ORDER BY {', '.join(order)} "
-        f"LIMIT {query.top + 1} OFFSET {query.skip}", *compiler.params))
-    if not rows and len(resource.steps) > 1 and not await _parent_exists(conn, resource.steps[:-1]):
+    table = f"FROM ({entity.sql}) AS e WHERE {condition} ORDER BY {', '.join(order)} " \
+            f"LIMIT {query.top + 1} OFFSET {query.skip}"
+    # Observations and Datastreams read lean, written column by column
+    by_columns = request.fast and not resource.ref and (
+        (entity.read is not None and not query.expand) or (entity.name == "Datastream" and writable(entity, query)))
+    rows: list[Row] = []
+    page: Columns = {}
+    if by_columns and entity.read is not None:
+        page = await read_columns(conn, await conn.fetch(f"SELECT {columns(entity, 'e')} {table}",
+                                                         *compiler.params))
+        found = len(page["id"])
+    elif by_columns:
+        page = await datastream_columns(conn, await conn.fetch(f"SELECT {lean.COLUMNS} {table}", *compiler.params))
+        found = len(page["id"])
+    else:
+        rows = await read_rows(conn, entity, await conn.fetch(f"SELECT {columns(entity, 'e')} {table}",
+                                                              *compiler.params))
+        found = len(rows)
+    if not found and len(resource.steps) > 1 and not await _parent_exists(conn, resource.steps[:-1]):
         raise NotFoundError(f"no {resource.steps[-2].entity.name} {resource.steps[-2].id!r}")
     out: dict[str, Any] = {}
     if query.count:
         out["@iot.count"] = await conn.fetchval(
             f"SELECT count(*) FROM ({entity.sql}) AS e WHERE {condition}", *compiler.params[:counted])
-    if len(rows) > query.top:
+    if found > query.top:
+        found = query.top
         rows = rows[:query.top]
+        page = {name: values[:query.top] for name, values in page.items()}
         following = [(k, v) for k, v in options if k != "$skip"] + [("$skip", str(query.skip + query.top))]
         out["@iot.nextLink"] = f"{url}?{urlencode(following, safe=LINK_SAFE)}"
+    if by_columns:
+        out["value"] = page_value(entity, page, found, query, request)
+        if out["value"] is not None:
+            return out
+        rows = [{name: values[i] for name, values in page.items()} for i in range(found)]
     if resource.ref:
         out["value"] = [{"@iot.selfLink": self_link(request.base, entity, row["id"])} for row in rows]
     elif query.data_array:
@@ -146,6 +197,33 @@ async def collection(conn: asyncpg.Connection, resource: Resource, query: Query,
     else:
         out["value"] = await documents(conn, entity, rows, query, request)
     return out
+
+
+def page_value(entity: Entity, page: Columns, count: int, query: Query, request: Request) -> Any:
+    """A page of Observations given as columns, as the collection's `value`; None when it must be written the
+    plain way."""
+    if query.data_array:
+        return data_arrays_of(page, count, request.base, query.select)
+    extra = None
+    if query.expand:  # a Datastream's latest Observation (`writable`)
+        extra = latest_written(request, page["id"], page["kind"], query.expand[0].query.select)
+        if extra is None:
+            return None
+    return encode_array(entity.set_name, page, count, request.base, query.select, extra)
+
+
+async def answer(conn: asyncpg.Connection, path: str, options: list[tuple[str, str]], request: Request) -> Any:
+    """The body of a read request below the service root (`path`, its `$` options as given): a document, or
+    ("raw", value) for a property's `$value`. FilterError (400) or NotFoundError (404) with the reason."""
+    resource = parse_path(path)
+    query = parse_query(options, resource.last.entity)
+    if resource.ref and (query.select is not None or query.expand or query.data_array):
+        raise FilterError("$ref gives links alone: it takes no $select, $expand or $resultFormat")
+    if resource.is_collection:
+        return await collection(conn, resource, query, request, f"{request.base}/{path.strip('/')}", options)
+    if query.data_array:
+        raise FilterError("$resultFormat=dataArray applies to a collection of Observations only")
+    return await single(conn, resource, query, request)
 
 
 async def single(conn: asyncpg.Connection, resource: Resource, query: Query, request: Request) -> Any:
@@ -169,13 +247,40 @@ async def single(conn: asyncpg.Connection, resource: Resource, query: Query, req
 
 
 async def documents(conn: asyncpg.Connection, entity: Entity, rows: list[Row], query: Query,
-                    request: Request) -> list[dict[str, Any]]:
-    """Rows as entity documents, with what `$expand` asks for fetched for all of them at once."""
+                    request: Request) -> list[Any]:
+    """Rows as entity documents (dicts, or JSON text as orjson Fragments), with what `$expand` asks for fetched
+    for all of them at once."""
+    if request.fast and rows:
+        written = _written(entity, rows, query, request)
+        if written is not None:
+            return [orjson.Fragment(doc) for doc in written]
     docs = documents_of(entity, rows, request.base, query.select)
     for item in query.expand:
         for doc, member in zip(docs, await _expand(conn, entity, rows, item, request), strict=True):
             doc.update(member)
     return docs
+
+
+def writable(entity: Entity, query: Query) -> bool:
+    """Whether `encode` writes the documents: they expand nothing, or a Datastream's latest Observation alone."""
+    items = query.expand
+    return not items or (len(items) == 1 and entity.name == "Datastream" and items[0].navigation == "Observations"
+                         and items[0].query.is_latest())
+
+
+def _written(entity: Entity, rows: list[Row], query: Query, request: Request) -> list[bytes] | None:
+    """The documents as JSON bytes (`twin.sta.encode`) when they expand nothing, or a Datastream's latest
+    Observation alone; None for the plain path."""
+    if not writable(entity, query):
+        return None
+    items = query.expand
+    extra = latest_written(request, [r["id"] for r in rows], [r["kind"] for r in rows], items[0].query.select
+                           ) if items else None
+    if items and extra is None:
+        return None
+    shown = plan(entity.set_name, tuple(query.select) if query.select is not None else None)
+    names = list(dict.fromkeys(["id", *(column for _, column, _ in shown.fields)]))
+    return encode(entity.set_name, columns_of(rows, names), len(rows), request.base, query.select, extra)
 
 
 async def _expand(conn: asyncpg.Connection, entity: Entity, rows: list[Row], item: Expand,
@@ -247,6 +352,30 @@ async def _many(conn: asyncpg.Connection, target: Entity, column: str, hint: str
                                        f"{counted_sql} GROUP BY 1", *params):
             counts[record[0]] = record[1]
     return children, counts
+
+
+def latest_written(request: Request, idents: Sequence[str], kinds: Sequence[str], select: list[str] | None
+                   ) -> list[bytes] | None:
+    """`latest_members` as JSON text to end each datastream's document with (`,"Observations":[…]`), given the
+    datastreams' ids and kinds; None when the Observations cannot be written by `encode`."""
+    values = list(map(request.state.latest.get, idents))
+    held = [(ident, value) for ident, value in zip(idents, values, strict=True) if value is not None]
+    streams = [ident for ident, _ in held]
+    times = [value.time for _, value in held]
+    results: list[Any] = [value.value for _, value in held]
+    if not STATE_KINDS.isdisjoint(kinds):
+        states = {ident for ident, kind in zip(idents, kinds, strict=True) if kind in STATE_KINDS}
+        results = [bool(v) if s in states else v for s, v in zip(streams, results, strict=True)]
+    deltas = [time - EPOCH for time in times]
+    ids = [f"{s}~{(d.days * 86_400 + d.seconds) * 1_000_000 + d.microseconds}"
+           for s, d in zip(streams, deltas, strict=True)]
+    written = encode("Observations", {"id": ids, "datastream_id": streams, "phenomenon_time": times,
+                                      "result": results}, len(ids), request.base, select)
+    if written is None:
+        return None
+    docs = iter(written)
+    return [b',"Observations":[' + next(docs) + b"]" if value is not None else b',"Observations":[]'
+            for value in values]
 
 
 def latest_members(request: Request, datastreams: list[Row], select: list[str] | None

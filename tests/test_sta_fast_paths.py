@@ -1,0 +1,197 @@
+"""The SensorThings fast paths (documents written column by column as JSON bytes, `twin/sta/encode.py`) give the
+very bytes the plain path (a dict per entity, then orjson) gives: request by request through the real server,
+against the plain path run on the same database and latest values, with `$select`, `$expand`, `$top`, `$skip`,
+`$count`, `@iot.nextLink`, `$resultFormat=dataArray` and ids that need escaping."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import asyncpg
+import httpx
+import orjson
+import pytest
+from sqlalchemy import Engine, text
+
+from tests.conftest import populated_server
+from tests.helpers.city import EAST_ROOM_CENTRE, add_house_and_street
+from twin.live.state import Latest, LiveState
+from twin.sta import query as sta_query
+from twin.sta.documents import documents_of, render
+from twin.sta.encode import Columns, encode, encode_array
+
+ODD_OBJECT = "3$x'Ab ü/\"q"
+"""A twin object id (IFC GUIDs hold `$`) whose Thing id needs escaping in links and in JSON."""
+T0 = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
+SENSORS = [
+    {"id": "GAS-1", "kind": "gas", "position": [*EAST_ROOM_CENTRE, 4.5], "name": "boiler \"gas\" ü"},
+    {"id": "SMOKE-1", "kind": "smoke", "object_id": "house.b", "name": "hall smoke"},
+    {"id": "TEMP-1", "kind": "temperature", "object_id": ODD_OBJECT, "name": "odd temperature"},
+    {"id": "WL-1", "kind": "water_level", "position": [13.4, 52.5, 2.0]},
+    {"id": "SILENT-1", "kind": "temperature", "object_id": "house.b", "name": "never reported"},
+]
+
+
+def iso(t: datetime) -> str:
+    return t.isoformat().replace("+00:00", "Z")
+
+
+def populate(engine: Engine) -> None:
+    add_house_and_street(engine)
+    with engine.begin() as conn:
+        conn.execute(text("""INSERT INTO twin_objects SELECT (jsonb_populate_record(NULL::twin_objects,
+                               to_jsonb(o) || jsonb_build_object('id', CAST(:id AS text), 'name', CAST(:id AS text)))).*
+                             FROM twin_objects o WHERE o.id = 'house.b'"""), {"id": ODD_OBJECT})
+
+
+@pytest.fixture(scope="module")
+def served(server_url: str, template_database: str, tmp_path_factory: pytest.TempPathFactory
+           ) -> Iterator[tuple[str, str]]:
+    """The server's STA root and the database's asyncpg DSN, with readings of every kind (times with and
+    without microseconds, state results)."""
+    with populated_server(server_url, template_database, Path(tmp_path_factory.mktemp("stafast")),
+                          populate) as (base, engine):
+        assert httpx.post(f"{base}/sensors", json=SENSORS).status_code == 201
+        readings = [{"sensor": "GAS-1", "time": iso(T0 + timedelta(seconds=7 * i, microseconds=1234 * (i % 3))),
+                     "value": v} for i, v in enumerate([1.0, 2.5, 3.0, 1e-7, 12345678.9, 0.1])]
+        readings += [{"sensor": "SMOKE-1", "time": iso(T0 + timedelta(minutes=i)), "value": i % 2} for i in range(3)]
+        readings += [{"sensor": "TEMP-1", "time": iso(T0), "value": 21.5},
+                     {"sensor": "WL-1", "time": iso(T0 + timedelta(microseconds=5)), "value": -0.05}]
+        assert httpx.post(f"{base}/readings", json=readings).json()["accepted"] == len(readings)
+        dsn = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        yield f"{base}/sta/v1.1", dsn
+
+
+async def plain_and_fast(dsn: str, base: str, path: str, options: list[tuple[str, str]]) -> tuple[bytes, bytes]:
+    """The body of one request by the plain path and by the fast path, on the database's latest values."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        state = LiveState()
+        for row in await conn.fetch("SELECT sensor_id, time, value FROM sensor_latest"):
+            state.latest[row["sensor_id"]] = Latest(row["time"], row["value"], 0)
+        bodies = [render(await sta_query.answer(conn, path, options, sta_query.Request(base, state, fast)))
+                  for fast in (False, True)]
+    finally:
+        await conn.close()
+    return bodies[0], bodies[1]
+
+
+LATEST = "Observations($top=1;$orderby=phenomenonTime desc)"
+REQUESTS: list[tuple[str, dict[str, str]]] = [
+    ("Observations", {}),
+    ("Observations", {"$top": "4", "$orderby": "phenomenonTime desc"}),
+    ("Observations", {"$top": "3", "$skip": "2", "$count": "true"}),
+    ("Observations", {"$select": "result,phenomenonTime"}),
+    ("Observations", {"$select": "id,Datastream", "$filter": "result gt 1"}),
+    ("Observations", {"$select": "@iot.selfLink,FeatureOfInterest,resultTime"}),
+    ("Observations", {"$resultFormat": "dataArray"}),
+    ("Observations", {"$resultFormat": "dataArray", "$select": "result,id", "$top": "5"}),
+    ("Datastreams('GAS-1')/Observations", {"$top": "2", "$orderby": "phenomenonTime desc"}),
+    ("Datastreams('GAS-1')/Observations", {"$resultFormat": "dataArray", "$top": "3"}),
+    ("Datastreams('SMOKE-1')/Observations", {}),
+    ("Datastreams('SILENT-1')/Observations", {}),
+    ("Datastreams('SILENT-1')/Observations", {"$resultFormat": "dataArray"}),
+    (f"FeaturesOfInterest('{ODD_OBJECT.replace(chr(39), chr(39) * 2)}')/Observations", {}),
+    ("Datastreams", {"$expand": LATEST}),
+    ("Datastreams", {"$expand": LATEST, "$top": "2"}),
+    ("Datastreams", {"$expand": "Observations($top=1;$orderby=resultTime desc;$select=result)",
+                     "$select": "name,observedArea,unitOfMeasurement"}),
+    ("Datastreams", {"$expand": LATEST, "$filter": "st_within(observedArea, geometry'POLYGON((13 52, 14 52, "
+                                                   "14 53, 13 53, 13 52))')"}),
+    ("Datastreams", {"$expand": "Observations($top=2)"}),
+    ("Datastreams", {"$expand": "Observations($top=2;$count=true),Thing"}),
+    ("Datastreams", {"$expand": f"{LATEST},Sensor"}),
+    ("Datastreams", {"$select": "id,Thing", "$count": "true", "$top": "1"}),
+    ("Datastreams('TEMP-1')", {"$expand": LATEST}),
+    ("Datastreams('SILENT-1')", {"$expand": LATEST}),
+    ("Things", {}),
+    ("Things", {"$expand": f"Datastreams($expand={LATEST})"}),
+    ("Things", {"$expand": "Locations,HistoricalLocations", "$select": "name,Locations"}),
+    (f"Things('{ODD_OBJECT.replace(chr(39), chr(39) * 2)}')", {}),
+    (f"Things('{ODD_OBJECT.replace(chr(39), chr(39) * 2)}')/Datastreams", {"$expand": LATEST}),
+    ("Locations", {}),
+    ("HistoricalLocations", {"$top": "2"}),
+    ("Sensors", {"$expand": "Datastreams($select=name)"}),
+    ("ObservedProperties", {"$select": "name,definition"}),
+    ("FeaturesOfInterest", {"$expand": "Observations($top=1)"}),
+]
+
+
+@pytest.mark.parametrize(("path", "params"), REQUESTS, ids=[f"{p}?{urlencode(q)}" for p, q in REQUESTS])
+def test_the_fast_path_answers_byte_for_byte_as_the_plain_path(served: tuple[str, str], path: str,
+                                                               params: dict[str, str]) -> None:
+    base, dsn = served
+    plain, fast = asyncio.run(plain_and_fast(dsn, base, path, list(params.items())))
+    assert fast == plain
+    answer = httpx.get(f"{base}/{path}", params=params)
+    assert answer.status_code == 200, answer.text
+    assert answer.content == plain
+
+
+def test_the_page_links_of_a_fast_answer_lead_through_every_observation_once(served: tuple[str, str]) -> None:
+    base, _ = served
+    seen: list[str] = []
+    url: str | None = f"{base}/Observations?$top=2&$select=id"
+    while url is not None:
+        page = httpx.get(url).json()
+        seen += [o["@iot.id"] for o in page["value"]]
+        url = page.get("@iot.nextLink")
+    assert len(seen) == len(set(seen)) == 11
+
+
+def test_encoding_columns_equals_encoding_dicts_for_values_that_need_escaping() -> None:
+    base = "http://h:1/sta/v1.1"
+    times = [datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC), datetime(1969, 12, 31, 23, 59, 59, 999_999, tzinfo=UTC)]
+    things: Columns = {"id": ["plain.id", "odd'\"\\\n$ ü"], "name": ["a, \"b\"", None], "description": ["x\ty", "€"],
+              "properties": ['{"a": [1, 2]}', None]}
+    observations: Columns = {"id": ["S~1", "S~2"], "datastream_id": ["S", "S"], "phenomenon_time": times,
+                    "result": [True, 1e300]}
+    for set_name, columns in (("Things", things), ("Observations", observations)):
+        rows = [{name: values[i] for name, values in columns.items()} for i in range(2)]
+        for select in (None, ["name"], ["id", "@iot.selfLink"], ["result", "Datastream"]):
+            if select is not None and set_name == "Things" and "result" in select:
+                continue
+            if select is not None and set_name == "Observations" and "name" in select:
+                continue
+            written = encode(set_name, columns, 2, base, select)
+            assert written == [render(d) for d in documents_of(sta_query.ENTITIES[set_name], rows, base, select)]
+    assert encode("Things", things, 2, 'http://h:1/"quoted"', None) is None  # a base to escape: the plain path
+
+
+def test_observation_pages_and_latest_observations_take_the_fast_path(served: tuple[str, str]) -> None:
+    base, dsn = served
+
+    async def values() -> tuple[Any, Any]:
+        conn = await asyncpg.connect(dsn)
+        try:
+            request = sta_query.Request(base, LiveState())
+            page = await sta_query.answer(conn, "Observations", [], request)
+            latest = await sta_query.answer(conn, "Datastreams", [("$expand", LATEST)], request)
+        finally:
+            await conn.close()
+        return page["value"], latest["value"]
+
+    page, latest = asyncio.run(values())
+    assert isinstance(page, orjson.Fragment) and isinstance(latest, orjson.Fragment)
+
+
+def test_a_page_written_in_one_piece_equals_its_documents_joined() -> None:
+    base = "http://h:1/sta/v1.1"
+    stamps = [datetime(2026, 1, 2, 3, 4, 5, us, tzinfo=UTC) for us in (0, 1, 999_999)]
+    page: Columns = {"id": ["S~1", "S~2", "S~3"], "datastream_id": ["S"] * 3, "phenomenon_time": stamps,
+                     "result": [1.5, False, None]}
+    extra = [b',"x":1', b',"x":[]', b',"x":{}']
+    for select in (None, ["result"], ["@iot.selfLink", "FeatureOfInterest"]):
+        for more in (None, extra):
+            for count in (0, 1, 3):
+                columns = {name: values[:count] for name, values in page.items()}
+                documents = encode("Observations", columns, count, base, select, more[:count] if more else None)
+                whole = encode_array("Observations", columns, count, base, select, more[:count] if more else None)
+                assert documents is not None and whole is not None
+                assert orjson.dumps(whole) == b"[" + b",".join(documents) + b"]"
+                assert orjson.loads(orjson.dumps(whole)) == [orjson.loads(d) for d in documents]
