@@ -53,14 +53,17 @@ export class Planner {
   /** Zoom to a layer: framed whole from above at an angle; an IFC building fades the other layers. */
   zoomToLayer(layer, duration = 1.5) {
     this.look.fadeAllBut(this.layers(), layer.info.kind === "ifc" ? layer : null);
-    return frameSphere(this.Cesium, this.viewer, layer.tileset.boundingSphere, { duration });
+    this.framing = frameSphere(this.Cesium, this.viewer, layer.tileset.boundingSphere, { duration });
+    return this.framing;
   }
 
   /** Zoom to an object (a GeoJSON feature of the OGC API): its footprint between zmin and zmax, framed. */
   zoomToObject(feature, duration = 1.5) {
     const p = feature.properties || {};
     const sphere = sphereOfFootprint(this.Cesium, feature.geometry, p.zmin, p.zmax);
-    return frameSphere(this.Cesium, this.viewer, sphere, { duration });
+    this.framedSphere = sphere;
+    this.framing = frameSphere(this.Cesium, this.viewer, sphere, { duration });
+    return this.framing;
   }
 
   /** The storey filter's choice ({storey, elevation, mode} or null): the storey view on every IFC layer. */
@@ -78,10 +81,13 @@ export class Planner {
 
   /** A search result chosen: fly to it, open the inspector, highlight it once its tile is in. */
   async goTo(feature) {
-    this.inspect(String(feature.id));
-    if (feature.geometry) await this.zoomToObject(feature);
-    await window.citytwin.settle();
-    this.highlight(String(feature.id));
+    this.going = (async () => {
+      this.inspect(String(feature.id));
+      if (feature.geometry) await this.zoomToObject(feature);
+      await window.citytwin.settle();
+      return this.highlight(String(feature.id));
+    })();
+    return this.going;
   }
 
   highlight(id) {
