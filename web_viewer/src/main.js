@@ -345,6 +345,7 @@ async function start() {
     onToggle: (layer, visible) => {
       layer.tileset.show = visible;
       viewer.scene.requestRender();
+      if (citytwin.planner) citytwin.planner.writeHash(); // the link names the hidden layers
     },
     onZoom: (layer) => (citytwin.planner ? citytwin.planner.zoomToLayer(layer)
       : frameTilesets(Cesium, viewer, [layer.tileset], 1.5)),
@@ -372,7 +373,7 @@ async function start() {
     });
   }
   await citytwin.settle();
-  if (citytwin.planner && window.location.hash.length > 1) await citytwin.planner.restore(); // a shared link
+  if (citytwin.planner) await citytwin.planner.restore(); // a shared link's view
   const loaded = citytwin.tilesets.length;
   setStatus(loaded ? "ready" : "empty", `${loaded} layer${loaded === 1 ? "" : "s"}`);
   return { tilesets: loaded, failed: layers.length - loaded };

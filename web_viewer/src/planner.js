@@ -40,6 +40,8 @@ export class Planner {
     this.filtered = null; // { layer, text, filter }
     this.selected = null;
     this.properties = new Map(); // layer → Promise<[{name, source, type}]>
+    // a shared link's view, kept until `restore()` (the hash is rewritten as the camera first moves)
+    this.linked = window.location.hash.length > 1 ? window.location.hash : null;
     inspector.watch((id) => this.onInspect(id));
     this.wire();
   }
@@ -68,6 +70,7 @@ export class Planner {
 
   /** The storey filter's choice ({storey, elevation, mode} or null): the storey view on every IFC layer. */
   async chooseStorey(filter) {
+    this.hover.label.hidden = true; // a label of the storey left would linger until the pointer moves
     await this.storeyView.choose(filter);
     this.writeHash();
   }
@@ -206,12 +209,14 @@ export class Planner {
   }
 
   writeHash() {
-    if (this.restoring) return;
+    if (this.restoring || this.linked) return;
     window.history.replaceState(null, "", `#${encodeView(this.viewState())}`);
   }
 
-  /** Reopen the view a link's hash describes (after the layers are loaded). */
-  async restore(hash = window.location.hash) {
+  /** Reopen the view a link's hash describes (after the layers are loaded); by default the page's own link. */
+  async restore(hash = this.linked) {
+    this.linked = null;
+    if (!hash) return null;
     const state = decodeView(hash);
     if (state.problems.length) this.showError(`Link: ${state.problems.join("; ")}`);
     this.restoring = true;
