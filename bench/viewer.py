@@ -54,10 +54,10 @@ PROBE_JS = """
         const p = scene.primitives.get(i);
         if (p instanceof window.__Cesium3DTileset) tilesets.push(p);
       }
-      if (!tilesets.length) return;
+      if (!tilesets.length) return scene.requestRender();
       const drawn = tilesets.some((t) => t.statistics.numberOfCommands > 0);
       if (drawn && probe.firstFrame === null) probe.firstFrame = performance.now();
-      if (probe.firstFrame !== null && probe.loaded === null && tilesets.every((t) => t.tilesLoaded)) {
+      if (probe.firstFrame !== null && probe.loaded === null && tilesets.every((t) => !t.show || t.tilesLoaded)) {
         probe.loaded = performance.now();
         probe.tiles = tilesets.reduce((n, t) => n + t.statistics.numberOfTilesWithContentReady, 0);
       }
@@ -209,7 +209,8 @@ def measure(base_url: str, *, rounds: int = 6, after: int = 5, timeout_ms: int =
             tileset_url = base_url + "/tilesets/bench/tileset.json"
             context = browser.new_context(viewport=VIEWPORT)
             page = context.new_page()
-            page.route(base_url + BARE_PATH + "*", lambda route: route.fulfill(
+            bare_url = base_url + BARE_PATH  # a predicate: a glob's "*" stops at the "/" of the query's URL
+            page.route(lambda url: url.startswith(bare_url), lambda route: route.fulfill(
                 status=200, content_type="text/html", body=BARE_PAGE))
             page.add_init_script(PROBE_JS)
             bare = _open(page, f"{base_url}{BARE_PATH}?camera={cam}&tileset={tileset_url}", timeout_ms)
