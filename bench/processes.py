@@ -26,6 +26,19 @@ def wait_http(port: int, path: str, seconds: float = 120) -> None:
     raise RuntimeError(f"the benchmark server did not answer {path}")
 
 
+def wait_url(url: str, seconds: float = 60) -> None:
+    """Until `url` answers below 500."""
+    import httpx
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(url, timeout=2).status_code < 500:
+                return
+        time.sleep(0.2)
+    raise RuntimeError(f"{url} did not come up")
+
+
 def wait_port(port: int, seconds: float = 60) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:

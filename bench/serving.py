@@ -10,20 +10,20 @@ import argparse
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import httpx
 import orjson
 
 from bench.footprints import generate
+from bench.processes import wait_url
 from ingest_gis.footprints import FootprintOptions
 from twin.db import open_database
 from twin.ingest import ingest_footprints
+from twin.localhost import free_port
 from twin.repository import export_tileset
 from twin.settings import Settings
 
@@ -52,24 +52,6 @@ request = function()
   return wrk.format("GET", paths[i])
 end
 """
-
-
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _wait(url: str, seconds: float = 60) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url, timeout=2).status_code < 500:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError(f"{url} did not come up")
 
 
 def wrk(url: str, seconds: int, connections: int, extra: list[str]) -> tuple[float, float]:
@@ -110,7 +92,7 @@ def main(argv: list[str] | None = None) -> None:
         one = sizes[len(sizes) // 2][1]  # a median-sized tile
         (root / "walk.lua").write_text(WALK_LUA.format(paths=", ".join(f'"{p}"' for p in paths)))
 
-        ours, theirs = _port(), _port()
+        ours, theirs = free_port(), free_port()
         (root / "nginx.conf").write_text(NGINX_CONF.format(root=root, port=theirs))
         env = {**os.environ, "CITYTWIN_DATA_DIR": str(root / "data")}
         server = subprocess.Popen([sys.executable, "-m", "twin.cli", "serve", "--port", str(ours), "--workers", "2"],
@@ -118,8 +100,8 @@ def main(argv: list[str] | None = None) -> None:
         nginx = subprocess.Popen(["nginx", "-c", str(root / "nginx.conf"), "-p", str(root)],
                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
-            _wait(f"http://127.0.0.1:{ours}/health")
-            _wait(f"http://127.0.0.1:{theirs}{one}")
+            wait_url(f"http://127.0.0.1:{ours}/health")
+            wait_url(f"http://127.0.0.1:{theirs}{one}")
             with httpx.Client() as client:  # warm both sides: every tile read once per worker, pages cached
                 for _ in range(4):
                     for path in paths:

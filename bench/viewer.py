@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -20,13 +19,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-import httpx
 import orjson
 
 from bench.footprints import generate
+from bench.processes import wait_url
 from ingest_gis.footprints import FootprintOptions
 from twin.db import open_database
 from twin.ingest import ingest_footprints
+from twin.localhost import free_port
 from twin.settings import Settings
 
 CHROMIUM = os.environ.get("CITYTWIN_CHROMIUM") or "/usr/bin/chromium"
@@ -144,24 +144,6 @@ BARE_RESTYLE_JS = """
 """
 
 
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _wait(url: str, seconds: float = 60) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url, timeout=2).status_code < 500:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError(f"{url} did not come up")
-
-
 def _open(page: Any, url: str, timeout_ms: int) -> dict[str, Any]:
     """Navigate, wait for the probe's loaded frame; the probe's figures (ms since navigation start)."""
     page.goto(url)
@@ -251,12 +233,12 @@ def main(argv: list[str] | None = None) -> None:
         ingest_footprints(database.engine, source, FootprintOptions("bench"))
         print(f"ingested {args.n:,} generated footprints in {time.perf_counter() - start:.1f} s")
         database.close(stop_embedded=False)
-        port = _port()
+        port = free_port()
         env = {**os.environ, "CITYTWIN_DATA_DIR": str(root / "data")}
         server = subprocess.Popen([sys.executable, "-m", "twin.cli", "serve", "--port", str(port)],
                                   env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
-            _wait(f"http://127.0.0.1:{port}/health")
+            wait_url(f"http://127.0.0.1:{port}/health")
             results = measure(f"http://127.0.0.1:{port}", rounds=args.rounds)
         finally:
             server.terminate()
