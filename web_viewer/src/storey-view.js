@@ -41,7 +41,7 @@ export class StoreyView {
       layer.tileset.backFaceCulling = !filter; // a cut-open room shows its inside faces
     }
     if (!filter) {
-      for (const layer of ifc) this.clipping.clear(`storey:${layer.info.id}`);
+      this.clipping.clear("storey");
       this.look.fadeAllBut(this.layers(), null);
       return;
     }
