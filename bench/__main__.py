@@ -1,6 +1,6 @@
 """Run the benchmarks: `python -m bench` runs all; `python -m bench NAME [options]` runs one
 (footprints, tiles, serving, queries, ifc, oblique, pointcloud, cityjson, live, mqtt, events, dask_ingest, drills,
-sensorthings, terrain)."""
+sensorthings, terrain, viewer)."""
 
 import sys
 
@@ -20,13 +20,14 @@ from bench import (
     serving,
     terrain,
     tiles,
+    viewer,
 )
 
 BENCHMARKS = {"footprints": footprints.main, "tiles": tiles.main, "serving": serving.main, "queries": queries.main,
               "ifc": ifc.main, "oblique": oblique.main, "pointcloud": pointcloud.main,
               "cityjson": cityjson.main, "live": live.main, "mqtt": mqtt.main, "events": events.main,
               "dask_ingest": dask_ingest.main, "drills": drills.main,
-              "sensorthings": sensorthings.main, "terrain": terrain.main}
+              "sensorthings": sensorthings.main, "terrain": terrain.main, "viewer": viewer.main}
 
 if len(sys.argv) > 1 and sys.argv[1] in BENCHMARKS:
     BENCHMARKS[sys.argv[1]](sys.argv[2:])

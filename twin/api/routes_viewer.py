@@ -52,6 +52,9 @@ def viewer_config(settings: SettingsDep) -> OrjsonResponse:
         "event_nearby_kinds": "fire_station,hospital,hydrant",
         "actors_url": "/actors",
         "cockpit_url": "/cockpit",
+        "ogc_items_url_template": "/ogc/collections/{id}/items",
+        "ogc_queryables_url_template": "/ogc/collections/{id}/queryables",
+        "search_collection": "objects",
     })
 
 

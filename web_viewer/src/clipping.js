@@ -45,6 +45,12 @@ export class Clipping {
     return this.owners.has(owner);
   }
 
+  /** Whether any plane or polygon clips `tileset`. */
+  static clips(tileset) {
+    return Boolean((tileset.clippingPlanes && tileset.clippingPlanes.length)
+      || (tileset.clippingPolygons && tileset.clippingPolygons.length));
+  }
+
   /** Rebuild the collections of every tileset any change touched. */
   apply() {
     const { Cesium } = this;
@@ -61,8 +67,8 @@ export class Clipping {
         tileset.clippingPolygons = new Cesium.ClippingPolygonCollection({
           polygons: polygons.map((positions) => new Cesium.ClippingPolygon({ positions })),
         });
-      } else if (tileset.clippingPolygons) {
-        tileset.clippingPolygons = undefined;
+      } else if (tileset.clippingPolygons && tileset.clippingPolygons.length) {
+        tileset.clippingPolygons = new Cesium.ClippingPolygonCollection(); // see applyPlanes: empty, not undefined
       }
     }
     this.touched.clear();
@@ -73,7 +79,9 @@ export class Clipping {
   applyPlanes(tileset, worldPlanes) {
     const { Cesium } = this;
     if (!worldPlanes.length) {
-      if (tileset.clippingPlanes) tileset.clippingPlanes = undefined;
+      // An empty collection, not undefined: CesiumJS leaves loaded tiles holding a removed collection, and their
+      // next frame stops rendering ("reading '_target'"); an empty one replaces theirs and clips nothing.
+      if (tileset.clippingPlanes && tileset.clippingPlanes.length) tileset.clippingPlanes = new Cesium.ClippingPlaneCollection();
       return;
     }
     const enu = Cesium.Transforms.eastNorthUpToFixedFrame(tileset.boundingSphere.center);

@@ -12,6 +12,7 @@ import { createIfcStyle, renderStoreyOptions, trackStoreys } from "./ifc-style.j
 import { Live } from "./live.js";
 import { DrillPanel } from "./drill-panel.js";
 import { Events } from "./events.js";
+import { Planner } from "./planner.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -36,6 +37,7 @@ const citytwin = (window.citytwin = {
   live: null, // the live twin (live.js) when the server offers it
   drills: null, // the drill panel (drill-panel.js) when the server runs drills
   events: null, // event markers, report mode, event panel and cockpit (events.js) when the server has events
+  planner: null, // planner tools (planner.js): framing, storey view, style, filter, search, sections, links
   errors: [],
 });
 
@@ -242,8 +244,11 @@ function setUpPicking(Cesium, viewer, inspector) {
     }
   }
 
+  // Faded and ghosted features are context: the planner's pick goes through them.
+  const pickAny = (position) => (citytwin.planner ? citytwin.planner.pick(position) : viewer.scene.pick(position));
+
   function pickFeature(position) {
-    const picked = viewer.scene.pick(position);
+    const picked = pickAny(position);
     return picked instanceof Cesium.Cesium3DTileFeature ? picked : null;
   }
 
@@ -257,7 +262,8 @@ function setUpPicking(Cesium, viewer, inspector) {
   }
 
   viewer.screenSpaceEventHandler.setInputAction((click) => {
-    const picked = viewer.scene.pick(click.position);
+    if (citytwin.planner && citytwin.planner.handleClick(click.position)) return; // drawing a section, measuring
+    const picked = pickAny(click.position);
     if (citytwin.events && citytwin.events.handleClick(click.position, picked)) return; // report mode, events
     const feature = picked instanceof Cesium.Cesium3DTileFeature ? picked : null;
     const id = feature ? feature.getProperty("id") : undefined;
@@ -284,7 +290,7 @@ function setUpPicking(Cesium, viewer, inspector) {
     return { id: props.id === undefined ? null : String(props.id), properties: props };
   }
 
-  return { pickAt, clearHighlight };
+  return { pickAt, clearHighlight, select };
 }
 
 /** The storey filter of IFC layers: one storey, or everything up to it; `citytwin.storeys` lists them. */
@@ -303,6 +309,7 @@ function setUpStoreyFilter(Cesium, viewer, ifcLayers) {
     });
   }
   citytwin.filterStorey = (filter) => {
+    if (citytwin.planner) return citytwin.planner.chooseStorey(filter); // cut at the storey's top, rest ghosted
     for (const layer of ifcLayers) {
       setStyle(layer.tileset, layer.info.kind, createIfcStyle(Cesium, { filter }),
         createIfcStyle(Cesium, { filter, showSpaces: true })); // alarmed rooms of the storeys shown appear
@@ -351,11 +358,18 @@ async function start() {
     onToggle: (layer, visible) => {
       layer.tileset.show = visible;
       viewer.scene.requestRender();
+      if (citytwin.planner) citytwin.planner.writeHash(); // the link names the hidden layers
     },
-    onZoom: (layer) => frameTilesets(Cesium, viewer, [layer.tileset], 1.5),
+    onZoom: (layer) => (citytwin.planner ? citytwin.planner.zoomToLayer(layer)
+      : frameTilesets(Cesium, viewer, [layer.tileset], 1.5)),
   });
 
   setUpStoreyFilter(Cesium, viewer, layers.filter((l) => l.tileset && l.info.kind === "ifc"));
+  if (config.ogc_items_url_template) {
+    citytwin.planner = new Planner(Cesium, viewer, config, {
+      layers: () => citytwin.layers, setStyle, select: picking.select, inspect: citytwin.inspect, inspector, showError,
+    });
+  }
 
   frameTilesets(Cesium, viewer, citytwin.tilesets, 0);
   setStatus("loading", "Loading tiles… (加载中)");
@@ -372,6 +386,7 @@ async function start() {
     });
   }
   await citytwin.settle();
+  if (citytwin.planner) await citytwin.planner.restore(); // a shared link's view
   const loaded = citytwin.tilesets.length;
   setStatus(loaded ? "ready" : "empty", `${loaded} layer${loaded === 1 ? "" : "s"}`);
   return { tilesets: loaded, failed: layers.length - loaded };

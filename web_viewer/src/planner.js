@@ -40,6 +40,8 @@ export class Planner {
     this.filtered = null; // { layer, text, filter }
     this.selected = null;
     this.properties = new Map(); // layer → Promise<[{name, source, type}]>
+    // a shared link's view, kept until `restore()` (the hash is rewritten as the camera first moves)
+    this.linked = window.location.hash.length > 1 ? window.location.hash : null;
     inspector.watch((id) => this.onInspect(id));
     this.wire();
   }
@@ -53,18 +55,22 @@ export class Planner {
   /** Zoom to a layer: framed whole from above at an angle; an IFC building fades the other layers. */
   zoomToLayer(layer, duration = 1.5) {
     this.look.fadeAllBut(this.layers(), layer.info.kind === "ifc" ? layer : null);
-    return frameSphere(this.Cesium, this.viewer, layer.tileset.boundingSphere, { duration });
+    this.framing = frameSphere(this.Cesium, this.viewer, layer.tileset.boundingSphere, { duration });
+    return this.framing;
   }
 
   /** Zoom to an object (a GeoJSON feature of the OGC API): its footprint between zmin and zmax, framed. */
   zoomToObject(feature, duration = 1.5) {
     const p = feature.properties || {};
     const sphere = sphereOfFootprint(this.Cesium, feature.geometry, p.zmin, p.zmax);
-    return frameSphere(this.Cesium, this.viewer, sphere, { duration });
+    this.framedSphere = sphere;
+    this.framing = frameSphere(this.Cesium, this.viewer, sphere, { duration });
+    return this.framing;
   }
 
   /** The storey filter's choice ({storey, elevation, mode} or null): the storey view on every IFC layer. */
   async chooseStorey(filter) {
+    this.hover.label.hidden = true; // a label of the storey left would linger until the pointer moves
     await this.storeyView.choose(filter);
     this.writeHash();
   }
@@ -78,10 +84,13 @@ export class Planner {
 
   /** A search result chosen: fly to it, open the inspector, highlight it once its tile is in. */
   async goTo(feature) {
-    this.inspect(String(feature.id));
-    if (feature.geometry) await this.zoomToObject(feature);
-    await window.citytwin.settle();
-    this.highlight(String(feature.id));
+    this.going = (async () => {
+      this.inspect(String(feature.id));
+      if (feature.geometry) await this.zoomToObject(feature);
+      await window.citytwin.settle();
+      return this.highlight(String(feature.id));
+    })();
+    return this.going;
   }
 
   highlight(id) {
@@ -200,12 +209,14 @@ export class Planner {
   }
 
   writeHash() {
-    if (this.restoring) return;
+    if (this.restoring || this.linked) return;
     window.history.replaceState(null, "", `#${encodeView(this.viewState())}`);
   }
 
-  /** Reopen the view a link's hash describes (after the layers are loaded). */
-  async restore(hash = window.location.hash) {
+  /** Reopen the view a link's hash describes (after the layers are loaded); by default the page's own link. */
+  async restore(hash = this.linked) {
+    this.linked = null;
+    if (!hash) return null;
     const state = decodeView(hash);
     if (state.problems.length) this.showError(`Link: ${state.problems.join("; ")}`);
     this.restoring = true;

@@ -41,7 +41,7 @@ export class StoreyView {
       layer.tileset.backFaceCulling = !filter; // a cut-open room shows its inside faces
     }
     if (!filter) {
-      this.clipping.clear("storey");
+      for (const layer of ifc) this.clipping.clear(`storey:${layer.info.id}`);
       this.look.fadeAllBut(this.layers(), null);
       return;
     }
