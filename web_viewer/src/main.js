@@ -331,7 +331,7 @@ async function start() {
   citytwin.viewer = viewer;
   citytwin.ground = new Ground(Cesium, viewer, config, { showError });
   renderNetworkLegend($("network-legend"));
-  await citytwin.ground.start();
+  const groundReady = citytwin.ground.start(); // the terrain's lookup runs beside the layers'
 
   let picking = null;
   const inspector = new Inspector(config, { onClose: () => picking && picking.clearHighlight() });
@@ -351,7 +351,7 @@ async function start() {
     });
   }
 
-  const layers = await loadTilesets(Cesium, viewer, config);
+  const [layers] = await Promise.all([loadTilesets(Cesium, viewer, config), groundReady]);
   citytwin.layers = layers;
   citytwin.tilesets = layers.filter((l) => l.tileset).map((l) => l.tileset);
   renderLayers($("layer-list"), $("layer-empty"), layers, {
@@ -385,7 +385,7 @@ async function start() {
       if (shown) citytwin.drills = drills;
     });
   }
-  await citytwin.settle();
+  await citytwin.settle(Infinity); // a big layer on a slow GPU loads as long as it takes; the status says so meanwhile
   if (citytwin.planner) await citytwin.planner.restore(); // a shared link's view
   const loaded = citytwin.tilesets.length;
   setStatus(loaded ? "ready" : "empty", `${loaded} layer${loaded === 1 ? "" : "s"}`);
