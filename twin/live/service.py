@@ -15,7 +15,7 @@ from typing import Any
 import asyncpg
 
 from twin.api.query_server import asyncpg_arguments
-from twin.live import store
+from twin.live import latest, store
 from twin.live.alarms import RANK, Transition, parse_rule
 from twin.live.bus import Bus, open_bus
 from twin.live.hub import Hub
@@ -39,6 +39,7 @@ class LiveOptions:
     event_level: str = "orange"
     sweep_s: float = 1.0
     outbox_limit: int = 10_000
+    latest_flush_s: float = 1.0
 
 
 @dataclass
@@ -73,22 +74,31 @@ class LiveService:
             await store.maintain_partitions(conn, datetime.now(UTC), options.retention_days)
         bus = open_bus(options.bus_url)
         async with pool.acquire() as conn:
+            await latest.recover(conn, every_mark=True)  # the last run may have crashed before a flush
             state = await store.load_state(conn, 0)
         service = cls(pool, bus, Hub(state, outbox_limit=options.outbox_limit), options)
+        async with pool.acquire() as conn:  # before any reading is taken: a crash from now on is recovered
+            await latest.flush(conn, service.worker, [], datetime.now(UTC) - latest.SLACK)
         await bus.start(service.on_entry)
         state.seq = service.hub.ring_floor = bus.start_seq
         service.tasks = [asyncio.create_task(service._persist(), name="citytwin-alarms"),
                          asyncio.create_task(service._sweep(), name="citytwin-sweep"),
-                         asyncio.create_task(service._partitions(), name="citytwin-partitions")]
+                         asyncio.create_task(service._partitions(), name="citytwin-partitions"),
+                         asyncio.create_task(service._flush_latest(), name="citytwin-latest")]
         return service
 
     async def close(self, flush_s: float = 5.0) -> None:
-        """Stop, after the alarm transitions still queued are stored (waiting at most `flush_s`)."""
+        """Stop, after the alarm transitions still queued are stored (waiting at most `flush_s`) and the latest
+        values flushed."""
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(flush_s):
                 await self.pending.join()
         await cancel_and_wait(self.tasks)
         await self.writer.close()
+        with contextlib.suppress(Exception):  # not flushed: the mark stays and the next start corrects
+            if await self._flush_once() and not self.writer.pending.in_flight:
+                async with self.pool.acquire() as conn:
+                    await latest.drop_mark(conn, self.worker)
         await self.bus.close()
         await self.pool.close()
 
@@ -133,6 +143,32 @@ class LiveService:
             await asyncio.sleep(self.options.sweep_s)
             with contextlib.suppress(Exception):
                 await self.bus.publish({"k": "sweep", "now": to_us(datetime.now(UTC))})
+
+    async def _flush_once(self) -> bool:
+        """Upsert the sensors whose latest value changed since the last flush and move this worker's mark."""
+        rows, mark = self.writer.pending.take(datetime.now(UTC))
+        try:
+            async with self.pool.acquire() as conn:
+                await latest.flush(conn, self.worker, rows, mark)
+        except BaseException:
+            self.writer.pending.give_back(rows)
+            raise
+        return True
+
+    async def _flush_latest(self) -> None:
+        """`sensor_latest` from what this worker stored, every `latest_flush_s`; now and then the marks of workers
+        that are gone are recovered (`latest.recover`)."""
+        checked = 0.0
+        while True:
+            await asyncio.sleep(self.options.latest_flush_s)
+            try:
+                await self._flush_once()
+                if (now := asyncio.get_running_loop().time()) - checked > latest.STALE.total_seconds():
+                    checked = now
+                    async with self.pool.acquire() as conn:
+                        await latest.recover(conn, every_mark=False)
+            except (asyncpg.PostgresError, OSError, asyncpg.InterfaceError):
+                log.exception("latest values could not be flushed")
 
     async def _partitions(self) -> None:
         while True:
