@@ -234,7 +234,7 @@ def run(options: Options, progress: bool = False) -> Report:
             report.copy_rows = int(min(200_000, max(options.rates) * options.seconds))
             report.raw_copy = raw_copy(conninfo, copy_rows(report.copy_rows, datetime(2000, 1, 1, tzinfo=UTC)),
                                        options.copy_repeat)
-            report.our_store = our_store(dsn, report.copy_rows, options.copy_repeat)
+            report.our_store, report.latest_flush = our_store(dsn, report.copy_rows, options.copy_repeat)
         finally:
             with contextlib.suppress(OSError, BrokenPipeError):
                 generator_conn.send("stop")
