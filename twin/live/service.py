@@ -25,6 +25,7 @@ from twin.live.readings import Window, check_batch
 from twin.live.sensors import Sensor, SensorError, parse_sensor
 from twin.live.state import to_us
 from twin.live.tasks import cancel_and_wait
+from twin.live.ticks import Ticker
 from twin.live.writer import ReadingWriter
 from twin.ops import metrics
 from twin.queries import containing_query
@@ -81,6 +82,8 @@ class LiveService:
         """Called with every `drill_control` entry: the worker owning the run forwards it (twin/drills/runner.py)."""
         self.sessions: set[Any] = set()
         """This worker's open websocket sessions (`twin.live.ws.Session`), drained at shutdown."""
+        self.ticker = Ticker()
+        """The websockets' shared batching tick."""
 
     @classmethod
     async def open(cls, dsn: str, options: LiveOptions) -> LiveService:
@@ -110,6 +113,7 @@ class LiveService:
             async with asyncio.timeout(flush_s):
                 await self.pending.join()
         await cancel_and_wait(self.tasks)
+        self.ticker.close()
         await self.writer.close()
         with contextlib.suppress(Exception):  # not flushed: the mark stays and the next start corrects
             if await self._flush_once() and not self.writer.pending.in_flight:
