@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import gc
 import logging
 import uuid
@@ -40,8 +41,10 @@ state of 100,000 sensors took most of the server's CPU under load (`bench live`:
 up to 2 s); at 50,000 short-lived objects die young."""
 
 
+@functools.cache
 def collect_less() -> None:
-    """Freeze what the start loaded (full collections skip it from now on) and raise the young threshold."""
+    """Freeze what the start loaded (full collections skip it from now on) and raise the young threshold; once a
+    process (a frozen object is never collected, so freezing again would keep what later starts left behind)."""
     gc.freeze()
     young, middle, old = gc.get_threshold()
     gc.set_threshold(max(young, GC_YOUNG), middle, old)
