@@ -6,6 +6,7 @@ against the plain path run on the same database and latest values, with `$select
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -64,6 +65,12 @@ def served(server_url: str, template_database: str, tmp_path_factory: pytest.Tem
                      {"sensor": "WL-1", "time": iso(T0 + timedelta(microseconds=5)), "value": -0.05}]
         assert httpx.post(f"{base}/readings", json=readings).json()["accepted"] == len(readings)
         dsn = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        deadline = time.monotonic() + 30
+        with engine.connect() as conn:  # the latest values reach sensor_latest with the next flush (≈1 s)
+            while conn.execute(text("SELECT count(*) FROM sensor_latest")).scalar() < 4:
+                assert time.monotonic() < deadline, "the latest values were never flushed"
+                time.sleep(0.1)
+                conn.rollback()
         yield f"{base}/sta/v1.1", dsn
 
 

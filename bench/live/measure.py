@@ -88,6 +88,7 @@ class Report:
     copy_rows: int = 0
     raw_copy: float = 0.0
     our_store: float = 0.0
+    latest_flush: float = 0.0
     notes: list[str] = field(default_factory=list)
     profiles: list[Path] = field(default_factory=list)
 

@@ -44,7 +44,8 @@ def print_report(report: Report) -> None:
           "received; CPU: share of one core (server process tree, PostgreSQL, client processes)")
     print(f"writes: raw COPY of {report.copy_rows:,} reading rows into a table with the (sensor_id, time) index "
           f"{report.raw_copy:,.0f} rows/s; our store path (write_readings) {report.our_store:,.0f} rows/s "
-          f"= {report.our_store / report.raw_copy:.2f}× raw COPY")
+          f"= {report.our_store / report.raw_copy:.2f}× raw COPY; the latest values' background flush (once a "
+          f"second, the sensors that changed) {report.latest_flush:,.0f} rows/s")
     ours = [s for s in report.steps if s.target.startswith("CityTwin")]
     bare = {s.rate: s for s in report.steps if s.target == "bare websockets"}
     for s in ours:

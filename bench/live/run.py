@@ -10,7 +10,6 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,7 @@ from bench.live.generator import StepLoad, generator_main
 from bench.live.layout import Layout
 from bench.live.measure import CpuMeter, Db, Report, StepResult, postmaster_pid, py_spy
 from bench.live.report import print_steps
-from bench.live.writes import copy_rows, our_store, raw_copy
+from bench.live.writes import compare_writes
 from bench.processes import ROOT, stop, wait_http, wait_port
 from twin.localhost import free_port
 
@@ -232,9 +231,8 @@ def run(options: Options, progress: bool = False) -> Report:
             if options.profile is not None:
                 report.profiles = sorted(options.profile.glob("*.txt"))
             report.copy_rows = int(min(200_000, max(options.rates) * options.seconds))
-            report.raw_copy = raw_copy(conninfo, copy_rows(report.copy_rows, datetime(2000, 1, 1, tzinfo=UTC)),
-                                       options.copy_repeat)
-            report.our_store = our_store(dsn, report.copy_rows, options.copy_repeat)
+            report.raw_copy, report.our_store, report.latest_flush = compare_writes(
+                conninfo, dsn, report.copy_rows, options.copy_repeat)
         finally:
             with contextlib.suppress(OSError, BrokenPipeError):
                 generator_conn.send("stop")

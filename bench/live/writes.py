@@ -43,27 +43,50 @@ def raw_copy(conninfo: str, rows: list[tuple[str, datetime, float, datetime]], r
     return statistics.median(speeds)
 
 
-def our_store(dsn: str, n: int, repeat: int, chunk: int = 10_000) -> float:
-    """The server's write path (`twin.live.store.write_readings`: COPY into staging, insert skipping re-sent
-    rows, latest values) on the same rows, in chunks as the group commit forms them; median rows/s."""
-    from twin.live import store
+def compare_writes(conninfo: str, dsn: str, n: int, repeat: int) -> tuple[float, float, float]:
+    """Raw COPY, our store path and the latest flush on n rows, taken in turn `repeat` times (so a machine whose
+    load changes during the measurement weighs on both alike); the medians, in rows/s."""
+    rows = copy_rows(n, datetime(2000, 1, 1, tzinfo=UTC))
+    raws, ours, flushes = [], [], []
+    for r in range(repeat):
+        raws.append(raw_copy(conninfo, rows, 1))
+        store, flush = our_store(dsn, n, 1, days_back=1 + repeat - r)
+        ours.append(store)
+        flushes.append(flush)
+    return statistics.median(raws), statistics.median(ours), statistics.median(flushes)
 
-    async def run() -> float:
+
+def our_store(dsn: str, n: int, repeat: int, chunk: int = 10_000, days_back: int | None = None
+              ) -> tuple[float, float]:
+    """The server's write path (`twin.live.store.write_readings`: one binary COPY into the partitioned `readings`,
+    the staged path only for re-sent rows) on the same rows, in chunks as the group commit forms them; and the
+    background flush of the latest values (`twin.live.latest.flush`, off the readings' transaction) of those rows.
+    Median rows/s of each; every repeat's rows are a day newer (the first `days_back` days back), so the flush
+    updates every sensor's row."""
+    from twin.live import latest, store
+
+    async def run() -> tuple[float, float]:
         import asyncpg
 
         conn = await asyncpg.connect(dsn)
         await store.init_connection(conn)
-        speeds = []
+        speeds, flushes = [], []
+        today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
         try:
             for r in range(repeat):
-                rows = copy_rows(n, datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-                                  - timedelta(days=2 + r))
+                rows = copy_rows(n, today - timedelta(days=(days_back or 1 + repeat) - r))
                 start = time.perf_counter()
                 for first in range(0, n, chunk):
                     await store.write_readings(conn, rows[first:first + chunk])
                 speeds.append(n / (time.perf_counter() - start))
+                newest = sorted({row[0]: row for row in rows}.values())
+                start = time.perf_counter()
+                for first in range(0, len(newest), chunk):
+                    await latest.flush(conn, "bench", newest[first:first + chunk], today)
+                flushes.append(len(newest) / (time.perf_counter() - start))
+            await latest.drop_mark(conn, "bench")
         finally:
             await conn.close()
-        return statistics.median(speeds)
+        return statistics.median(speeds), statistics.median(flushes)
 
     return asyncio.run(run())

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import Any
 
 import orjson
@@ -21,15 +22,17 @@ from twin.live.sensors import Sensor
 from twin.live.state import Applied, LiveState, Route
 
 SENSOR_CHANNELS = ("readings", "alarms", "status")
+SEQ = attrgetter("seq")
 
 
 class Encoded:
     """A routed message and its JSON, made once by the first client that sends it and shared by the rest."""
 
-    __slots__ = ("_raw", "message")
+    __slots__ = ("_raw", "message", "seq")
 
     def __init__(self, message: dict[str, Any]) -> None:
         self.message = message
+        self.seq: int = message["seq"]
         self._raw: bytes | None = None
 
     @property
@@ -168,39 +171,55 @@ class Hub:
             targets = self.sensor_subs.get(route.sensor_id, set())
         else:
             targets = self._clients_at(route.lon, route.lat, route.object_id)
+        if not targets:
+            return
         encoded = Encoded(message)
+        clients, channel = self.clients, route.channel
+        if channel == "readings":  # most messages: each client keeps the latest per sensor
+            self._put_reading(targets, encoded, route.sensor_id)
+            return
+        of_sensor = message["type"] == "sensor"
         for client_id in targets:
-            client = self.clients[client_id]
-            if route.channel not in client.scope.channels:
+            client = clients[client_id]
+            if channel not in client.scope.channels:
                 continue
-            if message["type"] == "sensor" and not client.scope.takes_kind(message["sensor"].get("kind", "")) \
+            if of_sensor and not client.scope.takes_kind(message["sensor"].get("kind", "")) \
                     and "kind" in message["sensor"]:
                 continue
-            self._put(client, encoded, route)
+            box = client.outbox
+            if box.overflowed:
+                continue
+            was_empty = not box.readings and not box.ordered
+            if len(box.ordered) >= self.outbox_limit:
+                box.overflowed = True
+                self.dropped_clients += 1
+            else:
+                box.ordered.append(encoded)
+            if was_empty and client.wake is not None:
+                client.wake()
 
-    def _put(self, client: Client, message: Encoded, route: Route) -> None:
-        box = client.outbox
-        if box.overflowed:
-            return
-        was_empty = not box
-        if route.channel == "readings":
-            assert route.sensor_id is not None
-            if route.sensor_id in box.readings:
+    def _put_reading(self, targets: set[str] | list[str], message: Encoded, sensor_id: str | None) -> None:
+        """A reading into the outboxes of its subscribers, replacing one of the same sensor still waiting there."""
+        assert sensor_id is not None
+        clients = self.clients
+        for client_id in targets:
+            client = clients[client_id]
+            box = client.outbox
+            if box.overflowed or "readings" not in client.scope.channels:
+                continue
+            readings = box.readings
+            was_empty = not readings and not box.ordered
+            if sensor_id in readings:
                 box.coalesced += 1
-            box.readings[route.sensor_id] = message
-        elif len(box.ordered) >= self.outbox_limit:
-            box.overflowed = True
-            self.dropped_clients += 1
-        else:
-            box.ordered.append(message)
-        if was_empty and client.wake is not None:
-            client.wake()
+            readings[sensor_id] = message
+            if was_empty and client.wake is not None:
+                client.wake()
 
     def drain_encoded(self, client_id: str) -> list[Encoded]:
         """Everything pending for a client, in sequence order; empties its outbox."""
         box = self.clients[client_id].outbox
         messages = list(box.readings.values()) + box.ordered
-        messages.sort(key=lambda m: m.message["seq"])  # stable: a reading comes before the alarm it caused
+        messages.sort(key=SEQ)  # stable: a reading comes before the alarm it caused
         box.ordered, box.readings = [], {}
         box.delivered = max(box.delivered, self.state.seq)
         return messages

@@ -1,5 +1,5 @@
-"""The live tables in PostGIS through asyncpg: sensors, readings (COPY into time partitions), latest values,
-alarms and their history, events. Statements only; what to write is decided by the pure core."""
+"""The live tables in PostGIS through asyncpg: sensors, readings (COPY into time partitions), alarms and their
+history, events (latest values: `twin.live.latest`). Statements only; what to write is decided by the pure core."""
 
 from __future__ import annotations
 
@@ -18,15 +18,10 @@ from twin.live.state import LiveState
 STAGING = """CREATE TEMP TABLE IF NOT EXISTS readings_in
     (sensor_id text, time timestamptz, value float8, received_at timestamptz) ON COMMIT DELETE ROWS"""
 INSERT_STAGED = "INSERT INTO readings SELECT * FROM readings_in ON CONFLICT DO NOTHING"
-STAGED_DUPLICATES = """SELECT s.sensor_id, s.time FROM readings_in s JOIN readings r USING (sensor_id, time)
-WHERE r.received_at IS DISTINCT FROM s.received_at"""
-"""Staged rows that were stored before (a resend has another receipt time than the row it repeats)."""
-LATEST_FROM_STAGED = """
-INSERT INTO sensor_latest
-SELECT DISTINCT ON (sensor_id) sensor_id, time, value, received_at FROM readings_in ORDER BY sensor_id, time DESC
-ON CONFLICT (sensor_id) DO UPDATE SET time = excluded.time, value = excluded.value,
-    received_at = excluded.received_at WHERE sensor_latest.time < excluded.time"""
-"""A repeated reading is never newer than the latest (it repeats a stored time), so it changes nothing here."""
+STAGED_DUPLICATES = """SELECT s.sensor_id, s.time, s.received_at FROM readings_in s
+JOIN readings r USING (sensor_id, time) WHERE r.received_at IS DISTINCT FROM s.received_at"""
+"""Staged rows that were stored before (a resend has another receipt time than the row it repeats, so of two posts
+of one pair in one batch only the one that did not land is named)."""
 SENSOR_COLUMNS = """id, kind, name, unit, ST_X(position) AS lon, ST_Y(position) AS lat, ST_Z(position) AS h,
     object_id, attributes, thresholds"""
 
@@ -129,17 +124,32 @@ async def upsert_sensor(conn: asyncpg.Connection, sensor: Sensor) -> None:
         sensor.attributes, sensor.thresholds.as_json() if sensor.thresholds else None)
 
 
-async def write_readings(conn: asyncpg.Connection, rows: Sequence[tuple[str, datetime, float, datetime]]
-                         ) -> set[tuple[str, datetime]]:
-    """COPY the rows in one transaction; the (sensor, time) pairs that were stored before (skipped). Only when
-    the insert stored fewer rows than it was given are those looked up."""
+Row = tuple[str, datetime, float, datetime]
+"""A reading as stored: sensor, time, value, received_at."""
+Resent = set[tuple[str, datetime, datetime]]
+"""Rows that had been stored before, as (sensor, time, received_at) of the rows given."""
+
+
+async def write_readings(conn: asyncpg.Connection, rows: Sequence[Row]) -> Resent:
+    """Store the rows durably; those whose (sensor, time) had been stored before (skipped). The fast path is
+    one binary COPY straight into `readings` (PostgreSQL routes the rows to their partitions); a re-sent row
+    makes it fail on the unique index, and only then is the batch written the staged way."""
+    try:
+        async with conn.transaction():
+            await conn.copy_records_to_table("readings", records=rows)
+    except asyncpg.UniqueViolationError:
+        return await write_staged(conn, rows)
+    return set()
+
+
+async def write_staged(conn: asyncpg.Connection, rows: Sequence[Row]) -> Resent:
+    """COPY the rows into the staging table and insert them skipping the stored pairs, in one transaction; the
+    rows whose pair was stored before. Only when the insert stored fewer rows than it was given are those looked up."""
     async with conn.transaction():
         await conn.copy_records_to_table("readings_in", records=rows)
         stored = int((await conn.execute(INSERT_STAGED)).split()[-1])
-        duplicates = set() if stored == len(rows) else \
-            {(r["sensor_id"], r["time"]) for r in await conn.fetch(STAGED_DUPLICATES)}
-        await conn.execute(LATEST_FROM_STAGED)
-    return duplicates
+        return set() if stored == len(rows) else \
+            {(r["sensor_id"], r["time"], r["received_at"]) for r in await conn.fetch(STAGED_DUPLICATES)}
 
 
 UPSERT_ALARM = """

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import time
 import uuid
 from dataclasses import dataclass, replace
@@ -36,9 +37,9 @@ from twin.live.protocol import (
 from twin.live.scope import Scope
 from twin.live.service import LiveService
 from twin.live.tasks import cancel_and_wait
+from twin.live.ticks import TICK_S
 from twin.ops import metrics
 
-TICK_S = 0.02
 FRAME_MESSAGES = 500
 """Most messages in one frame: a lagging client's backlog goes out as several frames of modest size."""
 HEARTBEAT_S = 15.0
@@ -73,9 +74,25 @@ class Session:
         self.closed = False
         self.draining = False
         self.sender: asyncio.Task[None] | None = None
+        self.due = functools.partial(live.ticker.wake, self.wake)
+        """What the hub calls when this client's outbox fills: woken at the next shared tick."""
+        self.sent_at = 0.0  # loop time of the last frame sent
+        self.beat_due = False
+        self.beat: asyncio.TimerHandle | None = None
 
     async def send(self, message: Any) -> None:
         await self.socket.send_text(orjson.dumps(message).decode())
+        self.sent_at = asyncio.get_running_loop().time()
+
+    def _heartbeat(self) -> None:
+        """A timer per client every `HEARTBEAT_S` (not a timeout per frame): one idle that long gets a heartbeat."""
+        loop = asyncio.get_running_loop()
+        idle = loop.time() - self.sent_at
+        if idle >= HEARTBEAT_S:
+            self.beat_due = True
+            self.wake.set()
+            idle = 0.0
+        self.beat = loop.call_later(HEARTBEAT_S - idle, self._heartbeat)
 
     async def run(self) -> None:
         sender = self.sender = asyncio.create_task(self._send_loop())
@@ -99,6 +116,8 @@ class Session:
             pass
         finally:
             self.closed = True
+            if self.beat is not None:
+                self.beat.cancel()
             self.live.sessions.discard(self)
             self.live.hub.remove_client(self.id)
             if self.replay is not None:
@@ -189,7 +208,7 @@ class Session:
         scope = await self._scope(sub)
         self.subscription = sub
         hub = self.live.hub
-        hub.add_client(self.id, scope, self.wake.set)
+        hub.add_client(self.id, scope, self.due)
         missed = hub.resume(self.id, sub.resume) if sub.resume is not None else None
         if missed is not None:
             await self.send({"type": "resumed", "from": sub.resume, "seq": hub.state.seq, "messages": missed})
@@ -233,27 +252,20 @@ class Session:
 
     async def _send_loop(self) -> None:
         hub = self.live.hub
-        last = time.monotonic()
+        loop = asyncio.get_running_loop()
+        self.sent_at = loop.time()
+        self.beat = loop.call_later(HEARTBEAT_S, self._heartbeat)
         while not self.closed:
-            if not self.wake.is_set() and not self.draining:  # busy clients are woken already; idle ones wait
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(HEARTBEAT_S):
-                        await self.wake.wait()
+            if not self.wake.is_set() and not self.draining:  # set by the ticker, a heartbeat or the drain
+                await self.wake.wait()
+            self.wake.clear()
             if self.socket.client_state != WebSocketState.CONNECTED:
                 return
             if self.draining:
                 await self._goodbye()
                 return
-            if not self.wake.is_set():
-                await self.send({"type": "heartbeat", "seq": hub.state.seq})
-                continue
-            await asyncio.sleep(max(0.0, TICK_S - (time.monotonic() - last)))
-            self.wake.clear()
-            last = time.monotonic()
             client = hub.clients.get(self.id)
-            if client is None:
-                continue
-            if client.outbox.overflowed:
+            if client is not None and client.outbox.overflowed:
                 resume = client.outbox.delivered
                 hub.remove_client(self.id)
                 metrics.WEBSOCKET_OVERFLOWS.inc()
@@ -261,9 +273,14 @@ class Session:
                                  "reason": "too far behind: resubscribe with this resume point"})
                 await self.socket.close(OVERFLOW_CLOSE, f"overflow; resume={resume}")
                 return
-            messages = hub.drain_encoded(self.id)
+            messages = hub.drain_encoded(self.id) if client is not None and client.outbox else []
             for start in range(0, len(messages), FRAME_MESSAGES):
                 await self.socket.send_text(frame(messages[start:start + FRAME_MESSAGES]))
+            if messages:
+                self.sent_at = loop.time()
+            elif self.beat_due:
+                await self.send({"type": "heartbeat", "seq": hub.state.seq})
+            self.beat_due = False
 
 
 class ReplayRun(PacedReplay):
