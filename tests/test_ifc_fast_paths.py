@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from ingest_bim.georef import GeorefOptions, read_georef
+from ingest_bim.model import MIN_ITERATOR_THREADS, iterator_threads, make_iterator
 from ingest_bim.properties import definition_values
 from ingest_bim.reader import read_geometry
 from ingest_bim.semantics import Semantics
@@ -115,3 +116,28 @@ def test_products_described_with_the_fast_readers_equal_those_described_with_ifc
         assert fast == plain
         described += sum(len(info.attributes.get("psets", {})) for info in fast)
     assert described > 4000
+
+
+def test_the_iterator_gets_at_least_sixteen_workers_and_one_core_computes_in_the_callers_thread() -> None:
+    assert iterator_threads(2) == MIN_ITERATOR_THREADS == 16
+    assert iterator_threads(64) == 64
+    assert iterator_threads(1) == 1
+
+
+def _shapes(model: ifcopenshell.file, cores: int) -> dict[str, tuple[bytes, bytes, bytes]]:
+    iterator = make_iterator(model, cores)
+    assert iterator is not None
+    shapes = {}
+    while True:
+        shape = iterator.get()
+        geometry = shape.geometry
+        shapes[str(shape.guid)] = (geometry.verts_buffer, geometry.faces_buffer, geometry.material_ids_buffer)
+        if not iterator.next():
+            return shapes
+
+
+def test_sixteen_workers_give_the_shapes_one_thread_gives_bit_for_bit(office: Path) -> None:
+    for model in (ifcopenshell.open(str(shared_data(SHARED[0]))), ifcopenshell.open(str(office))):
+        one = _shapes(model, 1)
+        assert len(one) > 20
+        assert _shapes(model, 2) == one
