@@ -11,13 +11,16 @@ import ifcopenshell.util.element
 import ifcopenshell.util.placement
 import numpy as np
 import pytest
+import shapely
 
+from ingest_bim import geometry
 from ingest_bim.georef import GeorefOptions, read_georef
 from ingest_bim.model import MIN_ITERATOR_THREADS, iterator_threads, make_iterator
 from ingest_bim.properties import definition_values
 from ingest_bim.reader import read_geometry
 from ingest_bim.semantics import Semantics
 from ingest_bim.spool import FeatureSpool
+from ingest_bim.tileset import build_building_tileset
 from scenes.ifc_office import PRODUCTS_PER_STOREY, generate_office
 from tests.helpers.data import shared_data
 
@@ -141,3 +144,21 @@ def test_sixteen_workers_give_the_shapes_one_thread_gives_bit_for_bit(office: Pa
         one = _shapes(model, 1)
         assert len(one) > 20
         assert _shapes(model, 2) == one
+
+
+def _read(path: Path) -> tuple[list[tuple[object, ...]], list[tuple[str, bytes]]]:
+    with FeatureSpool() as spool:
+        reading = read_geometry(path, "order", GeorefOptions(), spool)
+        tiles = build_building_tileset(spool)
+        bim = reading.finish()
+    objects = [(o.id, shapely.to_wkb(o.footprint), o.zmin, o.zmax, o.parent_id) for o in bim.objects]
+    return objects, sorted((e.path, e.content) for e in tiles.entries)
+
+
+def test_objects_and_tiles_do_not_depend_on_the_order_the_iterator_yields_shapes_in(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    path = shared_data(SHARED[0])
+    as_yielded = _read(path)
+    drain = geometry.raw_shapes
+    monkeypatch.setattr(geometry, "raw_shapes", lambda iterator: reversed(list(drain(iterator))))
+    assert _read(path) == as_yielded
