@@ -9,7 +9,8 @@ process tree, sampled every 20 ms):
       walkable floors and tiles written to PostGIS.
 
 Each model is measured `--repeat` times (default 3), (a), (b), (c) in turn each round; the table shows the median
-time of each (the bare iterator alone swings ±15 % between runs on an idle machine) and the largest peak.
+time of each (the bare iterator alone swings ±15 % between runs on an idle machine), the median CPU seconds
+(user + system of the process tree: less sensitive to other load than the wall time) and the largest peak.
 
 Generated with `ifcopenshell.api`: the tower (default 24 storeys × 850 products = 20,400 products plus the
 spatial structure: slab, columns, walls, doors, rooms and furniture per storey, in four surface styles); the
@@ -26,6 +27,7 @@ import argparse
 import json
 import multiprocessing
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -101,8 +103,15 @@ def _child_iterator(path: str) -> None:
     print(json.dumps({"shapes": shapes, "vertices": vertices}))
 
 
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def measure(command: list[str], env: dict[str, str] | None = None) -> dict[str, Any]:
-    """Run `command`; wall seconds, peak summed RSS of its process tree (MB), exit code and last output line."""
+    """Run `command`; wall seconds, CPU seconds (user + system of its process tree), peak summed RSS of the tree
+    (MB), exit code and last output line."""
+    cpu = _children_cpu()
     start = time.perf_counter()
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                env={**os.environ, **(env or {})})
@@ -117,25 +126,31 @@ def measure(command: list[str], env: dict[str, str] | None = None) -> dict[str, 
         time.sleep(0.02)
     out, err = process.communicate()
     seconds = time.perf_counter() - start
+    cpu = _children_cpu() - cpu  # one child at a time: the growth is this tree's
     lines = [line for line in out.splitlines() if line.strip()]
     error = (err.strip().splitlines() or ["failed"])[-1] if process.returncode else None
-    return {"seconds": seconds, "peak_mb": peak / 2**20, "ok": process.returncode == 0, "error": error,
+    return {"seconds": seconds, "cpu": cpu, "peak_mb": peak / 2**20, "ok": process.returncode == 0, "error": error,
             "output": lines[-1] if lines else "", "stdout": out}
 
 
 def median_of(runs: list[dict[str, Any]]) -> dict[str, Any]:
-    """The run with the median time (the last run's outcome if any failed), with the largest peak of them all."""
+    """The run with the median time (the last run's outcome if any failed), with the median CPU seconds and the
+    largest peak of them all."""
     failed = [run for run in runs if not run["ok"]]
     chosen = failed[-1] if failed else sorted(runs, key=lambda run: run["seconds"])[len(runs) // 2]
-    return {**chosen, "peak_mb": max(run["peak_mb"] for run in runs)}
+    cpu = sorted(run["cpu"] for run in runs)[len(runs) // 2]
+    return {**chosen, "cpu": cpu, "peak_mb": max(run["peak_mb"] for run in runs)}
 
 
 def _row(label: str, result: dict[str, Any], limit: dict[str, Any], peer: dict[str, Any]) -> str:
     if not result["ok"]:
-        return f"  {label:<28}{'failed':>10}{'':>10}{'':>10}{result['peak_mb']:>10.0f}   {result['error'][:70]}"
+        return (f"  {label:<28}{'failed':>10}{'':>10}{'':>10}{'':>10}{'':>10}{result['peak_mb']:>10.0f}   "
+                f"{result['error'][:70]}")
     vs_a = f"{result['seconds'] / limit['seconds']:.2f}×" if limit["ok"] else "–"
     vs_b = f"{result['seconds'] / peer['seconds']:.2f}×" if peer["ok"] else "–"
-    return f"  {label:<28}{result['seconds']:>9.2f}s{vs_a:>10}{vs_b:>10}{result['peak_mb']:>10.0f}"
+    cpu_vs_a = f"{result['cpu'] / limit['cpu']:.2f}×" if limit["ok"] and limit["cpu"] > 0 else "–"
+    return (f"  {label:<28}{result['seconds']:>9.2f}s{vs_a:>10}{vs_b:>10}{result['cpu']:>9.2f}s{cpu_vs_a:>10}"
+            f"{result['peak_mb']:>10.0f}")
 
 
 def model_facts(path: Path) -> tuple[int, bool]:
@@ -168,7 +183,7 @@ def verdict(products: int, limit: dict[str, Any], peer: dict[str, Any], ours: di
         second = f"(c) ÷ (b) = {vs_b:.2f}× (target ≤ 1.0×: {'met' if vs_b <= 1.0 else 'missed'})"
     else:
         second = "(b) failed"
-    return f"  targets: {first}; {second}"
+    return f"  targets: {first}; {second}; CPU (c) − (a) = {ours['cpu'] - limit['cpu']:.2f} s"
 
 
 def wanted(name: str, patterns: list[str] | None) -> bool:
@@ -221,8 +236,9 @@ def main(argv: list[str] | None = None) -> None:
         py3dtiles = str(Path(sys.executable).with_name("py3dtiles"))
         try:
             print(f"IFC ingest, {multiprocessing.cpu_count()} cores; median wall seconds from process start to exit "
-                  f"of {max(1, args.repeat)} runs, ratios to (a) and (b), largest peak RSS of the process tree")
-            print(f"  {'':<28}{'time':>10}{'÷ (a)':>10}{'÷ (b)':>10}{'peak MB':>10}")
+                  f"of {max(1, args.repeat)} runs, ratios to (a) and (b), median CPU seconds of the process tree "
+                  "and their ratio to (a)'s, largest peak RSS of the process tree")
+            print(f"  {'':<28}{'time':>10}{'÷ (a)':>10}{'÷ (b)':>10}{'CPU':>10}{'÷ (a)':>10}{'peak MB':>10}")
             for i, path in enumerate(models):
                 products, placed = model_facts(path)
                 origin = [] if placed else [f"--origin={ORIGIN}"]

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import ifcopenshell
 import ifcopenshell.util.element
@@ -37,12 +37,14 @@ import ifcopenshell.util.placement
 import ifcopenshell.util.unit
 import numpy as np
 from numpy.typing import NDArray
-from pyproj import CRS, Geod, Transformer
 
 from ingest_bim.epset import find_epsets
 from ingest_bim.mapcrs import horizontal, is_projected, read_crs, vertical_note
 from ingest_gis.records import IngestError
 from tiles.geodesy import EnuFrame
+
+if TYPE_CHECKING:  # pyproj loads with the first map CRS (`mapcrs.read_crs`): a model placed by its site needs none
+    from pyproj import CRS
 
 SITE_DISAGREEMENT_M = 300.0  # a map conversion and the IfcSite reference further apart than this are reported
 OVERRIDE_HINT = ("give --origin LON,LAT,H (where the model's origin stands) or --crs EPSG (when the model's "
@@ -89,8 +91,11 @@ class Georef:
     warnings: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self._transformer = (Transformer.from_crs(horizontal(self.method.crs), CRS.from_epsg(4326), always_xy=True)
-                             if isinstance(self.method, _Projected) else None)
+        self._transformer = None
+        if isinstance(self.method, _Projected):
+            from pyproj import CRS, Transformer
+
+            self._transformer = Transformer.from_crs(horizontal(self.method.crs), CRS.from_epsg(4326), always_xy=True)
         self._frame = (EnuFrame(self.method.lon, self.method.lat, self.method.height)
                        if isinstance(self.method, _Tangent) else None)
         self.enu_rotation = self._measure_rotation()
@@ -400,6 +405,8 @@ def _cross_check(model: ifcopenshell.file, georef: Georef, reader: _Reader) -> G
     site = _Reader(model, GeorefOptions()).site()
     if site is None:
         return georef
+    from pyproj import Geod
+
     a, b = georef.origin(), site.origin()
     distance = float(Geod(ellps="WGS84").inv(a[0], a[1], b[0], b[1])[2])
     georef.parameters["site_reference_distance_m"] = round(distance, 3)

@@ -10,12 +10,12 @@ part; its heights are gravity-related and used unchanged as heights above the el
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
-from pyproj import CRS
-from pyproj.exceptions import CRSError
-
-from ingest_gis.citycrs import parse_crs
 from ingest_gis.records import IngestError
+
+if TYPE_CHECKING:  # pyproj loads when a CRS is read: a model placed by its site's latitude needs none
+    from pyproj import CRS
 
 _CODE = r"(?:EPSG\s*[: ]?\s*)?(\d+)"
 _COMPOUND_CODES = re.compile(rf"^\s*{_CODE}\s*\+\s*{_CODE}\s*$", re.IGNORECASE)
@@ -24,6 +24,10 @@ _SINGLE_CODE = re.compile(rf"^\s*{_CODE}\s*$", re.IGNORECASE)
 
 def read_crs(name: str, what: str) -> CRS:
     """The CRS `name` stands for; IngestError naming `what` (the option or entity it came from) otherwise."""
+    from pyproj.exceptions import CRSError
+
+    from ingest_gis.citycrs import parse_crs
+
     text = name.strip()
     compound, single = _COMPOUND_CODES.match(text), _SINGLE_CODE.match(text)
     if compound:

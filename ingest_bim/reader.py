@@ -108,6 +108,7 @@ def _geometry_pass(batches: Iterator[MeshBatch], name: str, infos: dict[int, Pro
     """Spool every batch's parts as tile features and keep outlines, footprints and heights per element."""
     drawn = _Drawn()
     done = 0
+    plans: dict[bytes, BaseGeometry | None] = {}  # by the faces' bytes: storeys repeat their walls, slabs, spaces
     for batch in batches:
         feature_ids, layers, properties, footprints = [], [], [], []
         for i, (shape, hull) in enumerate(zip(batch.shapes, _hulls(batch), strict=True)):
@@ -121,7 +122,8 @@ def _geometry_pass(batches: Iterator[MeshBatch], name: str, infos: dict[int, Pro
             drawn.heights[guid] = (float(batch.zmin[i]), float(batch.zmax[i]))
             footprint = hull
             if info.plan_class:
-                plan = _plan(batch.up_faces[i])
+                key = batch.up_faces[i].tobytes()
+                plan = plans[key] if key in plans else plans.setdefault(key, _plan(batch.up_faces[i]))
                 footprint = plan if plan is not None else hull
                 if info.stair_class:
                     drawn.stair_vertices[guid] = batch.model_vertices[i]

@@ -11,12 +11,16 @@ import ifcopenshell.util.element
 import ifcopenshell.util.placement
 import numpy as np
 import pytest
+import shapely
 
+from ingest_bim import geometry
 from ingest_bim.georef import GeorefOptions, read_georef
+from ingest_bim.model import MIN_ITERATOR_THREADS, iterator_threads, make_iterator
 from ingest_bim.properties import definition_values
 from ingest_bim.reader import read_geometry
 from ingest_bim.semantics import Semantics
 from ingest_bim.spool import FeatureSpool
+from ingest_bim.tileset import build_building_tileset
 from scenes.ifc_office import PRODUCTS_PER_STOREY, generate_office
 from tests.helpers.data import shared_data
 
@@ -115,3 +119,46 @@ def test_products_described_with_the_fast_readers_equal_those_described_with_ifc
         assert fast == plain
         described += sum(len(info.attributes.get("psets", {})) for info in fast)
     assert described > 4000
+
+
+def test_the_iterator_gets_at_least_sixteen_workers_and_one_core_computes_in_the_callers_thread() -> None:
+    assert iterator_threads(2) == MIN_ITERATOR_THREADS == 16
+    assert iterator_threads(64) == 64
+    assert iterator_threads(1) == 1
+
+
+def _shapes(model: ifcopenshell.file, cores: int) -> dict[str, tuple[bytes, bytes, bytes]]:
+    iterator = make_iterator(model, cores)
+    assert iterator is not None
+    shapes = {}
+    while True:
+        shape = iterator.get()
+        geometry = shape.geometry
+        shapes[str(shape.guid)] = (geometry.verts_buffer, geometry.faces_buffer, geometry.material_ids_buffer)
+        if not iterator.next():
+            return shapes
+
+
+def test_sixteen_workers_give_the_shapes_one_thread_gives_bit_for_bit(office: Path) -> None:
+    for model in (ifcopenshell.open(str(shared_data(SHARED[0]))), ifcopenshell.open(str(office))):
+        one = _shapes(model, 1)
+        assert len(one) > 20
+        assert _shapes(model, 2) == one
+
+
+def _read(path: Path) -> tuple[list[tuple[object, ...]], list[tuple[str, bytes]]]:
+    with FeatureSpool() as spool:
+        reading = read_geometry(path, "order", GeorefOptions(), spool)
+        tiles = build_building_tileset(spool)
+        bim = reading.finish()
+    objects = [(o.id, shapely.to_wkb(o.footprint), o.zmin, o.zmax, o.parent_id) for o in bim.objects]
+    return objects, sorted((e.path, e.content) for e in tiles.entries)
+
+
+def test_objects_and_tiles_do_not_depend_on_the_order_the_iterator_yields_shapes_in(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    path = shared_data(SHARED[0])
+    as_yielded = _read(path)
+    drain = geometry.raw_shapes
+    monkeypatch.setattr(geometry, "raw_shapes", lambda iterator: reversed(list(drain(iterator))))
+    assert _read(path) == as_yielded
