@@ -30,6 +30,17 @@ async def service_root(request: Request) -> OrjsonResponse:
     return OrjsonResponse(landing(_base(request), mqtt.url if mqtt is not None else None))
 
 
+def _refusal(exc: BaseException) -> HTTPException | None:
+    """The 4xx answer to a request that cannot be answered, or None for an error of the server."""
+    if isinstance(exc, FilterError):
+        return HTTPException(400, str(exc))
+    if isinstance(exc, NotFoundError):
+        return HTTPException(404, str(exc))
+    if isinstance(exc, asyncpg.DataError | asyncpg.InternalServerError | asyncpg.ProgramLimitExceededError):
+        return HTTPException(400, f"the request could not be evaluated: {exc}")
+    return None
+
+
 @router.get("/{path:path}", summary="SensorThings API read request: an entity set, entity, navigation or property "
                                     "with $filter, $expand, $select, $orderby, $top, $skip, $count")
 async def read(request: Request, path: str) -> Response:
@@ -42,18 +53,12 @@ async def read(request: Request, path: str) -> Response:
     try:
         body = await sta_query.answer(conn, path, options, sta_query.Request(_base(request), live.hub.state))
         parts = render_parts(body) if not isinstance(body, tuple) else []
-    except FilterError as exc:
+    except BaseException as exc:
         await pool.release(conn)
-        raise HTTPException(400, str(exc)) from None
-    except NotFoundError as exc:
-        await pool.release(conn)
-        raise HTTPException(404, str(exc)) from None
-    except (asyncpg.DataError, asyncpg.InternalServerError, asyncpg.ProgramLimitExceededError) as exc:
-        await pool.release(conn)
-        raise HTTPException(400, f"the request could not be evaluated: {exc}") from None
-    except BaseException:
-        await pool.release(conn)
-        raise
+        refusal = _refusal(exc)
+        if refusal is None:
+            raise
+        raise refusal from None
     if isinstance(body, tuple):  # a property's $value
         await pool.release(conn)
         value = body[1]
