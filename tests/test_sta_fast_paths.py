@@ -23,7 +23,7 @@ from tests.conftest import populated_server
 from tests.helpers.city import EAST_ROOM_CENTRE, add_house_and_street
 from twin.live.state import Latest, LiveState
 from twin.sta import query as sta_query
-from twin.sta.documents import documents_of, render
+from twin.sta.documents import Page, documents_of, render, render_parts
 from twin.sta.encode import Columns, encode, encode_array
 
 ODD_OBJECT = "3$x'Ab ü/\"q"
@@ -81,10 +81,13 @@ async def plain_and_fast(dsn: str, base: str, path: str, options: list[tuple[str
         state = LiveState()
         for row in await conn.fetch("SELECT sensor_id, time, value FROM sensor_latest"):
             state.latest[row["sensor_id"]] = Latest(row["time"], row["value"], 0)
-        bodies = [render(await sta_query.answer(conn, path, options, sta_query.Request(base, state, fast)))
-                  for fast in (False, True)]
+        answers = [await sta_query.answer(conn, path, options, sta_query.Request(base, state, fast))
+                   for fast in (False, True)]
     finally:
         await conn.close()
+    bodies = [render(body) for body in answers]
+    for body, whole in zip(answers, bodies, strict=True):  # the parts the server writes make the same body
+        assert b"".join(render_parts(body)) == whole
     return bodies[0], bodies[1]
 
 
@@ -184,7 +187,7 @@ def test_observation_pages_and_latest_observations_take_the_fast_path(served: tu
         return page["value"], latest["value"]
 
     page, latest = asyncio.run(values())
-    assert isinstance(page, orjson.Fragment) and isinstance(latest, orjson.Fragment)
+    assert isinstance(page, Page) and isinstance(latest, Page)
 
 
 def test_a_page_written_in_one_piece_equals_its_documents_joined() -> None:
@@ -200,5 +203,15 @@ def test_a_page_written_in_one_piece_equals_its_documents_joined() -> None:
                 documents = encode("Observations", columns, count, base, select, more[:count] if more else None)
                 whole = encode_array("Observations", columns, count, base, select, more[:count] if more else None)
                 assert documents is not None and whole is not None
-                assert orjson.dumps(whole) == b"[" + b",".join(documents) + b"]"
-                assert orjson.loads(orjson.dumps(whole)) == [orjson.loads(d) for d in documents]
+                assert whole.text == b"[" + b",".join(documents) + b"]"
+                assert orjson.loads(whole.text) == [orjson.loads(d) for d in documents]
+
+
+def test_a_written_page_goes_out_as_parts_that_make_the_rendered_body() -> None:
+    page = Page(b'[{"@iot.id":"S~1","result":1.5}]')
+    for body in ({"value": page}, {"@iot.count": 2, "@iot.nextLink": "http://x/Observations?$skip=1", "value": page}):
+        parts = render_parts(body)
+        assert len(parts) == 3 and parts[1] is page.text
+        assert b"".join(parts) == render(body)
+        assert orjson.loads(render(body))["value"] == [{"@iot.id": "S~1", "result": 1.5}]
+    assert render_parts({"value": [1], "@iot.count": 1}) == [render({"value": [1], "@iot.count": 1})]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -180,6 +181,10 @@ def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
         app.state.drain.install()  # SIGTERM: stop accepting, websockets told to resume elsewhere, then shut down
         metrics.forget_dead_workers()
         sampler = asyncio.create_task(metrics.sample_every(live), name="citytwin-metrics") if live else None
+        # what startup made (modules, the live state's sensors and latest values) lives as long as the worker:
+        # frozen, the collector's full passes skip it, which a request making 10,000s of objects triggers (≈5 ms
+        # of a 10,000-observation SensorThings page with 100,000 sensors loaded)
+        gc.freeze()
         try:
             yield {APP_STATE_KEY: app}
         finally:

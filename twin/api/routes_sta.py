@@ -8,10 +8,10 @@ from urllib.parse import parse_qsl
 import asyncpg
 from fastapi import APIRouter, HTTPException, Request, Response
 
-from twin.api.responses import OrjsonResponse
+from twin.api.responses import OrjsonResponse, PartsResponse
 from twin.api.routes_live import live_service
 from twin.sta import query as sta_query
-from twin.sta.documents import landing, render
+from twin.sta.documents import landing, render_parts
 from twin.sta.filter import FilterError
 from twin.sta.resource import NotFoundError
 
@@ -30,6 +30,17 @@ async def service_root(request: Request) -> OrjsonResponse:
     return OrjsonResponse(landing(_base(request), mqtt.url if mqtt is not None else None))
 
 
+def _refusal(exc: BaseException) -> HTTPException | None:
+    """The 4xx answer to a request that cannot be answered, or None for an error of the server."""
+    if isinstance(exc, FilterError):
+        return HTTPException(400, str(exc))
+    if isinstance(exc, NotFoundError):
+        return HTTPException(404, str(exc))
+    if isinstance(exc, asyncpg.DataError | asyncpg.InternalServerError | asyncpg.ProgramLimitExceededError):
+        return HTTPException(400, f"the request could not be evaluated: {exc}")
+    return None
+
+
 @router.get("/{path:path}", summary="SensorThings API read request: an entity set, entity, navigation or property "
                                     "with $filter, $expand, $select, $orderby, $top, $skip, $count")
 async def read(request: Request, path: str) -> Response:
@@ -37,16 +48,20 @@ async def read(request: Request, path: str) -> Response:
     if not path.strip("/"):
         return await service_root(request)
     options = [(k, v) for k, v in parse_qsl(request.url.query, keep_blank_values=True) if k.startswith("$")]
+    pool = live.pool
+    conn = await pool.acquire()
     try:
-        async with live.pool.acquire() as conn:
-            body = await sta_query.answer(conn, path, options, sta_query.Request(_base(request), live.hub.state))
-    except FilterError as exc:
-        raise HTTPException(400, str(exc)) from None
-    except NotFoundError as exc:
-        raise HTTPException(404, str(exc)) from None
-    except (asyncpg.DataError, asyncpg.InternalServerError, asyncpg.ProgramLimitExceededError) as exc:
-        raise HTTPException(400, f"the request could not be evaluated: {exc}") from None
+        body = await sta_query.answer(conn, path, options, sta_query.Request(_base(request), live.hub.state))
+        parts = render_parts(body) if not isinstance(body, tuple) else []
+    except BaseException as exc:
+        await pool.release(conn)
+        refusal = _refusal(exc)
+        if refusal is None:
+            raise
+        raise refusal from None
     if isinstance(body, tuple):  # a property's $value
+        await pool.release(conn)
         value = body[1]
         return Response("" if value is None else str(value), media_type="text/plain")
-    return Response(render(body), media_type="application/json")
+    # the connection goes back to the pool (its reset is a round trip) once the answer is written
+    return PartsResponse(parts, "application/json", after=lambda: pool.release(conn))

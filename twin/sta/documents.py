@@ -127,9 +127,36 @@ def documents_of(entity: Entity, rows: Sequence[Mapping[str, Any]], base: str, s
     return out
 
 
+class Page:
+    """A collection's documents already written as one JSON array (`twin.sta.encode`): `render` writes it as it
+    is, and `render_parts` hands it on without copying it into the body."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: bytes) -> None:
+        self.text = text
+
+
+def _written(value: Any) -> orjson.Fragment:
+    if isinstance(value, Page):
+        return orjson.Fragment(value.text)
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
 def render(body: Any) -> bytes:
     """A response body as JSON: datetimes in UTC with `Z`, as `iso` writes them."""
-    return orjson.dumps(body, option=orjson.OPT_UTC_Z | orjson.OPT_NON_STR_KEYS)
+    return orjson.dumps(body, default=_written, option=orjson.OPT_UTC_Z | orjson.OPT_NON_STR_KEYS)
+
+
+def render_parts(body: Any) -> list[bytes]:
+    """`render(body)` as parts to be written one after the other: a collection whose `value` (its last member)
+    is a Page is the members before it, the page itself and the closing brace, so a page of megabytes is not
+    copied once more into a joined body."""
+    if not isinstance(body, dict) or not isinstance(body.get("value"), Page) or next(reversed(body)) != "value":
+        return [render(body)]
+    rest = {name: value for name, value in body.items() if name != "value"}
+    head = render(rest)[:-1] + (b',"value":' if rest else b'"value":')
+    return [head, body["value"].text, b"}"]
 
 DATA_ARRAY_COMPONENTS = ("id", "phenomenonTime", "resultTime", "result")
 

@@ -16,7 +16,16 @@ from typing import Any
 
 import orjson
 
-from twin.sta.documents import DATA_ARRAY_COMPONENTS, PLAIN, PLAIN_VALUE, documents_of, plan, render, self_link
+from twin.sta.documents import (
+    DATA_ARRAY_COMPONENTS,
+    PLAIN,
+    PLAIN_VALUE,
+    Page,
+    documents_of,
+    plan,
+    render,
+    self_link,
+)
 from twin.sta.model import ENTITIES
 
 Columns = dict[str, Sequence[Any]]
@@ -171,7 +180,7 @@ def encode(set_name: str, columns: Columns, count: int, base: str, select: list[
 
 
 def encode_array(set_name: str, columns: Columns, count: int, base: str, select: list[str] | None,
-                 extra: Sequence[bytes] | None = None) -> orjson.Fragment | None:
+                 extra: Sequence[bytes] | None = None) -> Page | None:
     """`join(encode(…))` in one piece: the template's constant pieces and the values interleaved by slice
     assignment and joined once, with no Python step per entity."""
     shown = _template(set_name, base, select, extra)
@@ -191,16 +200,16 @@ def encode_array(set_name: str, columns: Columns, count: int, base: str, select:
         parts[2 * slot + 2::stride] = [pieces[slot + 1]] * count
     parts[0] = b"[" + pieces[0]
     parts[-1] = pieces[-1] + b"]"
-    return orjson.Fragment(b"".join(parts))
+    return Page(b"".join(parts))
 
 
-def join(documents: list[bytes]) -> orjson.Fragment:
+def join(documents: list[bytes]) -> Page:
     """Documents as one JSON array, ready to go into a body as it is (copied once: a page may be megabytes)."""
     if not documents:
-        return orjson.Fragment(b"[]")
+        return Page(b"[]")
     documents[0] = b"[" + documents[0]
     documents[-1] += b"]"
-    return orjson.Fragment(b",".join(documents))
+    return Page(b",".join(documents))
 
 
 def columns_of(records: Sequence[Any], names: Sequence[str]) -> Columns:
