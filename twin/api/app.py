@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -48,6 +47,7 @@ from twin.live.service import LiveOptions, LiveService
 from twin.notices import NoticeListener
 from twin.ops import metrics
 from twin.ops.drain import Drain
+from twin.ops.heap import settle_heap
 from twin.ops.http import ROUTE_KEY, observed
 from twin.settings import Settings
 from twin.tilestore import content_source_for
@@ -181,10 +181,7 @@ def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
         app.state.drain.install()  # SIGTERM: stop accepting, websockets told to resume elsewhere, then shut down
         metrics.forget_dead_workers()
         sampler = asyncio.create_task(metrics.sample_every(live), name="citytwin-metrics") if live else None
-        # what startup made (modules, the live state's sensors and latest values) lives as long as the worker:
-        # frozen, the collector's full passes skip it, which a request making 10,000s of objects triggers (≈5 ms
-        # of a 10,000-observation SensorThings page with 100,000 sensors loaded)
-        gc.freeze()
+        settle_heap()  # what startup made lives as long as the worker (twin/ops/heap.py)
         try:
             yield {APP_STATE_KEY: app}
         finally:

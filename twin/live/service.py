@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
-import gc
 import logging
 import uuid
 from collections.abc import Callable
@@ -32,22 +30,6 @@ from twin.ops import metrics
 from twin.queries import containing_query
 
 log = logging.getLogger(__name__)
-
-
-GC_YOUNG = 50_000
-"""The live layer's youngest-generation GC threshold (CPython's default is 700). At the default a message, route or
-outbox entry that lives a few milliseconds is promoted and later counted into full collections, which over a live
-state of 100,000 sensors took most of the server's CPU under load (`bench live`: 12 of 30 CPU-seconds, pauses of
-up to 2 s); at 50,000 short-lived objects die young."""
-
-
-@functools.cache
-def collect_less() -> None:
-    """Freeze what the start loaded (full collections skip it from now on) and raise the young threshold; once a
-    process (a frozen object is never collected, so freezing again would keep what later starts left behind)."""
-    gc.freeze()
-    young, middle, old = gc.get_threshold()
-    gc.set_threshold(max(young, GC_YOUNG), middle, old)
 
 
 @dataclass(frozen=True)
@@ -97,7 +79,6 @@ class LiveService:
         async with pool.acquire() as conn:
             await latest.recover(conn, every_mark=True)  # the last run may have crashed before a flush
             state = await store.load_state(conn, 0)
-        collect_less()
         service = cls(pool, bus, Hub(state, outbox_limit=options.outbox_limit), options)
         async with pool.acquire() as conn:  # before any reading is taken: a crash from now on is recovered
             await latest.flush(conn, service.worker, [], datetime.now(UTC) - latest.SLACK)
