@@ -20,19 +20,19 @@ STALE = timedelta(seconds=30)
 """A mark not moved for this long belongs to a worker that is gone (a live one moves it every flush)."""
 RECOVERY_LOCK = 7_263_514_002
 
-UPSERT = """
-INSERT INTO sensor_latest (sensor_id, time, value, received_at)
-SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::float8[], $4::timestamptz[])
+NEWER_WINS = """
 ON CONFLICT (sensor_id) DO UPDATE SET time = excluded.time, value = excluded.value,
     received_at = excluded.received_at WHERE sensor_latest.time < excluded.time"""
+"""How a row meets the stored latest value of its sensor: the later reading stays."""
+UPSERT = """
+INSERT INTO sensor_latest (sensor_id, time, value, received_at)
+SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::float8[], $4::timestamptz[])""" + NEWER_WINS
 MARK = """INSERT INTO sensor_latest_flush (worker, upto, at) VALUES ($1, $2, now())
 ON CONFLICT (worker) DO UPDATE SET upto = excluded.upto, at = excluded.at"""
 CORRECT = """
 INSERT INTO sensor_latest
 SELECT DISTINCT ON (sensor_id) sensor_id, time, value, received_at FROM readings WHERE received_at >= $1
-ORDER BY sensor_id, time DESC
-ON CONFLICT (sensor_id) DO UPDATE SET time = excluded.time, value = excluded.value,
-    received_at = excluded.received_at WHERE sensor_latest.time < excluded.time"""
+ORDER BY sensor_id, time DESC""" + NEWER_WINS
 
 
 class Pending:
