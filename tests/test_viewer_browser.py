@@ -138,13 +138,18 @@ def browser() -> Iterator[Any]:
         browser.close()
 
 
-@pytest.fixture
-def page(browser: Any) -> Iterator[Any]:
-    context = browser.new_context(viewport=VIEWPORT)
+def new_page(browser: Any, **context_options: Any) -> Iterator[Any]:
+    """A page in its own browser context (30 s default timeout), closed after use: `yield from` it in a fixture."""
+    context = browser.new_context(**context_options)
     page = context.new_page()
     page.set_default_timeout(30_000)
     yield page
     context.close()
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    yield from new_page(browser, viewport=VIEWPORT)
 
 
 def open_viewer(page: Any, log: PageLog) -> dict[str, Any]:

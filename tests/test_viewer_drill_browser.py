@@ -14,7 +14,7 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from tests.test_viewer_browser import ARTIFACTS, PageLog, browser, open_viewer  # noqa: F401 - browser is a fixture
+from tests.test_viewer_browser import ARTIFACTS, PageLog, browser, new_page, open_viewer  # noqa: F401 - browser is a fixture
 
 pytestmark = pytest.mark.browser
 
@@ -76,11 +76,7 @@ def house(server_url: str, template_database: str, tmp_path_factory: pytest.Temp
 
 @pytest.fixture
 def tab(browser: Any) -> Iterator[Any]:  # noqa: F811 - the shared browser fixture
-    context = browser.new_context(viewport=VIEWPORT)
-    page = context.new_page()
-    page.set_default_timeout(30_000)
-    yield page
-    context.close()
+    yield from new_page(browser, viewport=VIEWPORT)
 
 
 def drills(page: Any, expression: str) -> Any:

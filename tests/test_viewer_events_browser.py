@@ -17,7 +17,7 @@ import orjson
 import pytest
 from sqlalchemy import text
 
-from tests.test_viewer_browser import PageLog, browser, open_viewer  # noqa: F401 - browser is a fixture
+from tests.test_viewer_browser import PageLog, browser, new_page, open_viewer  # noqa: F401 - browser is a fixture
 
 pytestmark = pytest.mark.browser
 
@@ -84,11 +84,7 @@ def city(server_url: str, template_database: str, tmp_path_factory: pytest.TempP
 
 @pytest.fixture
 def tab(browser: Any) -> Iterator[Any]:  # noqa: F811 - the shared browser fixture
-    context = browser.new_context(viewport=VIEWPORT)
-    page = context.new_page()
-    page.set_default_timeout(30_000)
-    yield page
-    context.close()
+    yield from new_page(browser, viewport=VIEWPORT)
 
 
 def start(page: Any, log: PageLog) -> None:
