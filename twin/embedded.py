@@ -10,10 +10,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import pwd
 import secrets
 import shutil
-import stat
 import subprocess
 import time
 from dataclasses import dataclass
@@ -23,7 +21,7 @@ from urllib.parse import quote
 import psycopg
 
 from twin.filelock import exclusive
-from twin.localhost import accepting, free_port
+from twin.localhost import accepting, free_port, make_traversable, service_user
 
 INSTALL_HINT = "apt-get install postgresql-15-postgis-3"
 DATABASE = "citytwin"
@@ -155,25 +153,10 @@ class EmbeddedPostgres:
     def _as_root(self) -> bool:
         return os.geteuid() == 0
 
-    def _db_user(self) -> pwd.struct_passwd:
-        try:
-            return pwd.getpwnam(self.os_user)
-        except KeyError:
-            subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin",
-                            self.os_user], check=True, capture_output=True)
-            return pwd.getpwnam(self.os_user)
-
-    def _make_traversable(self, path: Path) -> None:
-        """Let the database user reach `path`: add search (x) permission to ancestors that lack it."""
-        for directory in [path, *path.parents]:
-            mode = directory.stat().st_mode
-            if not mode & stat.S_IXOTH:
-                directory.chmod(mode | stat.S_IXOTH)
-
     def _run(self, args: list, *, check: bool = True) -> subprocess.CompletedProcess[str]:
         kwargs: dict = {}
         if self._as_root():
-            user = self._db_user()
+            user = service_user(self.os_user)
             kwargs = {"user": user.pw_uid, "group": user.pw_gid, "extra_groups": []}
         result = subprocess.run([str(a) for a in args], capture_output=True, text=True, cwd="/", **kwargs)
         if check and result.returncode != 0:
@@ -198,8 +181,8 @@ class EmbeddedPostgres:
         pwfile.chmod(0o600)
         try:
             if self._as_root():
-                user = self._db_user()
-                self._make_traversable(self.data_dir)
+                user = service_user(self.os_user)
+                make_traversable(self.data_dir)
                 os.chown(self.cluster_dir, user.pw_uid, user.pw_gid)
                 os.chown(pwfile, user.pw_uid, user.pw_gid)
             self._run([bin_dir / "initdb", "-D", self.cluster_dir, "-U", "citytwin", "--auth=scram-sha-256",

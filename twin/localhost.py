@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import os
+import pwd
 import socket
+import stat
+import subprocess
+from pathlib import Path
 
 
 def free_port() -> int:
@@ -29,3 +33,21 @@ def pid_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def service_user(name: str) -> pwd.struct_passwd:
+    """The system account a private server drops root for, created (no home, no login) when missing."""
+    try:
+        return pwd.getpwnam(name)
+    except KeyError:
+        subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", name],
+                       check=True, capture_output=True)
+        return pwd.getpwnam(name)
+
+
+def make_traversable(path: Path) -> None:
+    """Let another account reach `path`: add search (x) permission for others to it and its ancestors that lack it."""
+    for directory in [path, *path.parents]:
+        mode = directory.stat().st_mode
+        if not mode & stat.S_IXOTH:
+            directory.chmod(mode | stat.S_IXOTH)

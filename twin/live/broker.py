@@ -14,11 +14,9 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import pwd
 import secrets
 import shutil
 import signal
-import stat
 import subprocess
 import time
 from pathlib import Path
@@ -27,7 +25,7 @@ from typing import Any
 from twin.access.keys import mosquitto_hash
 from twin.access.mqtt_files import SERVICE_USER, MqttFiles
 from twin.filelock import exclusive
-from twin.localhost import accepting, free_port, pid_alive
+from twin.localhost import accepting, free_port, make_traversable, pid_alive, service_user
 
 INSTALL_HINT = "apt-get install mosquitto"
 BINARY = Path("/usr/sbin/mosquitto")
@@ -184,12 +182,9 @@ class MosquittoBroker:
             "log_timestamp_format %Y-%m-%dT%H:%M:%S",
         ]
         if os.geteuid() == 0:  # mosquitto drops root for this user; it must own what the broker writes
-            user = self._broker_user()
+            user = service_user(self.os_user)
             lines.append(f"user {user.pw_name}")
-            for directory in self.dir.parents:
-                mode = directory.stat().st_mode
-                if not mode & stat.S_IXOTH:
-                    directory.chmod(mode | stat.S_IXOTH)
+            make_traversable(self.dir.parent)
             for path in [self.dir, *self.dir.glob("*.db")]:
                 os.chown(path, user.pw_uid, user.pw_gid)
         config = self.dir / "mosquitto.conf"
@@ -218,17 +213,9 @@ class MosquittoBroker:
         with os.fdopen(fd, "w") as handle:
             handle.write(content)
         if broker and os.geteuid() == 0:
-            user = self._broker_user()
+            user = service_user(self.os_user)
             os.chown(tmp, user.pw_uid, user.pw_gid)
         tmp.replace(path)
-
-    def _broker_user(self) -> pwd.struct_passwd:
-        try:
-            return pwd.getpwnam(self.os_user)
-        except KeyError:
-            subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin",
-                            self.os_user], check=True, capture_output=True)
-            return pwd.getpwnam(self.os_user)
 
     def _state(self) -> dict[str, Any]:
         try:
