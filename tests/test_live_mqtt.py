@@ -27,7 +27,8 @@ from tests.helpers.live import live_client
 from twin.api import create_app
 from twin.db import Database, create_db_engine
 from twin.live.broker import MosquittoBroker
-from twin.live.mqtt_bridge import BrokerAddress, MqttBridge, unpack
+from twin.live.mqtt_bridge import BrokerAddress, MqttBridge
+from twin.live.mqtt_messages import unpack
 from twin.settings import Settings
 
 SENSORS = [
