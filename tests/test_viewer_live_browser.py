@@ -94,8 +94,11 @@ def test_a_reading_crossing_red_turns_its_building_red_and_the_alarm_is_acknowle
     assert page.text_content("#live-indicator") == "● Live"  # "● Live (实时)": its English side in an en browser
     page.wait_for_function("() => window.citytwin.live.sensors.byId.size === 2")  # the points of both sensors
     assert page.evaluate("window.citytwin.live.sensors.colorOf('GAS-A-ROOM')") == "online"
+    # The building's features in the loaded tiles (once, in a CI run at load ≈15, not yet there when the opening
+    # had settled).
+    page.wait_for_function("() => window.citytwin.live.featureColors('blocks.a').length > 0")
     before = feature_colours(page, "blocks.a")
-    assert before and RED not in before, before
+    assert RED not in before, before
     assert page.locator("#alarm-list li").count() == 0
 
     answer = httpx.post(f"{blocks}/readings", json=[{"sensor": "GAS-A-ROOM", "value": 31.0}])
