@@ -21,7 +21,8 @@ from sqlalchemy import Engine, text
 
 from tests.conftest import populated_server
 from tests.helpers.city import EAST_ROOM_CENTRE, add_house_and_street
-from twin.live.state import Latest, LiveState
+from twin.live.state import LiveState
+from twin.live.store import init_connection, load_state
 from twin.sta import query as sta_query
 from twin.sta.documents import Page, documents_of, render, render_parts
 from twin.sta.encode import Columns, encode, encode_array
@@ -78,9 +79,8 @@ async def plain_and_fast(dsn: str, base: str, path: str, options: list[tuple[str
     """The body of one request by the plain path and by the fast path, on the database's latest values."""
     conn = await asyncpg.connect(dsn)
     try:
-        state = LiveState()
-        for row in await conn.fetch("SELECT sensor_id, time, value FROM sensor_latest"):
-            state.latest[row["sensor_id"]] = Latest(row["time"], row["value"], 0)
+        await init_connection(conn)
+        state = await load_state(conn, 0)  # the sensors and latest values as a worker starts with them
         answers = [await sta_query.answer(conn, path, options, sta_query.Request(base, state, fast))
                    for fast in (False, True)]
     finally:

@@ -1,6 +1,6 @@
 """Read requests answered on asyncpg: one statement per entity set asked for (the path's conditions, `$filter`,
 `$orderby` and paging), one more per `$expand` level (all parents at once: a LATERAL join per parent, so each
-takes its own `$top` through the index), and the latest observation of datastreams from the live state."""
+takes its own `$top` through the index); the latest observations and Datastreams in an area from memory."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from twin.sta.compile import Compiler
 from twin.sta.documents import data_arrays, documents_of, plan, self_link, value_of
 from twin.sta.encode import Columns, columns_of, data_arrays_of, encode, encode_array
 from twin.sta.filter import FilterError
+from twin.sta.hot import in_area
 from twin.sta.lean import datastream_columns
 from twin.sta.model import (
     ENTITIES,
@@ -162,22 +163,23 @@ async def collection(conn: asyncpg.Connection, resource: Resource, query: Query,
         (entity.read is not None and not query.expand) or (entity.name == "Datastream" and writable(entity, query)))
     rows: list[Row] = []
     page: Columns = {}
-    if by_columns and entity.read is not None:
+    held = await in_area(conn, resource, query, request.state) if by_columns and entity.read is None else None
+    if held is not None:  # from memory (`twin.sta.hot`)
+        page = await datastream_columns(conn, held[query.skip:query.skip + query.top + 1])
+    elif by_columns and entity.read is not None:
         page = await read_columns(conn, await conn.fetch(f"SELECT {columns(entity, 'e')} {table}",
                                                          *compiler.params))
-        found = len(page["id"])
     elif by_columns:
         page = await datastream_columns(conn, await conn.fetch(f"SELECT {lean.COLUMNS} {table}", *compiler.params))
-        found = len(page["id"])
     else:
         rows = await read_rows(conn, entity, await conn.fetch(f"SELECT {columns(entity, 'e')} {table}",
                                                               *compiler.params))
-        found = len(rows)
+    found = len(page["id"]) if by_columns else len(rows)
     if not found and len(resource.steps) > 1 and not await _parent_exists(conn, resource.steps[:-1]):
         raise NotFoundError(f"no {resource.steps[-2].entity.name} {resource.steps[-2].id!r}")
     out: dict[str, Any] = {}
     if query.count:
-        out["@iot.count"] = await conn.fetchval(
+        out["@iot.count"] = len(held) if held is not None else await conn.fetchval(
             f"SELECT count(*) FROM ({entity.sql}) AS e WHERE {condition}", *compiler.params[:counted])
     if found > query.top:
         found = query.top
