@@ -1,17 +1,20 @@
-"""Datastreams in an area answered from memory: `Datastreams?$filter=st_within(observedArea, geometry'…')` (or
-`st_intersects`, `geo.intersects`) in the default order, with `$expand` of the latest Observation or nothing. The
-sensors in the area come from the live state's positions (every worker's state is fed through the bus), each
-one's row of the Datastreams view is read from PostgreSQL once and kept until its sensor changes, and the latest
-Observations come from the live state as on the SQL path. Anything it cannot answer exactly is left to SQL
-(`in_area` gives None): other request shapes, a database that does not order ids by code point, a geometry other
-than a valid polygon, and a polygon with a sensor on or within `EDGE_DEG` of its boundary (where PostGIS and GEOS
-could decide a point differently), unless the polygon is an axis-aligned box, which is decided exactly."""
+"""Answers from memory. The latest Observation of datastreams comes from the live state's latest values. And
+`Datastreams?$filter=st_within(observedArea, geometry'…')` (or `st_intersects`, `geo.intersects`) in the
+default order, expanding the latest Observation or nothing, is answered with no scan: the sensors in the area
+from the live state's positions (every worker's state is fed through the bus), each datastream's document as
+the SQL path writes it, kept until its sensor changes (its constant part read from the Datastreams view once),
+and each one's latest Observation written once per reading. What it cannot answer exactly is left to SQL
+(`in_area` gives None): other request shapes or `$select`, a database that does not order ids by code point, a
+geometry other than a valid polygon, and a polygon with a sensor on or within `EDGE_DEG` of its boundary (where
+PostGIS and GEOS could decide differently) unless it is an axis-aligned box, which is decided exactly."""
 
 from __future__ import annotations
 
 import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlencode
 
 import asyncpg
 import numpy as np
@@ -20,23 +23,59 @@ from numpy.typing import NDArray
 from shapely import wkt
 
 from twin.live.sensors import Sensor
-from twin.live.state import LiveState
+from twin.live.state import EPOCH, Latest, LiveState
 from twin.sta import lean
 from twin.sta.compile import check_wkt
+from twin.sta.documents import Page
+from twin.sta.encode import encode
 from twin.sta.filter import Call, FilterError, Literal, Node, Path
-from twin.sta.model import DATASTREAMS_SQL
+from twin.sta.model import DATASTREAMS_SQL, STATE_KINDS, Entity
 from twin.sta.options import Query
 from twin.sta.resource import Resource
 
 AREA = Path(("observedArea",))
 EDGE_DEG = 1e-9
 """Within this distance of a general polygon's boundary (≈0.1 mm) a sensor is left to PostGIS to decide."""
+LINK_SAFE = "$'(),/:"
 ROWS_SQL = f"SELECT {lean.COLUMNS} FROM ({DATASTREAMS_SQL}) AS e WHERE e.id = ANY($1::text[])"
 COLLATION_SQL = """SELECT coalesce(nullif(c.collname, 'default'), d.datcollate),
        coalesce(to_jsonb(d) ->> 'datlocprovider', 'c')
   FROM pg_attribute a JOIN pg_database d ON d.datname = current_database()
   LEFT JOIN pg_collation c ON c.oid = a.attcollation
  WHERE a.attrelid = 'sensors'::regclass AND a.attname = 'id'"""
+BASES = 4
+"""Base URLs whose documents are kept (one per name the server is reached by)."""
+
+
+def writable(entity: Entity, query: Query) -> bool:
+    """Whether `encode` writes the documents: they expand nothing, or a Datastream's latest Observation alone."""
+    items = query.expand
+    return not items or (len(items) == 1 and entity.name == "Datastream" and items[0].navigation == "Observations"
+                         and items[0].query.is_latest())
+
+
+def latest_written(state: LiveState, base: str, idents: Sequence[str], kinds: Sequence[str],
+                   select: list[str] | None) -> list[bytes] | None:
+    """Each datastream's latest Observation from the live state, as JSON text to end its document with
+    (`,"Observations":[…]`), given the datastreams' ids and kinds; None when `encode` cannot write them."""
+    values = list(map(state.latest.get, idents))
+    held = [(ident, value) for ident, value in zip(idents, values, strict=True) if value is not None]
+    streams = [ident for ident, _ in held]
+    times = [value.time for _, value in held]
+    results: list[Any] = [value.value for _, value in held]
+    if not STATE_KINDS.isdisjoint(kinds):
+        states = {ident for ident, kind in zip(idents, kinds, strict=True) if kind in STATE_KINDS}
+        results = [bool(v) if s in states else v for s, v in zip(streams, results, strict=True)]
+    deltas = [time - EPOCH for time in times]
+    ids = [f"{s}~{(d.days * 86_400 + d.seconds) * 1_000_000 + d.microseconds}"
+           for s, d in zip(streams, deltas, strict=True)]
+    written = encode("Observations", {"id": ids, "datastream_id": streams, "phenomenon_time": times,
+                                      "result": results}, len(ids), base, select)
+    if written is None:
+        return None
+    docs = iter(written)
+    return [b',"Observations":[' + next(docs) + b"]" if value is not None else b',"Observations":[]'
+            for value in values]
 
 
 @dataclass
@@ -49,13 +88,24 @@ class Positions:
     lat: NDArray[np.float64]
 
 
+@dataclass(slots=True)
+class Document:
+    """A datastream's document as the SQL path writes it, without its closing brace, for the sensor it was read
+    for; and its latest Observation member (`,"Observations":[…]`) for the latest value it was written from."""
+
+    sensor: Sensor
+    kind: str
+    text: bytes
+    latest: Latest | None = None
+    member: bytes | None = None
+
+
 @dataclass
 class Hot:
-    """What is kept per live state: the positions, and the Datastreams view's row per sensor with the sensor it
-    was read for (a row whose sensor is no longer the state's is read again)."""
+    """What is kept per live state: the positions, and the documents by base URL and datastream."""
 
     positions: Positions | None = None
-    rows: dict[str, tuple[Sensor, asyncpg.Record]] = field(default_factory=dict)
+    documents: dict[str, dict[str, Document]] = field(default_factory=dict)
 
 
 _kept: weakref.WeakKeyDictionary[LiveState, Hot] = weakref.WeakKeyDictionary()
@@ -70,7 +120,10 @@ def positions_of(state: LiveState, hot: Hot) -> Positions:
     hot.positions = Positions(state.sensors_version, [s.id for s in placed],
                               np.array([s.lon for s in placed], dtype=np.float64),
                               np.array([s.lat for s in placed], dtype=np.float64))
-    hot.rows = {k: v for k, v in hot.rows.items() if state.sensors.get(k) is v[0]}  # forget replaced sensors
+    sensors = state.sensors
+    for documents in hot.documents.values():  # forget the documents of sensors replaced or gone
+        for gone in [k for k, d in documents.items() if sensors.get(k) is not d.sensor]:
+            del documents[gone]
     return hot.positions
 
 
@@ -115,8 +168,7 @@ def matches(positions: Positions, test: str, geometry: shapely.Geometry) -> list
     w, s, e, n = shapely.bounds(geometry).tolist()
     near = np.flatnonzero((lon >= w) & (lon <= e) & (lat >= s) & (lat <= n))
     x, y = lon[near], lat[near]
-    box = _box(geometry)
-    if box is not None:  # comparisons alone: exact, as PostGIS decides them
+    if _box(geometry) is not None:  # comparisons alone: exact, as PostGIS decides them
         inside = (x > w) & (x < e) & (y > s) & (y < n) if test == "within" else np.ones(len(near), dtype=bool)
     else:
         shapely.prepare(geometry)
@@ -135,29 +187,66 @@ async def codepoint_order(conn: asyncpg.Connection) -> bool:
     return _codepoint_order
 
 
-async def rows_of(conn: asyncpg.Connection, state: LiveState, hot: Hot, ids: Sequence[str]
-                  ) -> list[asyncpg.Record]:
-    """The Datastreams view's rows (`lean.COLUMNS`) of these sensors in their order, those not kept read in one
-    statement; a sensor no longer stored is left out, as SQL would."""
+async def documents_of(conn: asyncpg.Connection, state: LiveState, kept: dict[str, Document], base: str,
+                       ids: Sequence[str]) -> list[Document] | None:
+    """The documents of these datastreams in their order, those not kept read in one statement and written as
+    the SQL path writes them; a sensor no longer stored is left out, as SQL would. None when `encode` cannot
+    write them."""
     sensors = state.sensors
-    kept = hot.rows
-    missing = [i for i in ids if (entry := kept.get(i)) is None or entry[0] is not sensors.get(i)]
+    missing = [i for i in ids if (d := kept.get(i)) is None or d.sensor is not sensors.get(i)]
     if missing:
         asked = {i: sensors[i] for i in missing if i in sensors}  # the sensors as they are before the read
         for i in missing:
             kept.pop(i, None)
-        for record in await conn.fetch(ROWS_SQL, missing):
-            if record[0] in asked:
-                kept[record[0]] = (asked[record[0]], record)
-    return [entry[1] for i in ids if (entry := kept.get(i)) is not None]
+        records = [r for r in await conn.fetch(ROWS_SQL, missing) if r[0] in asked]
+        page = await lean.datastream_columns(conn, records)
+        written = encode("Datastreams", page, len(records), base, None, [b""] * len(records))
+        if written is None:
+            return None
+        for record, text in zip(records, written, strict=True):
+            kept[record[0]] = Document(asked[record[0]], record[2], text[:-1])
+    return [d for i in ids if (d := kept.get(i)) is not None]
 
 
-async def in_area(conn: asyncpg.Connection, resource: Resource, query: Query, state: LiveState
-                  ) -> list[asyncpg.Record] | None:
-    """Every Datastream row the request's area filter selects, in id order (the caller pages them), for a
-    Datastreams collection written column by column; None when SQL must answer it."""
+def members_of(state: LiveState, base: str, documents: list[Document], select: list[str] | None
+               ) -> list[bytes] | None:
+    """Each datastream's latest Observation member; written again only for a datastream with a newer reading
+    (kept for the default `$select`)."""
+    latest = state.latest
+    if select is not None:
+        return latest_written(state, base, [d.sensor.id for d in documents], [d.kind for d in documents], select)
+    stale = [d for d in documents if d.member is None or d.latest is not latest.get(d.sensor.id)]
+    if stale:
+        values = [latest.get(d.sensor.id) for d in stale]
+        written = latest_written(state, base, [d.sensor.id for d in stale], [d.kind for d in stale], None)
+        if written is None:
+            return None
+        for document, value, member in zip(stale, values, written, strict=True):
+            document.latest, document.member = value, member
+    return [d.member for d in documents]  # type: ignore[misc]  # every one written above
+
+
+def joined(documents: list[Document], members: list[bytes] | None) -> Page:
+    """The documents (with their members) as one JSON array, joined once."""
+    count = len(documents)
+    if not count:
+        return Page(b"[]")
+    parts: list[bytes] = [b""] * (3 * count)
+    parts[0::3] = [d.text for d in documents]
+    if members is not None:
+        parts[1::3] = members
+    parts[2::3] = [b"},"] * count
+    parts[0] = b"[" + parts[0]
+    parts[-1] = b"}]"
+    return Page(b"".join(parts))
+
+
+async def in_area(conn: asyncpg.Connection, resource: Resource, query: Query, state: LiveState, base: str,
+                  url: str, options: list[tuple[str, str]]) -> dict[str, Any] | None:
+    """The answer to a request for the Datastreams in an area, from memory; None when SQL must answer it."""
     step = resource.last
-    if len(resource.steps) != 1 or step.entity.name != "Datastream" or step.id is not None or query.orderby:
+    if (len(resource.steps) != 1 or step.entity.name != "Datastream" or step.id is not None or query.orderby
+            or query.select is not None or query.data_array or not writable(step.entity, query)):
         return None
     area = area_of(query.filter)
     if area is None or not await codepoint_order(conn):
@@ -168,4 +257,21 @@ async def in_area(conn: asyncpg.Connection, resource: Resource, query: Query, st
     ids = matches(positions_of(state, hot), *area)
     if ids is None:
         return None
-    return await rows_of(conn, state, hot, ids)
+    out: dict[str, Any] = {}
+    if query.count:
+        out["@iot.count"] = len(ids)
+    page = ids[query.skip:query.skip + query.top + 1]
+    if len(page) > query.top:
+        page = page[:query.top]
+        following = [(k, v) for k, v in options if k != "$skip"] + [("$skip", str(query.skip + query.top))]
+        out["@iot.nextLink"] = f"{url}?{urlencode(following, safe=LINK_SAFE)}"
+    if base not in hot.documents and len(hot.documents) >= BASES:
+        del hot.documents[next(iter(hot.documents))]
+    documents = await documents_of(conn, state, hot.documents.setdefault(base, {}), base, page)
+    if documents is None:
+        return None
+    members = members_of(state, base, documents, query.expand[0].query.select) if query.expand else None
+    if query.expand and members is None:
+        return None
+    out["value"] = joined(documents, members)
+    return out

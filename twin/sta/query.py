@@ -1,6 +1,7 @@
 """Read requests answered on asyncpg: one statement per entity set asked for (the path's conditions, `$filter`,
 `$orderby` and paging), one more per `$expand` level (all parents at once: a LATERAL join per parent, so each
-takes its own `$top` through the index); the latest observations and Datastreams in an area from memory."""
+takes its own `$top` through the index); the latest observations of datastreams, and the Datastreams in an
+area, from memory (`twin.sta.hot`)."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from twin.sta.compile import Compiler
 from twin.sta.documents import data_arrays, documents_of, plan, self_link, value_of
 from twin.sta.encode import Columns, columns_of, data_arrays_of, encode, encode_array
 from twin.sta.filter import FilterError
-from twin.sta.hot import in_area
+from twin.sta.hot import LINK_SAFE, in_area, latest_written, writable
 from twin.sta.lean import datastream_columns
 from twin.sta.model import (
     ENTITIES,
@@ -35,8 +36,6 @@ from twin.sta.model import (
 )
 from twin.sta.options import Expand, Query, parse_query
 from twin.sta.resource import NotFoundError, Resource, Step, parse_path
-
-LINK_SAFE = "$'(),/:"
 
 
 @dataclass
@@ -148,6 +147,10 @@ async def _parent_exists(conn: asyncpg.Connection, steps: tuple[Step, ...]) -> b
 
 async def collection(conn: asyncpg.Connection, resource: Resource, query: Query, request: Request,
                      url: str, options: list[tuple[str, str]]) -> dict[str, Any]:
+    if request.fast and not resource.ref:
+        held = await in_area(conn, resource, query, request.state, request.base, url, options)
+        if held is not None:
+            return held
     entity = resource.last.entity
     compiler = Compiler()
     where = chain_condition(compiler, resource.steps, "e")
@@ -163,10 +166,7 @@ async def collection(conn: asyncpg.Connection, resource: Resource, query: Query,
         (entity.read is not None and not query.expand) or (entity.name == "Datastream" and writable(entity, query)))
     rows: list[Row] = []
     page: Columns = {}
-    held = await in_area(conn, resource, query, request.state) if by_columns and entity.read is None else None
-    if held is not None:  # from memory (`twin.sta.hot`)
-        page = await datastream_columns(conn, held[query.skip:query.skip + query.top + 1])
-    elif by_columns and entity.read is not None:
+    if by_columns and entity.read is not None:
         page = await read_columns(conn, await conn.fetch(f"SELECT {columns(entity, 'e')} {table}",
                                                          *compiler.params))
     elif by_columns:
@@ -179,7 +179,7 @@ async def collection(conn: asyncpg.Connection, resource: Resource, query: Query,
         raise NotFoundError(f"no {resource.steps[-2].entity.name} {resource.steps[-2].id!r}")
     out: dict[str, Any] = {}
     if query.count:
-        out["@iot.count"] = len(held) if held is not None else await conn.fetchval(
+        out["@iot.count"] = await conn.fetchval(
             f"SELECT count(*) FROM ({entity.sql}) AS e WHERE {condition}", *compiler.params[:counted])
     if found > query.top:
         found = query.top
@@ -208,7 +208,8 @@ def page_value(entity: Entity, page: Columns, count: int, query: Query, request:
         return data_arrays_of(page, count, request.base, query.select)
     extra = None
     if query.expand:  # a Datastream's latest Observation (`writable`)
-        extra = latest_written(request, page["id"], page["kind"], query.expand[0].query.select)
+        extra = latest_written(request.state, request.base, page["id"], page["kind"],
+                               query.expand[0].query.select)
         if extra is None:
             return None
     return encode_array(entity.set_name, page, count, request.base, query.select, extra)
@@ -263,21 +264,14 @@ async def documents(conn: asyncpg.Connection, entity: Entity, rows: list[Row], q
     return docs
 
 
-def writable(entity: Entity, query: Query) -> bool:
-    """Whether `encode` writes the documents: they expand nothing, or a Datastream's latest Observation alone."""
-    items = query.expand
-    return not items or (len(items) == 1 and entity.name == "Datastream" and items[0].navigation == "Observations"
-                         and items[0].query.is_latest())
-
-
 def _written(entity: Entity, rows: list[Row], query: Query, request: Request) -> list[bytes] | None:
     """The documents as JSON bytes (`twin.sta.encode`) when they expand nothing, or a Datastream's latest
     Observation alone; None for the plain path."""
     if not writable(entity, query):
         return None
     items = query.expand
-    extra = latest_written(request, [r["id"] for r in rows], [r["kind"] for r in rows], items[0].query.select
-                           ) if items else None
+    extra = latest_written(request.state, request.base, [r["id"] for r in rows], [r["kind"] for r in rows],
+                           items[0].query.select) if items else None
     if items and extra is None:
         return None
     shown = plan(entity.set_name, tuple(query.select) if query.select is not None else None)
@@ -354,30 +348,6 @@ async def _many(conn: asyncpg.Connection, target: Entity, column: str, hint: str
                                        f"{counted_sql} GROUP BY 1", *params):
             counts[record[0]] = record[1]
     return children, counts
-
-
-def latest_written(request: Request, idents: Sequence[str], kinds: Sequence[str], select: list[str] | None
-                   ) -> list[bytes] | None:
-    """`latest_members` as JSON text to end each datastream's document with (`,"Observations":[…]`), given the
-    datastreams' ids and kinds; None when the Observations cannot be written by `encode`."""
-    values = list(map(request.state.latest.get, idents))
-    held = [(ident, value) for ident, value in zip(idents, values, strict=True) if value is not None]
-    streams = [ident for ident, _ in held]
-    times = [value.time for _, value in held]
-    results: list[Any] = [value.value for _, value in held]
-    if not STATE_KINDS.isdisjoint(kinds):
-        states = {ident for ident, kind in zip(idents, kinds, strict=True) if kind in STATE_KINDS}
-        results = [bool(v) if s in states else v for s, v in zip(streams, results, strict=True)]
-    deltas = [time - EPOCH for time in times]
-    ids = [f"{s}~{(d.days * 86_400 + d.seconds) * 1_000_000 + d.microseconds}"
-           for s, d in zip(streams, deltas, strict=True)]
-    written = encode("Observations", {"id": ids, "datastream_id": streams, "phenomenon_time": times,
-                                      "result": results}, len(ids), request.base, select)
-    if written is None:
-        return None
-    docs = iter(written)
-    return [b',"Observations":[' + next(docs) + b"]" if value is not None else b',"Observations":[]'
-            for value in values]
 
 
 def latest_members(request: Request, datastreams: list[Row], select: list[str] | None
