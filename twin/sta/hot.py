@@ -80,15 +80,22 @@ def latest_written(state: LiveState, base: str, idents: Sequence[str], kinds: Se
 
 @dataclass
 class Positions:
-    """The positioned sensors of a live state as arrays, made again when its sensors change."""
+    """The positioned sensors of a live state in id order, as arrays, made again when its sensors change; and
+    by base URL the documents kept, one slot per sensor."""
 
     version: int
-    ids: list[str]
+    sensors: list[Sensor]
     lon: NDArray[np.float64]
     lat: NDArray[np.float64]
+    documents: dict[str, list[Document | None]] = field(default_factory=dict)
+
+    def slots(self, base: str) -> list[Document | None]:
+        if base not in self.documents and len(self.documents) >= BASES:
+            del self.documents[next(iter(self.documents))]
+        return self.documents.setdefault(base, [None] * len(self.sensors))
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
 class Document:
     """A datastream's document as the SQL path writes it, without its closing brace, for the sensor it was read
     for; and its latest Observation member (`,"Observations":[…]`) for the latest value it was written from."""
@@ -100,31 +107,26 @@ class Document:
     member: bytes | None = None
 
 
-@dataclass
-class Hot:
-    """What is kept per live state: the positions, and the documents by base URL and datastream."""
-
-    positions: Positions | None = None
-    documents: dict[str, dict[str, Document]] = field(default_factory=dict)
-
-
-_kept: weakref.WeakKeyDictionary[LiveState, Hot] = weakref.WeakKeyDictionary()
+_kept: weakref.WeakKeyDictionary[LiveState, Positions] = weakref.WeakKeyDictionary()
 _codepoint_order: bool | None = None
 """Whether the database orders sensor ids as Python orders strings (C collation); asked once."""
 
 
-def positions_of(state: LiveState, hot: Hot) -> Positions:
-    if hot.positions is not None and hot.positions.version == state.sensors_version:
-        return hot.positions
-    placed = [s for s in state.sensors.values() if s.lon is not None and s.lat is not None]
-    hot.positions = Positions(state.sensors_version, [s.id for s in placed],
-                              np.array([s.lon for s in placed], dtype=np.float64),
-                              np.array([s.lat for s in placed], dtype=np.float64))
-    sensors = state.sensors
-    for documents in hot.documents.values():  # forget the documents of sensors replaced or gone
-        for gone in [k for k, d in documents.items() if sensors.get(k) is not d.sensor]:
-            del documents[gone]
-    return hot.positions
+def positions_of(state: LiveState) -> Positions:
+    """The state's positions, made again (keeping the documents of the sensors that did not change) when its
+    sensors changed."""
+    kept = _kept.get(state)
+    if kept is not None and kept.version == state.sensors_version:
+        return kept
+    placed = sorted((s for s in state.sensors.values() if s.lon is not None and s.lat is not None),
+                    key=lambda s: s.id)
+    positions = _kept[state] = Positions(state.sensors_version, placed,
+                                         np.array([s.lon for s in placed], dtype=np.float64),
+                                         np.array([s.lat for s in placed], dtype=np.float64))
+    for base, slots in (kept.documents if kept is not None else {}).items():
+        same = {d.sensor.id: d for d in slots if d is not None and state.sensors.get(d.sensor.id) is d.sensor}
+        positions.documents[base] = [same.get(s.id) for s in placed]
+    return positions
 
 
 def area_of(node: Node | None) -> tuple[str, shapely.Geometry] | None:
@@ -161,8 +163,8 @@ def _box(geometry: shapely.Geometry) -> tuple[float, float, float, float] | None
     return w, s, e, n
 
 
-def matches(positions: Positions, test: str, geometry: shapely.Geometry) -> list[str] | None:
-    """The ids of the sensors the test holds for, in code point order; None when one lies too near a general
+def matches(positions: Positions, test: str, geometry: shapely.Geometry) -> list[int] | None:
+    """The sensors the test holds for (their indexes, in id order); None when one lies too near a general
     polygon's boundary to be sure."""
     lon, lat = positions.lon, positions.lat
     w, s, e, n = shapely.bounds(geometry).tolist()
@@ -175,8 +177,8 @@ def matches(positions: Positions, test: str, geometry: shapely.Geometry) -> list
         if near.size and shapely.dwithin(shapely.boundary(geometry), shapely.points(x, y), EDGE_DEG).any():
             return None
         inside = (shapely.contains_xy if test == "within" else shapely.intersects_xy)(geometry, x, y)
-    ids = positions.ids
-    return sorted(ids[i] for i in near[inside].tolist())
+    indexes: list[int] = near[inside].tolist()
+    return indexes
 
 
 async def codepoint_order(conn: asyncpg.Connection) -> bool:
@@ -187,25 +189,27 @@ async def codepoint_order(conn: asyncpg.Connection) -> bool:
     return _codepoint_order
 
 
-async def documents_of(conn: asyncpg.Connection, state: LiveState, kept: dict[str, Document], base: str,
-                       ids: Sequence[str]) -> list[Document] | None:
-    """The documents of these datastreams in their order, those not kept read in one statement and written as
-    the SQL path writes them; a sensor no longer stored is left out, as SQL would. None when `encode` cannot
-    write them."""
-    sensors = state.sensors
-    missing = [i for i in ids if (d := kept.get(i)) is None or d.sensor is not sensors.get(i)]
-    if missing:
-        asked = {i: sensors[i] for i in missing if i in sensors}  # the sensors as they are before the read
-        for i in missing:
-            kept.pop(i, None)
-        records = [r for r in await conn.fetch(ROWS_SQL, missing) if r[0] in asked]
-        page = await lean.datastream_columns(conn, records)
-        written = encode("Datastreams", page, len(records), base, None, [b""] * len(records))
-        if written is None:
-            return None
-        for record, text in zip(records, written, strict=True):
-            kept[record[0]] = Document(asked[record[0]], record[2], text[:-1])
-    return [d for i in ids if (d := kept.get(i)) is not None]
+async def documents_of(conn: asyncpg.Connection, positions: Positions, base: str, indexes: Sequence[int]
+                       ) -> list[Document] | None:
+    """The documents of these sensors in their order, those not kept read in one statement and written as the
+    SQL path writes them; a sensor no longer stored is left out, as SQL would. None when `encode` cannot write
+    them."""
+    slots = positions.slots(base)
+    found = [slots[i] for i in indexes]
+    missing = [i for i, d in zip(indexes, found, strict=True) if d is None]
+    if not missing:
+        return found  # type: ignore[return-value]  # none is None
+    sensors = positions.sensors
+    asked = {sensors[i].id: i for i in missing}
+    records = await conn.fetch(ROWS_SQL, list(asked))
+    page = await lean.datastream_columns(conn, records)
+    written = encode("Datastreams", page, len(records), base, None, [b""] * len(records))
+    if written is None:
+        return None
+    for record, text in zip(records, written, strict=True):
+        index = asked[record[0]]
+        slots[index] = Document(sensors[index], record[2], text[:-1])
+    return [d for i in indexes if (d := slots[i]) is not None]
 
 
 def members_of(state: LiveState, base: str, documents: list[Document], select: list[str] | None
@@ -215,7 +219,8 @@ def members_of(state: LiveState, base: str, documents: list[Document], select: l
     latest = state.latest
     if select is not None:
         return latest_written(state, base, [d.sensor.id for d in documents], [d.kind for d in documents], select)
-    stale = [d for d in documents if d.member is None or d.latest is not latest.get(d.sensor.id)]
+    get = latest.get
+    stale = [d for d in documents if d.latest is not get(d.sensor.id) or d.member is None]
     if stale:
         values = [latest.get(d.sensor.id) for d in stale]
         written = latest_written(state, base, [d.sensor.id for d in stale], [d.kind for d in stale], None)
@@ -251,23 +256,19 @@ async def in_area(conn: asyncpg.Connection, resource: Resource, query: Query, st
     area = area_of(query.filter)
     if area is None or not await codepoint_order(conn):
         return None
-    hot = _kept.get(state)
-    if hot is None:
-        hot = _kept[state] = Hot()
-    ids = matches(positions_of(state, hot), *area)
-    if ids is None:
+    positions = positions_of(state)
+    indexes = matches(positions, *area)
+    if indexes is None:
         return None
     out: dict[str, Any] = {}
     if query.count:
-        out["@iot.count"] = len(ids)
-    page = ids[query.skip:query.skip + query.top + 1]
+        out["@iot.count"] = len(indexes)
+    page = indexes[query.skip:query.skip + query.top + 1]
     if len(page) > query.top:
         page = page[:query.top]
         following = [(k, v) for k, v in options if k != "$skip"] + [("$skip", str(query.skip + query.top))]
         out["@iot.nextLink"] = f"{url}?{urlencode(following, safe=LINK_SAFE)}"
-    if base not in hot.documents and len(hot.documents) >= BASES:
-        del hot.documents[next(iter(hot.documents))]
-    documents = await documents_of(conn, state, hot.documents.setdefault(base, {}), base, page)
+    documents = await documents_of(conn, positions, base, page)
     if documents is None:
         return None
     members = members_of(state, base, documents, query.expand[0].query.select) if query.expand else None
