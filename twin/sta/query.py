@@ -117,12 +117,15 @@ async def read_rows(conn: asyncpg.Connection, entity: Entity, records: Sequence[
     return rows
 
 
-async def read_columns(conn: asyncpg.Connection, records: Sequence[asyncpg.Record]) -> Columns:
-    """Observation records (`datastream_id`, `phenomenon_time`, `result`) as columns with their ids, the result
-    true/false for a state kind, as `read_rows` gives them. (The view's `id` costs PostgreSQL more than this.)"""
-    streams = [r[0] for r in records]
-    times = [r[1] for r in records]
-    results = [r[2] for r in records]
+async def read_columns(conn: asyncpg.Connection, records: Sequence[asyncpg.Record], stream: str | None = None
+                       ) -> Columns:
+    """Observation records (`datastream_id`, `phenomenon_time`, `result`; the last two alone when the path names
+    their one datastream, `stream`) as columns with their ids, the result true/false for a state kind, as
+    `read_rows` gives them. (The view's `id` costs PostgreSQL more than this.)"""
+    first = 0 if stream is not None else 1
+    streams = [stream] * len(records) if stream is not None else [r[0] for r in records]
+    times = [r[first] for r in records]
+    results = [r[first + 1] for r in records]
     distinct = list(set(streams))
     states = {r["id"] for r in await conn.fetch(OBSERVATION_STREAMS_SQL, distinct) if r["kind"] in STATE_KINDS
               } if distinct else set()
@@ -136,6 +139,14 @@ async def read_columns(conn: asyncpg.Connection, records: Sequence[asyncpg.Recor
     else:
         ids = [f"{s}~{us}" for s, us in zip(streams, stamps, strict=True)]
     return {"id": ids, "datastream_id": streams, "phenomenon_time": times, "result": results}
+
+
+def _one_datastream(resource: Resource) -> str | None:
+    """The datastream of `Datastreams(id)/Observations`, whose link condition holds every row to that id."""
+    steps = resource.steps
+    if len(steps) == 2 and steps[0].entity.name == "Datastream" and steps[1].via == "Observations":
+        return steps[0].id
+    return None
 
 
 async def _parent_exists(conn: asyncpg.Connection, steps: tuple[Step, ...]) -> bool:
@@ -167,8 +178,9 @@ async def collection(conn: asyncpg.Connection, resource: Resource, query: Query,
     rows: list[Row] = []
     page: Columns = {}
     if by_columns and entity.read is not None:
-        page = await read_columns(conn, await conn.fetch(f"SELECT {columns(entity, 'e')} {table}",
-                                                         *compiler.params))
+        one = _one_datastream(resource)  # its Observations: the datastream needs no column
+        read = "e.phenomenon_time, e.result" if one is not None else columns(entity, "e")
+        page = await read_columns(conn, await conn.fetch(f"SELECT {read} {table}", *compiler.params), one)
     elif by_columns:
         page = await datastream_columns(conn, await conn.fetch(f"SELECT {lean.COLUMNS} {table}", *compiler.params))
     else:
