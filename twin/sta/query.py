@@ -16,9 +16,10 @@ import orjson
 
 from twin.live.state import EPOCH, LiveState
 from twin.sta import lean
+from twin.sta.binary import observation_columns
 from twin.sta.compile import Compiler
 from twin.sta.documents import data_arrays, documents_of, plan, self_link, value_of
-from twin.sta.encode import Columns, columns_of, data_arrays_of, encode, encode_array
+from twin.sta.encode import Columns, columns_of, data_arrays_of, encode, encode_array, page_template
 from twin.sta.filter import FilterError
 from twin.sta.hot import LINK_SAFE, in_area, latest_written, writable
 from twin.sta.lean import datastream_columns
@@ -177,8 +178,13 @@ async def collection(conn: asyncpg.Connection, resource: Resource, query: Query,
         (entity.read is not None and not query.expand) or (entity.name == "Datastream" and writable(entity, query)))
     rows: list[Row] = []
     page: Columns = {}
-    if by_columns and entity.read is not None:
-        one = _one_datastream(resource)  # its Observations: the datastream needs no column
+    one = _one_datastream(resource) if by_columns and entity.read is not None else None
+    binary = one is not None and page_template(entity.set_name, request.base, query.select, None) is not None
+    written = await observation_columns(conn, f"SELECT e.phenomenon_time, e.result {table}", compiler.params,
+                                        one) if binary and one is not None else None
+    if written is not None:  # one datastream's Observations, read in binary (`twin.sta.binary`)
+        page = written
+    elif by_columns and entity.read is not None:  # a datastream named by the path needs no column
         read = "e.phenomenon_time, e.result" if one is not None else columns(entity, "e")
         page = await read_columns(conn, await conn.fetch(f"SELECT {read} {table}", *compiler.params), one)
     elif by_columns:

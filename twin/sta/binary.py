@@ -1,0 +1,84 @@
+"""One datastream's Observations read in PostgreSQL's binary COPY format and decoded by numpy: the page's
+statement (the view, its conditions and order, parameters inlined by asyncpg as quoted literals) is copied out as
+fixed-width rows of (time, result), read as two arrays at once instead of a Python record per row, and written
+straight to JSON text column by column — times as ISO 8601 by numpy, results and the ids' microseconds by one
+orjson call each — as `encode.Written` columns that the page writers take as they are. The same bytes as the
+row path (`tests/test_sta_fast_paths.py`); None, and the row path answers, for what it does not cover: a state
+kind (true/false results), an id to escape, a null or a time outside the years 1000–9999."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+import numpy as np
+import orjson
+
+from twin.live.state import to_us
+from twin.sta.documents import PLAIN
+from twin.sta.encode import Columns, Written
+from twin.sta.model import OBSERVATION_STREAMS_SQL, STATE_KINDS
+
+SIGNATURE = b"PGCOPY\n\xff\r\n\x00"
+ROW = np.dtype([("fields", ">i2"), ("time_size", ">i4"), ("time", ">i8"), ("value_size", ">i4"), ("value", ">f8")])
+"""A row of (timestamptz, float8), neither null: field count, then each field's length and value."""
+PG_EPOCH_US = to_us(datetime(2000, 1, 1, tzinfo=UTC))
+"""PostgreSQL counts time in microseconds from 2000-01-01."""
+EARLIEST_US = to_us(datetime(1000, 1, 1, tzinfo=UTC))
+LATEST_US = to_us(datetime(9999, 12, 31, 23, 59, 59, 999_999, tzinfo=UTC))
+
+
+def decode(data: bytes) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]] | None:
+    """(Unix microseconds, results) of a binary COPY of (time, result) rows; None when a row is not two non-null
+    values (or the data is not what a binary COPY writes)."""
+    if len(data) < 21 or data[:11] != SIGNATURE or data[-2:] != b"\xff\xff":
+        return None
+    start = 19 + int.from_bytes(data[15:19], "big")  # the header extension, if any
+    size = len(data) - 2 - start
+    if size < 0 or size % ROW.itemsize:
+        return None
+    rows = np.frombuffer(data, dtype=ROW, count=size // ROW.itemsize, offset=start)
+    if not ((rows["fields"] == 2).all() and (rows["time_size"] == 8).all() and (rows["value_size"] == 8).all()):
+        return None
+    return rows["time"].astype(np.int64) + PG_EPOCH_US, rows["value"].astype(np.float64)
+
+
+def times_written(us: np.ndarray[Any, Any]) -> list[bytes]:
+    """Unix microseconds as orjson writes their UTC datetimes: `"2026-12-03T08:00:00Z"`, with `.ffffff` when the
+    microseconds are not 0."""
+    stamps = us.astype("datetime64[us]")
+    texts = np.where(us % 1_000_000 == 0, np.datetime_as_string(stamps, unit="s"),
+                     np.datetime_as_string(stamps, unit="us")).tolist()
+    return ('"' + 'Z","'.join(texts) + 'Z"').encode().split(b",") if texts else []
+
+
+async def observation_columns(conn: asyncpg.Connection, statement: str, params: Sequence[Any], stream: str
+                              ) -> Columns | None:
+    """The page of `statement` (selecting `phenomenon_time, result` of the datastream `stream`'s Observations)
+    as written columns (`id`, `phenomenon_time`, `result`; `datastream_id` as text); None when the row path must
+    read it."""
+    if not PLAIN.fullmatch(stream):
+        return None
+    kinds = await conn.fetch(OBSERVATION_STREAMS_SQL, [stream])
+    if any(r["kind"] in STATE_KINDS for r in kinds):
+        return None
+    chunks: list[bytes] = []
+
+    async def keep(chunk: bytes) -> None:
+        chunks.append(chunk)
+
+    await conn.copy_from_query(statement, *params, output=keep, format="binary")
+    decoded = decode(b"".join(chunks))
+    if decoded is None:
+        return None
+    us, results = decoded
+    if us.size and not (int(us.min()) >= EARLIEST_US and int(us.max()) <= LATEST_US):
+        return None
+    count = int(us.size)
+    prefix = f"{stream}~".encode()
+    digits = orjson.dumps(us.tolist())[1:-1].split(b",") if count else []
+    return {"id": Written([prefix + d for d in digits]), "datastream_id": [stream] * count,
+            "phenomenon_time": Written(times_written(us)),
+            "result": Written(orjson.dumps(results.tolist())[1:-1].split(b",") if count else [])}
