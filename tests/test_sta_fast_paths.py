@@ -25,9 +25,10 @@ from tests.helpers.city import EAST_ROOM_CENTRE, add_house_and_street
 from twin.live.state import LiveState, to_us
 from twin.live.store import init_connection, load_state
 from twin.sta import query as sta_query
-from twin.sta.binary import PG_EPOCH_US, ROW, SIGNATURE, decode, observation_columns, times_written
+from twin.sta.binary import PG_EPOCH_US, ROW, SIGNATURE, decode, literal, observation_columns, times_written
 from twin.sta.documents import Page, documents_of, render, render_parts
 from twin.sta.encode import Columns, Written, encode, encode_array
+from twin.sta.model import OBSERVATIONS_SQL
 
 ODD_OBJECT = "3$x'Ab ü/\"q"
 """A twin object id (IFC GUIDs hold `$`) whose Thing id needs escaping in links and in JSON."""
@@ -232,8 +233,8 @@ def test_one_datastreams_observations_are_read_in_binary_unless_they_are_states(
     async def read(stream: str) -> Any:
         conn = await asyncpg.connect(dsn)
         try:
-            return await observation_columns(conn, "SELECT r.time, r.value FROM readings r WHERE r.sensor_id = $1 "
-                                             "ORDER BY r.time DESC", [stream], stream)
+            return await observation_columns(conn, f"FROM ({OBSERVATIONS_SQL}) AS e WHERE e.datastream_id = "
+                                             "$1::text ORDER BY e.phenomenon_time DESC", [stream], stream)
         finally:
             await conn.close()
 
@@ -255,3 +256,10 @@ def test_times_decoded_from_binary_are_written_as_orjson_writes_their_datetimes(
     decoded = decode(SIGNATURE + bytes(8) + rows + b"\xff\xff")
     assert decoded is not None and decoded[0].tolist() == us.tolist() and decoded[1].tolist() == list(range(6))
     assert decode(SIGNATURE + bytes(8) + rows[:-1] + b"\xff\xff") is None  # a row cut short (a null's length)
+
+
+def test_parameters_are_written_into_a_copied_statement_as_the_literals_they_bind() -> None:
+    at = datetime(2026, 12, 3, 8, 0, 0, 5, tzinfo=UTC)
+    assert [literal(v) for v in ("it's", 3, 0.1, True, at)] == ["'it''s'", "3", "0.1", "true",
+                                                                "'2026-12-03T08:00:00.000005+00:00'"]
+    assert literal("nul\x00") is None and literal(float("nan")) is None and literal([1]) is None

@@ -1,13 +1,17 @@
 """One datastream's Observations read in PostgreSQL's binary COPY format and decoded by numpy: the page's
-statement (the view, its conditions and order, parameters inlined by asyncpg as quoted literals) is copied out as
-fixed-width rows of (time, result), read as two arrays at once instead of a Python record per row, and written
+statement (the view, its conditions and order) is copied out, its parameters written into it as literals (here
+for texts, numbers, booleans and times, with `standard_conforming_strings` on; by asyncpg otherwise), as
+fixed-width rows of (time, result) read as two arrays at once instead of a Python record per row, and written
 straight to JSON text column by column — times as ISO 8601 by numpy, results and the ids' microseconds by one
-orjson call each — as `encode.Written` columns that the page writers take as they are. The same bytes as the
-row path (`tests/test_sta_fast_paths.py`); None, and the row path answers, for what it does not cover: a state
-kind (true/false results), an id to escape, a null or a time outside the years 1000–9999."""
+orjson call each — as `encode.Written` columns that the page writers take as they are. A state kind's result is
+copied as NULL, so its page (true/false results) fails the row check and is read the row way, as is one with an
+id to escape or a time outside the years 1000–9999. The same bytes as the row path
+(`tests/test_sta_fast_paths.py`) in one round trip."""
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -19,7 +23,7 @@ import orjson
 from twin.live.state import to_us
 from twin.sta.documents import PLAIN
 from twin.sta.encode import Columns, Written
-from twin.sta.model import OBSERVATION_STREAMS_SQL, STATE_KINDS
+from twin.sta.model import BOOLEAN_KINDS
 
 SIGNATURE = b"PGCOPY\n\xff\r\n\x00"
 ROW = np.dtype([("fields", ">i2"), ("time_size", ">i4"), ("time", ">i8"), ("value_size", ">i4"), ("value", ">f8")])
@@ -28,6 +32,34 @@ PG_EPOCH_US = to_us(datetime(2000, 1, 1, tzinfo=UTC))
 """PostgreSQL counts time in microseconds from 2000-01-01."""
 EARLIEST_US = to_us(datetime(1000, 1, 1, tzinfo=UTC))
 LATEST_US = to_us(datetime(9999, 12, 31, 23, 59, 59, 999_999, tzinfo=UTC))
+SELECTED = f"e.phenomenon_time, CASE WHEN e.kind = ANY({BOOLEAN_KINDS}) THEN NULL ELSE e.result END"
+"""What a page's statement selects: a state kind's result as NULL."""
+PLACEHOLDER = re.compile(r"\$(\d+)(?=::)")
+
+
+def literal(value: Any) -> str | None:
+    """A parameter as SQL literal text (standard conforming strings), or None for a type not written here."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return repr(value) if math.isfinite(value) else None
+    if isinstance(value, str):
+        return "'" + value.replace("'", "''") + "'" if "\x00" not in value else None
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        return "'" + value.isoformat() + "'"
+    return None
+
+
+def inline(conn: asyncpg.Connection, statement: str, params: Sequence[Any]) -> str | None:
+    """The statement with its `$n::type` parameters written in as literals; None when one cannot be."""
+    if getattr(conn.get_settings(), "standard_conforming_strings", None) != "on":
+        return None
+    texts = [literal(p) for p in params]
+    if None in texts or len(PLACEHOLDER.findall(statement)) != statement.count("$"):
+        return None
+    return PLACEHOLDER.sub(lambda m: str(texts[int(m.group(1)) - 1]), statement)
 
 
 def decode(data: bytes) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]] | None:
@@ -54,22 +86,23 @@ def times_written(us: np.ndarray[Any, Any]) -> list[bytes]:
     return ('"' + 'Z","'.join(texts) + 'Z"').encode().split(b",") if texts else []
 
 
-async def observation_columns(conn: asyncpg.Connection, statement: str, params: Sequence[Any], stream: str
+async def observation_columns(conn: asyncpg.Connection, table: str, params: Sequence[Any], stream: str
                               ) -> Columns | None:
-    """The page of `statement` (selecting `phenomenon_time, result` of the datastream `stream`'s Observations)
-    as written columns (`id`, `phenomenon_time`, `result`; `datastream_id` as text); None when the row path must
-    read it."""
+    """The page `SELECT SELECTED {table}` of the datastream `stream`'s Observations as written columns (`id`,
+    `phenomenon_time`, `result`; `datastream_id` as text); None when the row path must read it."""
     if not PLAIN.fullmatch(stream):
         return None
-    kinds = await conn.fetch(OBSERVATION_STREAMS_SQL, [stream])
-    if any(r["kind"] in STATE_KINDS for r in kinds):
-        return None
+    statement = f"SELECT {SELECTED} {table}"
     chunks: list[bytes] = []
 
     async def keep(chunk: bytes) -> None:
         chunks.append(chunk)
 
-    await conn.copy_from_query(statement, *params, output=keep, format="binary")
+    inlined = inline(conn, statement, params)
+    if inlined is not None:
+        await conn.copy_from_query(inlined, output=keep, format="binary")
+    else:
+        await conn.copy_from_query(statement, *params, output=keep, format="binary")
     decoded = decode(b"".join(chunks))
     if decoded is None:
         return None

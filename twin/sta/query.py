@@ -180,8 +180,7 @@ async def collection(conn: asyncpg.Connection, resource: Resource, query: Query,
     page: Columns = {}
     one = _one_datastream(resource) if by_columns and entity.read is not None else None
     binary = one is not None and page_template(entity.set_name, request.base, query.select, None) is not None
-    written = await observation_columns(conn, f"SELECT e.phenomenon_time, e.result {table}", compiler.params,
-                                        one) if binary and one is not None else None
+    written = await observation_columns(conn, table, compiler.params, one) if binary and one is not None else None
     if written is not None:  # one datastream's Observations, read in binary (`twin.sta.binary`)
         page = written
     elif by_columns and entity.read is not None:  # a datastream named by the path needs no column
