@@ -248,7 +248,7 @@ def test_one_datastreams_observations_are_read_in_binary_unless_they_are_states(
 def test_times_decoded_from_binary_are_written_as_orjson_writes_their_datetimes() -> None:
     times = [datetime(1000, 1, 1, tzinfo=UTC), datetime(1969, 12, 31, 23, 59, 59, 999_999, tzinfo=UTC),
              datetime(1970, 1, 1, tzinfo=UTC), datetime(2026, 12, 3, 8, 0, 0, 120_000, tzinfo=UTC),
-             datetime(2026, 12, 3, 8, 0, 1, 5, tzinfo=UTC), datetime(9999, 12, 31, 23, 59, 59, 999_999, tzinfo=UTC)]
+             datetime(2026, 12, 3, 8, 0, 1, 5, tzinfo=UTC), datetime(9998, 12, 31, 23, 59, 59, 999_999, tzinfo=UTC)]
     us = np.array([to_us(t) for t in times], dtype=np.int64)
     assert times_written(us) == [orjson.dumps(t, option=orjson.OPT_UTC_Z) for t in times]
     rows = np.array([(2, 8, u - PG_EPOCH_US, 8, v) for u, v in zip(us.tolist(), range(6), strict=True)],
