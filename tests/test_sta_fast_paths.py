@@ -15,16 +15,20 @@ from urllib.parse import urlencode
 
 import asyncpg
 import httpx
+import numpy as np
 import orjson
 import pytest
 from sqlalchemy import Engine, text
 
 from tests.conftest import populated_server
 from tests.helpers.city import EAST_ROOM_CENTRE, add_house_and_street
-from twin.live.state import Latest, LiveState
+from twin.live.state import LiveState, to_us
+from twin.live.store import init_connection, load_state
 from twin.sta import query as sta_query
+from twin.sta.binary import PG_EPOCH_US, ROW, SIGNATURE, decode, literal, observation_columns, times_written
 from twin.sta.documents import Page, documents_of, render, render_parts
-from twin.sta.encode import Columns, encode, encode_array
+from twin.sta.encode import Columns, Written, encode, encode_array
+from twin.sta.model import OBSERVATIONS_SQL
 
 ODD_OBJECT = "3$x'Ab ü/\"q"
 """A twin object id (IFC GUIDs hold `$`) whose Thing id needs escaping in links and in JSON."""
@@ -78,9 +82,8 @@ async def plain_and_fast(dsn: str, base: str, path: str, options: list[tuple[str
     """The body of one request by the plain path and by the fast path, on the database's latest values."""
     conn = await asyncpg.connect(dsn)
     try:
-        state = LiveState()
-        for row in await conn.fetch("SELECT sensor_id, time, value FROM sensor_latest"):
-            state.latest[row["sensor_id"]] = Latest(row["time"], row["value"], 0)
+        await init_connection(conn)
+        state = await load_state(conn, 0)  # the sensors and latest values as a worker starts with them
         answers = [await sta_query.answer(conn, path, options, sta_query.Request(base, state, fast))
                    for fast in (False, True)]
     finally:
@@ -103,7 +106,14 @@ REQUESTS: list[tuple[str, dict[str, str]]] = [
     ("Observations", {"$resultFormat": "dataArray", "$select": "result,id", "$top": "5"}),
     ("Datastreams('GAS-1')/Observations", {"$top": "2", "$orderby": "phenomenonTime desc"}),
     ("Datastreams('GAS-1')/Observations", {"$resultFormat": "dataArray", "$top": "3"}),
+    ("Datastreams('GAS-1')/Observations", {"$resultFormat": "dataArray", "$select": "result,id,phenomenonTime"}),
+    ("Datastreams('GAS-1')/Observations", {"$top": "2", "$skip": "1", "$count": "true",
+                                           "$select": "id,resultTime,FeatureOfInterest"}),
+    ("Datastreams('GAS-1')/Observations", {"$filter": f"phenomenonTime gt {iso(T0 + timedelta(seconds=10))}",
+                                           "$resultFormat": "dataArray", "$count": "true"}),
+    ("Datastreams('GAS-1')/Observations", {"$filter": "result gt 1000"}),
     ("Datastreams('SMOKE-1')/Observations", {}),
+    ("Datastreams('SMOKE-1')/Observations", {"$resultFormat": "dataArray"}),
     ("Datastreams('SILENT-1')/Observations", {}),
     ("Datastreams('SILENT-1')/Observations", {"$resultFormat": "dataArray"}),
     (f"FeaturesOfInterest('{ODD_OBJECT.replace(chr(39), chr(39) * 2)}')/Observations", {}),
@@ -215,3 +225,41 @@ def test_a_written_page_goes_out_as_parts_that_make_the_rendered_body() -> None:
         assert b"".join(parts) == render(body)
         assert orjson.loads(render(body))["value"] == [{"@iot.id": "S~1", "result": 1.5}]
     assert render_parts({"value": [1], "@iot.count": 1}) == [render({"value": [1], "@iot.count": 1})]
+
+
+def test_one_datastreams_observations_are_read_in_binary_unless_they_are_states(served: tuple[str, str]) -> None:
+    _, dsn = served
+
+    async def read(stream: str) -> Any:
+        conn = await asyncpg.connect(dsn)
+        try:
+            return await observation_columns(conn, f"FROM ({OBSERVATIONS_SQL}) AS e WHERE e.datastream_id = "
+                                             "$1::text ORDER BY e.phenomenon_time DESC", [stream], stream)
+        finally:
+            await conn.close()
+
+    gas = asyncio.run(read("GAS-1"))
+    assert isinstance(gas["id"], Written) and len(gas["id"]) == 6
+    assert gas["result"].items == [b"0.1", b"12345678.9", b"1e-7", b"3.0", b"2.5", b"1.0"]
+    assert asyncio.run(read("SMOKE-1")) is None  # true/false results: the row path
+    assert asyncio.run(read("SILENT-1"))["id"].items == []
+
+
+def test_times_decoded_from_binary_are_written_as_orjson_writes_their_datetimes() -> None:
+    times = [datetime(1000, 1, 1, tzinfo=UTC), datetime(1969, 12, 31, 23, 59, 59, 999_999, tzinfo=UTC),
+             datetime(1970, 1, 1, tzinfo=UTC), datetime(2026, 12, 3, 8, 0, 0, 120_000, tzinfo=UTC),
+             datetime(2026, 12, 3, 8, 0, 1, 5, tzinfo=UTC), datetime(9998, 12, 31, 23, 59, 59, 999_999, tzinfo=UTC)]
+    us = np.array([to_us(t) for t in times], dtype=np.int64)
+    assert times_written(us) == [orjson.dumps(t, option=orjson.OPT_UTC_Z) for t in times]
+    rows = np.array([(2, 8, u - PG_EPOCH_US, 8, v) for u, v in zip(us.tolist(), range(6), strict=True)],
+                    dtype=ROW).tobytes()
+    decoded = decode(SIGNATURE + bytes(8) + rows + b"\xff\xff")
+    assert decoded is not None and decoded[0].tolist() == us.tolist() and decoded[1].tolist() == list(range(6))
+    assert decode(SIGNATURE + bytes(8) + rows[:-1] + b"\xff\xff") is None  # a row cut short (a null's length)
+
+
+def test_parameters_are_written_into_a_copied_statement_as_the_literals_they_bind() -> None:
+    at = datetime(2026, 12, 3, 8, 0, 0, 5, tzinfo=UTC)
+    assert [literal(v) for v in ("it's", 3, 0.1, True, at)] == ["'it''s'", "3", "0.1", "true",
+                                                                "'2026-12-03T08:00:00.000005+00:00'"]
+    assert literal("nul\x00") is None and literal(float("nan")) is None and literal([1]) is None

@@ -83,6 +83,8 @@ def _default_rule(kind: str) -> Rule | None:
 class LiveState:
     def __init__(self) -> None:
         self.sensors: dict[str, Sensor] = {}
+        self.sensors_version = 0
+        """Counts the changes of `sensors` (for indexes of them kept elsewhere)."""
         self.grid = Grid()
         self.by_object: dict[str, set[str]] = {}
         self.latest: dict[str, Latest] = {}
@@ -138,6 +140,7 @@ class LiveState:
         if old is not None:
             self._unfile(old)
         self.sensors[sensor.id] = sensor
+        self.sensors_version += 1
         if sensor.positioned:
             assert sensor.lon is not None and sensor.lat is not None
             self.grid.add(sensor.id, [cell_of(sensor.lon, sensor.lat)])
@@ -152,6 +155,7 @@ class LiveState:
         old = self.sensors.pop(sensor_id, None)
         if old is not None:
             self._unfile(old)
+            self.sensors_version += 1
         self.latest.pop(sensor_id, None)
         self.status.pop(sensor_id, None)
         self.alarm_state.pop(sensor_id, None)

@@ -12,7 +12,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import Any, overload
 
 import orjson
 
@@ -32,6 +32,28 @@ Columns = dict[str, Sequence[Any]]
 """A page as columns: the view column's name → its values, one per entity, `id` among them."""
 NOT_PLAIN = re.compile(r"[^A-Za-z0-9._:~\n-]")
 """A character that makes an id not plain, in a page's ids joined by newlines (one scan for a page)."""
+
+
+class Written(Sequence[bytes]):
+    """A column already written as JSON text, a value per entity (ids as their text without quotes, every one
+    plain), as `twin.sta.binary` reads Observations; a slice of it is one too."""
+
+    __slots__ = ("items",)
+
+    def __init__(self, items: list[bytes]) -> None:
+        self.items = items
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    @overload
+    def __getitem__(self, index: int) -> bytes: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Written: ...
+
+    def __getitem__(self, index: int | slice) -> bytes | Written:
+        return Written(self.items[index]) if isinstance(index, slice) else self.items[index]
 
 
 def _plain(ids: Sequence[str]) -> bool:
@@ -134,7 +156,8 @@ def _values(shown: Template, columns: Columns, ids: Sequence[str], plain_ids: bo
             extra: Sequence[bytes] | None) -> list[Sequence[Any]]:
     """The bytes of each slot's values, in slot order (a column written once however often it is used)."""
     # a non-plain id may hold a newline; its document is written the plain way
-    written: dict[str, Sequence[Any]] = {"id": "\n".join(ids).encode().split(b"\n") if plain_ids
+    written: dict[str, Sequence[Any]] = {"id": ids.items if isinstance(ids, Written) else
+                                         "\n".join(ids).encode().split(b"\n") if plain_ids
                                          else [ident.encode() for ident in ids]}
     arguments: list[Sequence[Any]] = []
     for column, how in shown.slots:
@@ -144,13 +167,13 @@ def _values(shown: Template, columns: Columns, ids: Sequence[str], plain_ids: bo
             continue
         if column not in written:
             values = columns[column]
-            written[column] = (_split(values) if how == "splittable" else _raw(values) if how == "json"
-                               else _strings(values))
+            written[column] = (values.items if isinstance(values, Written) else _split(values)
+                               if how == "splittable" else _raw(values) if how == "json" else _strings(values))
         arguments.append(written[column])
     return arguments
 
 
-def _template(set_name: str, base: str, select: list[str] | None, extra: Sequence[bytes] | None
+def page_template(set_name: str, base: str, select: list[str] | None, extra: Sequence[bytes] | None
               ) -> Template | None:
     return template(set_name, tuple(select) if select is not None else None, base, extra is not None)
 
@@ -160,7 +183,7 @@ def encode(set_name: str, columns: Columns, count: int, base: str, select: list[
     """The page's documents, each as the JSON bytes `render(documents_of(…)[i] | expanded)` gives; `extra` holds
     each entity's expanded members as JSON text (`,"Observations":[…]`). None when the template cannot be made
     (the caller then takes the plain path)."""
-    shown = _template(set_name, base, select, extra)
+    shown = page_template(set_name, base, select, extra)
     if shown is None:
         return None
     if count == 0:
@@ -183,11 +206,11 @@ def encode_array(set_name: str, columns: Columns, count: int, base: str, select:
                  extra: Sequence[bytes] | None = None) -> Page | None:
     """`join(encode(…))` in one piece: the template's constant pieces and the values interleaved by slice
     assignment and joined once, with no Python step per entity."""
-    shown = _template(set_name, base, select, extra)
+    shown = page_template(set_name, base, select, extra)
     if shown is None:
         return None
     ids: Sequence[Any] = columns["id"]
-    if count == 0 or not _plain(ids):
+    if count == 0 or not (isinstance(ids, Written) or _plain(ids)):
         documents = encode(set_name, columns, count, base, select, extra)
         return join(documents) if documents is not None else None
     values = _values(shown, columns, ids, True, extra)
@@ -222,6 +245,10 @@ def data_arrays_of(columns: Columns, count: int, base: str, select: list[str] | 
     same members, each Observation's values a tuple (orjson writes it as the array `data_arrays` makes)."""
     entity = ENTITIES["Observations"]
     components = list(dict.fromkeys("id" if n == "@iot.id" else n for n in select or DATA_ARRAY_COMPONENTS))
+    if isinstance(columns["id"], Written):  # one datastream's, written: the rows written too
+        return [{"Datastream@iot.navigationLink": self_link(base, ENTITIES["Datastreams"], columns["datastream_id"][0]),
+                 "components": components, "dataArray@iot.count": count,
+                 "dataArray": orjson.Fragment(_written_rows(columns, components, count))}] if count else []
     values = list(zip(*(columns[entity.properties[n].column] for n in components), strict=True))
     streams = columns["datastream_id"]
     groups: dict[str, list[tuple[Any, ...]]] = {}
@@ -233,3 +260,22 @@ def data_arrays_of(columns: Columns, count: int, base: str, select: list[str] | 
     datastreams = ENTITIES["Datastreams"]
     return [{"Datastream@iot.navigationLink": self_link(base, datastreams, ident), "components": components,
              "dataArray@iot.count": len(rows), "dataArray": rows} for ident, rows in groups.items()]
+
+
+def _written_rows(columns: Columns, components: list[str], count: int) -> bytes:
+    """The `dataArray` of written columns as JSON text: a row of the components' values per Observation, the
+    constant pieces and the values interleaved by slice assignment and joined once."""
+    entity = ENTITIES["Observations"]
+    quotes = [b'"' if name == "id" else b"" for name in components]
+    stride = 2 * len(components) + 1
+    parts: list[bytes] = [b""] * (stride * count)
+    parts[0::stride] = [b",[" + quotes[0]] * count
+    for slot, name in enumerate(components):
+        column = columns[entity.properties[name].column]
+        assert isinstance(column, Written)
+        parts[2 * slot + 1::stride] = column.items
+        after = quotes[slot] + (b"," + quotes[slot + 1] if slot + 1 < len(components) else b"]")
+        parts[2 * slot + 2::stride] = [after] * count
+    parts[0] = b"[[" + quotes[0]
+    parts[-1] += b"]"
+    return b"".join(parts)

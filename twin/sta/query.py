@@ -1,6 +1,7 @@
 """Read requests answered on asyncpg: one statement per entity set asked for (the path's conditions, `$filter`,
 `$orderby` and paging), one more per `$expand` level (all parents at once: a LATERAL join per parent, so each
-takes its own `$top` through the index), and the latest observation of datastreams from the live state."""
+takes its own `$top` through the index); the latest observations of datastreams, and the Datastreams in an
+area, from memory (`twin.sta.hot`)."""
 
 from __future__ import annotations
 
@@ -15,10 +16,12 @@ import orjson
 
 from twin.live.state import EPOCH, LiveState
 from twin.sta import lean
+from twin.sta.binary import observation_columns
 from twin.sta.compile import Compiler
 from twin.sta.documents import data_arrays, documents_of, plan, self_link, value_of
-from twin.sta.encode import Columns, columns_of, data_arrays_of, encode, encode_array
+from twin.sta.encode import Columns, columns_of, data_arrays_of, encode, encode_array, page_template
 from twin.sta.filter import FilterError
+from twin.sta.hot import LINK_SAFE, in_area, latest_written, writable
 from twin.sta.lean import datastream_columns
 from twin.sta.model import (
     ENTITIES,
@@ -34,8 +37,6 @@ from twin.sta.model import (
 )
 from twin.sta.options import Expand, Query, parse_query
 from twin.sta.resource import NotFoundError, Resource, Step, parse_path
-
-LINK_SAFE = "$'(),/:"
 
 
 @dataclass
@@ -117,12 +118,15 @@ async def read_rows(conn: asyncpg.Connection, entity: Entity, records: Sequence[
     return rows
 
 
-async def read_columns(conn: asyncpg.Connection, records: Sequence[asyncpg.Record]) -> Columns:
-    """Observation records (`datastream_id`, `phenomenon_time`, `result`) as columns with their ids, the result
-    true/false for a state kind, as `read_rows` gives them. (The view's `id` costs PostgreSQL more than this.)"""
-    streams = [r[0] for r in records]
-    times = [r[1] for r in records]
-    results = [r[2] for r in records]
+async def read_columns(conn: asyncpg.Connection, records: Sequence[asyncpg.Record], stream: str | None = None
+                       ) -> Columns:
+    """Observation records (`datastream_id`, `phenomenon_time`, `result`; the last two alone when the path names
+    their one datastream, `stream`) as columns with their ids, the result true/false for a state kind, as
+    `read_rows` gives them. (The view's `id` costs PostgreSQL more than this.)"""
+    first = 0 if stream is not None else 1
+    streams = [stream] * len(records) if stream is not None else [r[0] for r in records]
+    times = [r[first] for r in records]
+    results = [r[first + 1] for r in records]
     distinct = list(set(streams))
     states = {r["id"] for r in await conn.fetch(OBSERVATION_STREAMS_SQL, distinct) if r["kind"] in STATE_KINDS
               } if distinct else set()
@@ -138,6 +142,14 @@ async def read_columns(conn: asyncpg.Connection, records: Sequence[asyncpg.Recor
     return {"id": ids, "datastream_id": streams, "phenomenon_time": times, "result": results}
 
 
+def _one_datastream(resource: Resource) -> str | None:
+    """The datastream of `Datastreams(id)/Observations`, whose link condition holds every row to that id."""
+    steps = resource.steps
+    if len(steps) == 2 and steps[0].entity.name == "Datastream" and steps[1].via == "Observations":
+        return steps[0].id
+    return None
+
+
 async def _parent_exists(conn: asyncpg.Connection, steps: tuple[Step, ...]) -> bool:
     compiler = Compiler()
     where = " AND ".join(chain_condition(compiler, steps, "p")) or "true"
@@ -147,6 +159,10 @@ async def _parent_exists(conn: asyncpg.Connection, steps: tuple[Step, ...]) -> b
 
 async def collection(conn: asyncpg.Connection, resource: Resource, query: Query, request: Request,
                      url: str, options: list[tuple[str, str]]) -> dict[str, Any]:
+    if request.fast and not resource.ref:
+        held = await in_area(conn, resource, query, request.state, request.base, url, options)
+        if held is not None:
+            return held
     entity = resource.last.entity
     compiler = Compiler()
     where = chain_condition(compiler, resource.steps, "e")
@@ -162,17 +178,20 @@ async def collection(conn: asyncpg.Connection, resource: Resource, query: Query,
         (entity.read is not None and not query.expand) or (entity.name == "Datastream" and writable(entity, query)))
     rows: list[Row] = []
     page: Columns = {}
-    if by_columns and entity.read is not None:
-        page = await read_columns(conn, await conn.fetch(f"SELECT {columns(entity, 'e')} {table}",
-                                                         *compiler.params))
-        found = len(page["id"])
+    one = _one_datastream(resource) if by_columns and entity.read is not None else None
+    binary = one is not None and page_template(entity.set_name, request.base, query.select, None) is not None
+    written = await observation_columns(conn, table, compiler.params, one) if binary and one is not None else None
+    if written is not None:  # one datastream's Observations, read in binary (`twin.sta.binary`)
+        page = written
+    elif by_columns and entity.read is not None:  # a datastream named by the path needs no column
+        read = "e.phenomenon_time, e.result" if one is not None else columns(entity, "e")
+        page = await read_columns(conn, await conn.fetch(f"SELECT {read} {table}", *compiler.params), one)
     elif by_columns:
         page = await datastream_columns(conn, await conn.fetch(f"SELECT {lean.COLUMNS} {table}", *compiler.params))
-        found = len(page["id"])
     else:
         rows = await read_rows(conn, entity, await conn.fetch(f"SELECT {columns(entity, 'e')} {table}",
                                                               *compiler.params))
-        found = len(rows)
+    found = len(page["id"]) if by_columns else len(rows)
     if not found and len(resource.steps) > 1 and not await _parent_exists(conn, resource.steps[:-1]):
         raise NotFoundError(f"no {resource.steps[-2].entity.name} {resource.steps[-2].id!r}")
     out: dict[str, Any] = {}
@@ -206,7 +225,8 @@ def page_value(entity: Entity, page: Columns, count: int, query: Query, request:
         return data_arrays_of(page, count, request.base, query.select)
     extra = None
     if query.expand:  # a Datastream's latest Observation (`writable`)
-        extra = latest_written(request, page["id"], page["kind"], query.expand[0].query.select)
+        extra = latest_written(request.state, request.base, page["id"], page["kind"],
+                               query.expand[0].query.select)
         if extra is None:
             return None
     return encode_array(entity.set_name, page, count, request.base, query.select, extra)
@@ -261,21 +281,14 @@ async def documents(conn: asyncpg.Connection, entity: Entity, rows: list[Row], q
     return docs
 
 
-def writable(entity: Entity, query: Query) -> bool:
-    """Whether `encode` writes the documents: they expand nothing, or a Datastream's latest Observation alone."""
-    items = query.expand
-    return not items or (len(items) == 1 and entity.name == "Datastream" and items[0].navigation == "Observations"
-                         and items[0].query.is_latest())
-
-
 def _written(entity: Entity, rows: list[Row], query: Query, request: Request) -> list[bytes] | None:
     """The documents as JSON bytes (`twin.sta.encode`) when they expand nothing, or a Datastream's latest
     Observation alone; None for the plain path."""
     if not writable(entity, query):
         return None
     items = query.expand
-    extra = latest_written(request, [r["id"] for r in rows], [r["kind"] for r in rows], items[0].query.select
-                           ) if items else None
+    extra = latest_written(request.state, request.base, [r["id"] for r in rows], [r["kind"] for r in rows],
+                           items[0].query.select) if items else None
     if items and extra is None:
         return None
     shown = plan(entity.set_name, tuple(query.select) if query.select is not None else None)
@@ -352,30 +365,6 @@ async def _many(conn: asyncpg.Connection, target: Entity, column: str, hint: str
                                        f"{counted_sql} GROUP BY 1", *params):
             counts[record[0]] = record[1]
     return children, counts
-
-
-def latest_written(request: Request, idents: Sequence[str], kinds: Sequence[str], select: list[str] | None
-                   ) -> list[bytes] | None:
-    """`latest_members` as JSON text to end each datastream's document with (`,"Observations":[…]`), given the
-    datastreams' ids and kinds; None when the Observations cannot be written by `encode`."""
-    values = list(map(request.state.latest.get, idents))
-    held = [(ident, value) for ident, value in zip(idents, values, strict=True) if value is not None]
-    streams = [ident for ident, _ in held]
-    times = [value.time for _, value in held]
-    results: list[Any] = [value.value for _, value in held]
-    if not STATE_KINDS.isdisjoint(kinds):
-        states = {ident for ident, kind in zip(idents, kinds, strict=True) if kind in STATE_KINDS}
-        results = [bool(v) if s in states else v for s, v in zip(streams, results, strict=True)]
-    deltas = [time - EPOCH for time in times]
-    ids = [f"{s}~{(d.days * 86_400 + d.seconds) * 1_000_000 + d.microseconds}"
-           for s, d in zip(streams, deltas, strict=True)]
-    written = encode("Observations", {"id": ids, "datastream_id": streams, "phenomenon_time": times,
-                                      "result": results}, len(ids), request.base, select)
-    if written is None:
-        return None
-    docs = iter(written)
-    return [b',"Observations":[' + next(docs) + b"]" if value is not None else b',"Observations":[]'
-            for value in values]
 
 
 def latest_members(request: Request, datastreams: list[Row], select: list[str] | None

@@ -1,0 +1,118 @@
+"""One datastream's Observations read in PostgreSQL's binary COPY format and decoded by numpy: the page's
+statement (the view, its conditions and order) is copied out, its parameters written into it as literals (here
+for texts, numbers, booleans and times, with `standard_conforming_strings` on; by asyncpg otherwise), as
+fixed-width rows of (time, result) read as two arrays at once instead of a Python record per row, and written
+straight to JSON text column by column — times (as numpy datetimes), results and the ids' microseconds by one
+orjson call each — as `encode.Written` columns that the page writers take as they are. A state kind's result is
+copied as NULL, so its page (true/false results) fails the row check and is read the row way, as is one with an
+id to escape or a time outside the years 1000–9998. The same bytes as the row path
+(`tests/test_sta_fast_paths.py`) in one round trip."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+import numpy as np
+import orjson
+
+from twin.live.state import to_us
+from twin.sta.documents import PLAIN
+from twin.sta.encode import Columns, Written
+from twin.sta.model import BOOLEAN_KINDS
+
+SIGNATURE = b"PGCOPY\n\xff\r\n\x00"
+ROW = np.dtype([("fields", ">i2"), ("time_size", ">i4"), ("time", ">i8"), ("value_size", ">i4"), ("value", ">f8")])
+"""A row of (timestamptz, float8), neither null: field count, then each field's length and value."""
+PG_EPOCH_US = to_us(datetime(2000, 1, 1, tzinfo=UTC))
+"""PostgreSQL counts time in microseconds from 2000-01-01."""
+EARLIEST_US = to_us(datetime(1000, 1, 1, tzinfo=UTC))
+LATEST_US = to_us(datetime(9999, 1, 1, tzinfo=UTC)) - 1
+"""The times written here: the years 1000 to 9998 (orjson writes no numpy time of the year 9999's end)."""
+TIMES = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NAIVE_UTC | orjson.OPT_UTC_Z
+SELECTED = f"e.phenomenon_time, CASE WHEN e.kind = ANY({BOOLEAN_KINDS}) THEN NULL ELSE e.result END"
+"""What a page's statement selects: a state kind's result as NULL."""
+PLACEHOLDER = re.compile(r"\$(\d+)(?=::)")
+
+
+def literal(value: Any) -> str | None:
+    """A parameter as SQL literal text (standard conforming strings), or None for a type not written here."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return repr(value) if math.isfinite(value) else None
+    if isinstance(value, str):
+        return "'" + value.replace("'", "''") + "'" if "\x00" not in value else None
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        return "'" + value.isoformat() + "'"
+    return None
+
+
+def inline(conn: asyncpg.Connection, statement: str, params: Sequence[Any]) -> str | None:
+    """The statement with its `$n::type` parameters written in as literals; None when one cannot be."""
+    if getattr(conn.get_settings(), "standard_conforming_strings", None) != "on":
+        return None
+    texts = [literal(p) for p in params]
+    if None in texts or len(PLACEHOLDER.findall(statement)) != statement.count("$"):
+        return None
+    return PLACEHOLDER.sub(lambda m: str(texts[int(m.group(1)) - 1]), statement)
+
+
+def decode(data: bytes) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]] | None:
+    """(Unix microseconds, results) of a binary COPY of (time, result) rows; None when a row is not two non-null
+    values (or the data is not what a binary COPY writes)."""
+    if len(data) < 21 or data[:11] != SIGNATURE or data[-2:] != b"\xff\xff":
+        return None
+    start = 19 + int.from_bytes(data[15:19], "big")  # the header extension, if any
+    size = len(data) - 2 - start
+    if size < 0 or size % ROW.itemsize:
+        return None
+    rows = np.frombuffer(data, dtype=ROW, count=size // ROW.itemsize, offset=start)
+    if not ((rows["fields"] == 2).all() and (rows["time_size"] == 8).all() and (rows["value_size"] == 8).all()):
+        return None
+    return rows["time"].astype(np.int64) + PG_EPOCH_US, rows["value"].astype(np.float64)
+
+
+def times_written(us: np.ndarray[Any, Any]) -> list[bytes]:
+    """Unix microseconds as orjson writes their UTC datetimes (`"2026-12-03T08:00:00Z"`, with `.ffffff` when the
+    microseconds are not 0): orjson writing them as numpy datetimes, in one call."""
+    if not us.size:
+        return []
+    return orjson.dumps(us.astype("datetime64[us]"), option=TIMES)[1:-1].split(b",")
+
+
+async def observation_columns(conn: asyncpg.Connection, table: str, params: Sequence[Any], stream: str
+                              ) -> Columns | None:
+    """The page `SELECT SELECTED {table}` of the datastream `stream`'s Observations as written columns (`id`,
+    `phenomenon_time`, `result`; `datastream_id` as text); None when the row path must read it."""
+    if not PLAIN.fullmatch(stream):
+        return None
+    statement = f"SELECT {SELECTED} {table}"
+    chunks: list[bytes] = []
+
+    async def keep(chunk: bytes) -> None:
+        chunks.append(chunk)
+
+    inlined = inline(conn, statement, params)
+    if inlined is not None:
+        await conn.copy_from_query(inlined, output=keep, format="binary")
+    else:
+        await conn.copy_from_query(statement, *params, output=keep, format="binary")
+    decoded = decode(b"".join(chunks))
+    if decoded is None:
+        return None
+    us, results = decoded
+    if us.size and not (int(us.min()) >= EARLIEST_US and int(us.max()) <= LATEST_US):
+        return None
+    count = int(us.size)
+    prefix = f"{stream}~".encode()
+    digits = orjson.dumps(us.tolist())[1:-1].split(b",") if count else []
+    return {"id": Written([prefix + d for d in digits]), "datastream_id": [stream] * count,
+            "phenomenon_time": Written(times_written(us)),
+            "result": Written(orjson.dumps(results.tolist())[1:-1].split(b",") if count else [])}
