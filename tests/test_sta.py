@@ -409,6 +409,15 @@ def test_filter_injection_attempts_are_harmless(base: str) -> None:
     assert len(ids(base, "Datastreams")) >= 4
 
 
+def test_filter_injection_attempts_on_one_datastreams_observations_are_harmless(base: str) -> None:
+    path = "Datastreams('GAS-EAST-1')/Observations"  # its pages are read by a binary COPY, parameters as literals
+    before = ids(base, path)
+    for attack in ("Datastream/name eq 'x'' OR ''1''=''1'", "Datastream/name eq 'x''); DELETE FROM readings; --'",
+                   "FeatureOfInterest/name eq '\\'' OR true --'", "Datastream/name eq '$1::text'"):
+        assert get(base, path, {"$filter": attack})["value"] == [], attack
+    assert ids(base, path) == before and len(before) >= 3
+
+
 def test_fraunhofers_sta_client_reads_things_datastreams_and_the_latest_observations(base: str) -> None:
     fsc = pytest.importorskip("frost_sta_client")
     service = fsc.SensorThingsService(base)
