@@ -186,15 +186,20 @@ async function loadTilesets(Cesium, viewer, config) {
 }
 
 /**
- * Resolves after a frame in which every visible tileset has all the tiles it
- * needs for the current view loaded (keeps requesting frames until then).
+ * Resolves after SETTLED_FRAMES frames in a row in which every visible tileset has all the tiles it needs for the
+ * current view loaded (keeps requesting frames until then). One such frame is not enough: in the frame a subtree
+ * or an external tileset arrives, nothing is pending yet, and the children it reveals are requested in the next.
  */
+const SETTLED_FRAMES = 3;
+
 function settle(viewer, tilesets, timeoutMs = 120000) {
   const { scene } = viewer;
   const started = performance.now();
+  let settled = 0;
   return new Promise((resolve, reject) => {
     const remove = scene.postRender.addEventListener(() => {
-      if (tilesets.every((t) => !t.show || t.tilesLoaded)) {
+      settled = tilesets.every((t) => !t.show || t.tilesLoaded) ? settled + 1 : 0;
+      if (settled >= SETTLED_FRAMES) {
         remove();
         resolve();
       } else if (performance.now() - started > timeoutMs) {
