@@ -96,7 +96,8 @@ viewer.scene.requestRender();
 # the frame times of the following frames (ms). A frame is timed until the GPU has drawn it: WebGL only queues
 # commands for Chromium's GPU process, so without waiting (a 1-pixel readPixels, which returns once every command
 # before it has run) a frame's GPU time would land on whichever later call finds the queue full (seconds-long
-# "frames" in one page and none in the other for the same work). Work left from the opening is drained first.
+# "frames" in one page and none in the other for the same work). Work left from the opening is drained first;
+# `left` is the wait for what is still queued after the last frame (nothing, so about 0 ms).
 STYLING_JS = """
 async ([rounds, after]) => {
   const viewer = window.__bareViewer || window.citytwin.viewer;
@@ -120,7 +121,9 @@ async ([rounds, after]) => {
       frames.push(performance.now() - t);
     }
   }
-  return { changes, frames };
+  const t = performance.now();
+  drawn();
+  return { changes, frames, left: performance.now() - t };
 }
 """
 
