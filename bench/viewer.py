@@ -93,25 +93,37 @@ viewer.scene.requestRender();
 </script></body></html>"""
 
 # Style changes and the frames after each: `restyle(i)` sets style i (0: none); returns [change → frame ms] and
-# the frame times of the following frames (ms).
+# the frame times of the following frames (ms). A frame is timed until the GPU has drawn it: WebGL only queues
+# commands for Chromium's GPU process, so without waiting (a 1-pixel readPixels, which returns once every command
+# before it has run) a frame's GPU time would land on whichever later call finds the queue full (seconds-long
+# "frames" in one page and none in the other for the same work). Work left from the opening is drained first;
+# `left` is the wait for what is still queued after the last frame (nothing, so about 0 ms).
 STYLING_JS = """
 async ([rounds, after]) => {
   const viewer = window.__bareViewer || window.citytwin.viewer;
+  const gl = viewer.canvas.getContext("webgl2") || viewer.canvas.getContext("webgl");
+  const pixel = new Uint8Array(4);
+  const drawn = () => gl.readPixels(0, 0, 1, 1, gl.RGBA, gl.UNSIGNED_BYTE, pixel);
   const changes = [], frames = [];
+  drawn();
   for (let i = 0; i < rounds; i++) {
     const t0 = performance.now();
     await window.__restyle(i % 2 ? 0 : 1);
     viewer.scene.requestRender();
     viewer.render();
+    drawn();
     changes.push(performance.now() - t0);
     for (let k = 0; k < after; k++) {
       const t = performance.now();
       viewer.scene.requestRender();
       viewer.render();
+      drawn();
       frames.push(performance.now() - t);
     }
   }
-  return { changes, frames };
+  const t = performance.now();
+  drawn();
+  return { changes, frames, left: performance.now() - t };
 }
 """
 

@@ -18,6 +18,7 @@ def test_the_viewer_bench_opens_the_same_tiles_in_both_pages_and_prints_load_and
     for page in (ours, bare):
         assert 0 < page["firstFrame"] <= page["loaded"], page
         assert len(page["changes"]) == 2 and len(page["frames"]) == 2 * 5 and min(page["frames"]) > 0
+        assert page["left"] < min(page["frames"]), page  # each frame was timed until drawn: nothing left queued
     assert ours["tiles"] == bare["tiles"] > 0  # the same camera, the same tileset: the same tiles of the view
     assert len(ours["classes"]) >= 3 and any("min" in c for c in ours["classes"])  # a graduated style by height
     report(1_500, results)
