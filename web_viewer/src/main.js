@@ -109,7 +109,7 @@ const NO_OBJECTS = new Set(["pointcloud", "oblique", "tileset"]);
  */
 function setStyle(tileset, kind, base, reveal = undefined) {
   if (citytwin.live && !NO_OBJECTS.has(kind)) citytwin.live.style(tileset, base, reveal);
-  else if (base) tileset.style = base;
+  else tileset.style = base; // undefined: the tiles' own colours again (a planner style switched off)
 }
 
 /** Style a loaded tileset as its kind wants. */
