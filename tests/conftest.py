@@ -7,7 +7,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -190,3 +190,11 @@ def query_city(server_url: str, template_database: str, tmp_path_factory: pytest
 
     with populated_server(server_url, template_database, tmp_path_factory.mktemp("query"), populate) as (url, engine):
         yield QueryCity(url, engine)
+
+
+def serving_worker(stack: ExitStack, database_url: str, folder: Path, **settings: object) -> str:
+    """One more server worker on `database_url` (its own engine and data folder), closed with `stack`: its URL."""
+    engine = create_db_engine(database_url)
+    stack.callback(engine.dispose)
+    app = create_app(Settings(database_url=database_url, data_dir=folder, **settings), Database(engine))
+    return stack.enter_context(serving_app(app))

@@ -10,13 +10,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import _drop_database, _fresh_database, serving_app
+from tests.conftest import _drop_database, _fresh_database, serving_worker
 from tests.helpers.city import EAST_ROOM_CENTRE, add_house_and_street
 from tests.helpers.live import LiveClient, StuckClient, live_client
 from tests.helpers.redis_server import redis_server
-from twin.api import create_app
-from twin.db import Database, create_db_engine
-from twin.settings import Settings
+from twin.db import create_db_engine
 
 
 @pytest.fixture
@@ -29,18 +27,11 @@ def city_url(server_url: str, template_database: str) -> Iterator[str]:
     _drop_database(server_url, url)
 
 
-def worker(stack: ExitStack, database_url: str, folder: Path, **settings: object) -> str:
-    engine = create_db_engine(database_url)
-    stack.callback(engine.dispose)
-    app = create_app(Settings(database_url=database_url, data_dir=folder, **settings), Database(engine))
-    return stack.enter_context(serving_app(app))
-
-
 def test_a_reading_posted_to_one_worker_reaches_a_client_of_another_through_redis(city_url: str,
                                                                                   tmp_path: Path) -> None:
     with redis_server(tmp_path) as redis, ExitStack() as stack:
-        a = worker(stack, city_url, tmp_path / "a", bus_url=redis.url)
-        b = worker(stack, city_url, tmp_path / "b", bus_url=redis.url)
+        a = serving_worker(stack, city_url, tmp_path / "a", bus_url=redis.url)
+        b = serving_worker(stack, city_url, tmp_path / "b", bus_url=redis.url)
         httpx.post(f"{a}/sensors", json={"id": "GAS-1", "kind": "gas", "position": [*EAST_ROOM_CENTRE, 4],
                                           "thresholds": {"levels": {"yellow": 10, "red": 25}}})
         deadline = time.monotonic() + 5
@@ -64,7 +55,7 @@ def test_a_reading_posted_to_one_worker_reaches_a_client_of_another_through_redi
 def test_a_slow_client_delays_no_one_else_and_is_closed_with_a_resume_point_that_loses_no_alarm(
         city_url: str, tmp_path: Path) -> None:
     with ExitStack() as stack:
-        base = worker(stack, city_url, tmp_path, live_outbox_limit=6000)
+        base = serving_worker(stack, city_url, tmp_path, live_outbox_limit=6000)
         httpx.post(f"{base}/sensors", json={"id": "SMOKE-1", "kind": "smoke", "object_id": "house.b",
                                             "thresholds": {"levels": {"blue": 0.5}}})  # below the event level
         slow = StuckClient(base, {"channels": ["alarms"]})
@@ -96,7 +87,7 @@ def test_a_slow_client_delays_no_one_else_and_is_closed_with_a_resume_point_that
 def test_a_sensor_goes_offline_when_silent_past_its_timeout_and_back_online_with_a_reading(
         city_url: str, tmp_path: Path) -> None:
     with ExitStack() as stack:
-        base = worker(stack, city_url, tmp_path)
+        base = serving_worker(stack, city_url, tmp_path)
         camera = {"id": "CAM-1", "kind": "camera", "position": [13.43, 52.53, 8],
                   "attributes": {"stream_url": "rtsp://cam.example/1", "heading": 90, "fov": 60,
                                  "offline_after_s": 1}}
@@ -118,8 +109,8 @@ def test_live_delivery_across_workers_survives_a_redis_restart_without_a_gap(cit
     import threading
 
     with redis_server(tmp_path) as redis, ExitStack() as stack:
-        a = worker(stack, city_url, tmp_path / "a", bus_url=redis.url)
-        b = worker(stack, city_url, tmp_path / "b", bus_url=redis.url)
+        a = serving_worker(stack, city_url, tmp_path / "a", bus_url=redis.url)
+        b = serving_worker(stack, city_url, tmp_path / "b", bus_url=redis.url)
         httpx.post(f"{a}/sensors", json={"id": "WL-1", "kind": "water_level", "position": [13.5, 52.5, 0]})
         deadline = time.monotonic() + 5
         while httpx.get(f"{b}/sensors/WL-1").status_code != 200:

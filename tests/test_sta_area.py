@@ -17,12 +17,10 @@ import asyncpg
 import httpx
 import pytest
 
-from tests.conftest import _drop_database, _fresh_database, serving_app
+from tests.conftest import _drop_database, _fresh_database, serving_worker
 from tests.helpers.redis_server import redis_server
-from twin.api import create_app
-from twin.db import Database, create_db_engine
+from twin.db import create_db_engine
 from twin.live.store import init_connection, load_state
-from twin.settings import Settings
 from twin.sta import hot
 from twin.sta import query as sta_query
 from twin.sta.documents import render
@@ -84,13 +82,6 @@ def city_url(server_url: str, template_database: str) -> Iterator[str]:
     _drop_database(server_url, url)
 
 
-def worker(stack: ExitStack, database_url: str, folder: Path, **settings: object) -> str:
-    engine = create_db_engine(database_url)
-    stack.callback(engine.dispose)
-    app = create_app(Settings(database_url=database_url, data_dir=folder, **settings), Database(engine))
-    return stack.enter_context(serving_app(app))
-
-
 def dsn_of(url: str) -> str:
     return create_db_engine(url).url.set(drivername="postgresql").render_as_string(hide_password=False)
 
@@ -148,7 +139,7 @@ def until_stored(base: str, dsn: str, params: dict[str, str]) -> None:
 
 def test_datastreams_in_an_area_from_memory_are_the_plain_paths_bytes(city_url: str, tmp_path: Path) -> None:
     with ExitStack() as stack:
-        base = worker(stack, city_url, tmp_path / "a")
+        base = serving_worker(stack, city_url, tmp_path / "a")
         dsn = dsn_of(city_url)
         fill(base, dsn)
         for params in AREA_REQUESTS:
@@ -175,7 +166,7 @@ def test_datastreams_in_an_area_from_memory_are_the_plain_paths_bytes(city_url: 
 def test_what_memory_cannot_answer_exactly_is_left_to_sql(city_url: str, tmp_path: Path,
                                                           params: dict[str, str]) -> None:
     with ExitStack() as stack:
-        base = worker(stack, city_url, tmp_path / "a")
+        base = serving_worker(stack, city_url, tmp_path / "a")
         fill(base, dsn_of(city_url))
         plain, fast, held = asyncio.run(plain_and_hot(dsn_of(city_url), f"{base}/sta/v1.1", list(params.items())))
         assert not held
@@ -200,8 +191,8 @@ def test_a_reading_shows_in_the_next_answer_and_a_sensors_changes_on_another_wor
         return seen
 
     with redis_server(tmp_path) as redis, ExitStack() as stack:
-        a = worker(stack, city_url, tmp_path / "a", bus_url=redis.url)
-        b = worker(stack, city_url, tmp_path / "b", bus_url=redis.url)
+        a = serving_worker(stack, city_url, tmp_path / "a", bus_url=redis.url)
+        b = serving_worker(stack, city_url, tmp_path / "b", bus_url=redis.url)
         dsn = dsn_of(city_url)
         fill(a, dsn)
         first = until(b, lambda seen: len(seen) == 6 and sum(bool(results) for _, results in seen.values()) == 4)
@@ -222,7 +213,7 @@ def test_a_reading_shows_in_the_next_answer_and_a_sensors_changes_on_another_wor
         assert httpx.delete(f"{a}/sensors/G-14").status_code in (200, 204)
         until(b, lambda seen: "G-14" not in seen)
         until_stored(b, dsn, params)
-        single = worker(stack, city_url, tmp_path / "c")  # its own in-process bus: applied before the answer
+        single = serving_worker(stack, city_url, tmp_path / "c")  # its own in-process bus: applied before the answer
         assert names(single) == names(b)
         reading = {"sensor": "G-13", "time": datetime.now(UTC).isoformat(), "value": 99.5}
         posted = httpx.post(f"{single}/readings", json=[reading]).json()
