@@ -263,3 +263,15 @@ def test_parameters_are_written_into_a_copied_statement_as_the_literals_they_bin
     assert [literal(v) for v in ("it's", 3, 0.1, True, at)] == ["'it''s'", "3", "0.1", "true",
                                                                 "'2026-12-03T08:00:00.000005+00:00'"]
     assert literal("nul\x00") is None and literal(float("nan")) is None and literal([1]) is None
+
+
+def test_a_datastream_the_live_state_knows_as_true_false_skips_the_binary_read() -> None:
+    from twin.live.sensors import parse_sensor
+    from twin.live.state import LiveState
+    from twin.sta.query import _binary_readable
+
+    state = LiveState()
+    state.put_sensor(parse_sensor({"id": "SMOKE-9", "kind": "smoke", "object_id": "house"}))
+    state.put_sensor(parse_sensor({"id": "GAS-9", "kind": "gas", "object_id": "house"}))
+    assert not _binary_readable(state, "SMOKE-9")
+    assert _binary_readable(state, "GAS-9") and _binary_readable(state, "UNKNOWN-9")  # unknown: the NULL check decides

@@ -150,6 +150,13 @@ def _one_datastream(resource: Resource) -> str | None:
     return None
 
 
+def _binary_readable(state: LiveState, stream: str) -> bool:
+    """Whether `twin.sta.binary` may read the datastream's Observations: not one the live state knows to be of a
+    true/false kind (the binary read would copy their results as NULL and be read again the row way)."""
+    sensor = state.sensors.get(stream)
+    return sensor is None or sensor.kind not in STATE_KINDS
+
+
 async def _parent_exists(conn: asyncpg.Connection, steps: tuple[Step, ...]) -> bool:
     compiler = Compiler()
     where = " AND ".join(chain_condition(compiler, steps, "p")) or "true"
@@ -179,8 +186,10 @@ async def collection(conn: asyncpg.Connection, resource: Resource, query: Query,
     rows: list[Row] = []
     page: Columns = {}
     one = _one_datastream(resource) if by_columns and entity.read is not None else None
-    binary = one is not None and page_template(entity.set_name, request.base, query.select, None) is not None
-    written = await observation_columns(conn, table, compiler.params, one) if binary and one is not None else None
+    written = None
+    if one is not None and _binary_readable(request.state, one) and page_template(
+            entity.set_name, request.base, query.select, None) is not None:
+        written = await observation_columns(conn, table, compiler.params, one)
     if written is not None:  # one datastream's Observations, read in binary (`twin.sta.binary`)
         page = written
     elif by_columns and entity.read is not None:  # a datastream named by the path needs no column
