@@ -12,6 +12,7 @@ import orjson
 from sqlalchemy import text
 
 from tests import test_live_delivery
+from tests.conftest import serving_worker
 from tests.helpers.city import EAST_ROOM_CENTRE
 from tests.helpers.live import live_client
 from tests.helpers.metrics import change, scrape, value
@@ -23,11 +24,10 @@ from twin.ops.logs import JsonFormatter
 from twin.settings import Settings
 
 city_url = test_live_delivery.city_url  # a fresh database with the test house (a fixture)
-worker = test_live_delivery.worker  # the app served in this process
 
 def test_metrics_count_requests_per_route_template_and_readings_by_outcome(city_url: str, tmp_path: Path) -> None:
     with ExitStack() as stack:
-        base = worker(stack, city_url, tmp_path)
+        base = serving_worker(stack, city_url, tmp_path)
         before = scrape(base)
         sensor = {"id": "GAS-9", "kind": "gas", "position": [*EAST_ROOM_CENTRE, 4]}
         assert httpx.post(f"{base}/sensors", json=sensor).status_code == 201
@@ -62,7 +62,7 @@ def test_metrics_count_requests_per_route_template_and_readings_by_outcome(city_
 
 def test_metrics_show_websocket_clients_and_the_alarms_their_readings_raise(city_url: str, tmp_path: Path) -> None:
     with ExitStack() as stack:
-        base = worker(stack, city_url, tmp_path)
+        base = serving_worker(stack, city_url, tmp_path)
         sensor = {"id": "GAS-2", "kind": "gas", "position": [*EAST_ROOM_CENTRE, 4],
                   "thresholds": {"levels": {"yellow": 10, "red": 25}}}
         assert httpx.post(f"{base}/sensors", json=sensor).status_code == 201
@@ -87,7 +87,7 @@ def test_metrics_show_websocket_clients_and_the_alarms_their_readings_raise(city
 def test_liveness_stays_up_while_readiness_fails_on_a_lost_bus_or_a_schema_behind(city_url: str,
                                                                                   tmp_path: Path) -> None:
     with redis_server(tmp_path / "redis") as redis, ExitStack() as stack:
-        base = worker(stack, city_url, tmp_path, bus_url=redis.url)
+        base = serving_worker(stack, city_url, tmp_path, bus_url=redis.url)
         ready = httpx.get(f"{base}/health/ready")
         assert ready.status_code == 200, ready.text
         checks = ready.json()["checks"]
@@ -135,7 +135,7 @@ def test_readiness_is_503_without_a_database_and_liveness_still_200(tmp_path: Pa
 def test_every_operations_route_declares_who_it_is_for_in_the_openapi_document(city_url: str,
                                                                                tmp_path: Path) -> None:
     with ExitStack() as stack:
-        base = worker(stack, city_url, tmp_path)
+        base = serving_worker(stack, city_url, tmp_path)
         paths = httpx.get(f"{base}/openapi.json").json()["paths"]
     for path in ("/metrics", "/health/live", "/health/ready"):
         assert paths[path]["get"]["x-citytwin-access"] == ACCESS[path]
