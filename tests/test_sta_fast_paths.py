@@ -112,6 +112,10 @@ REQUESTS: list[tuple[str, dict[str, str]]] = [
     ("Datastreams('GAS-1')/Observations", {"$filter": f"phenomenonTime gt {iso(T0 + timedelta(seconds=10))}",
                                            "$resultFormat": "dataArray", "$count": "true"}),
     ("Datastreams('GAS-1')/Observations", {"$filter": "result gt 1000"}),
+    ("Datastreams('GAS-1')/Observations", {"$filter": "FeatureOfInterest/name ne 'x' and result gt 2",
+                                           "$count": "true"}),
+    ("Datastreams('WL-1')/Observations", {}),  # one row: every column one width (matrices, `twin.sta.rows`)
+    ("Datastreams('WL-1')/Observations", {"$resultFormat": "dataArray"}),
     ("Datastreams('SMOKE-1')/Observations", {}),
     ("Datastreams('SMOKE-1')/Observations", {"$resultFormat": "dataArray"}),
     ("Datastreams('SILENT-1')/Observations", {}),
@@ -268,10 +272,29 @@ def test_parameters_are_written_into_a_copied_statement_as_the_literals_they_bin
 def test_a_datastream_the_live_state_knows_as_true_false_skips_the_binary_read() -> None:
     from twin.live.sensors import parse_sensor
     from twin.live.state import LiveState
-    from twin.sta.query import _binary_readable
+    from twin.sta.history import binary_readable
 
     state = LiveState()
     state.put_sensor(parse_sensor({"id": "SMOKE-9", "kind": "smoke", "object_id": "house"}))
     state.put_sensor(parse_sensor({"id": "GAS-9", "kind": "gas", "object_id": "house"}))
-    assert not _binary_readable(state, "SMOKE-9")
-    assert _binary_readable(state, "GAS-9") and _binary_readable(state, "UNKNOWN-9")  # unknown: the NULL check decides
+    assert not binary_readable(state, "SMOKE-9")
+    assert binary_readable(state, "GAS-9") and binary_readable(state, "UNKNOWN-9")  # unknown: the NULL check decides
+
+
+def test_a_number_datastreams_page_is_read_from_readings_alone_unless_its_options_need_the_view() -> None:
+    from twin.sta.history import READINGS_SQL
+    from twin.sta.options import parse_query
+    from twin.sta.resource import parse_path
+
+    resource = parse_path("Datastreams('GAS-9')/Observations")
+    entity = resource.last.entity
+
+    def source(options: list[tuple[str, str]]) -> str:
+        return sta_query.statement(resource, parse_query(options, entity), entity, "GAS-9").source
+
+    assert source([]) is READINGS_SQL
+    assert source([("$filter", "result gt 2 and phenomenonTime lt 2026-12-01T00:00:00Z"),
+                   ("$orderby", "resultTime desc")]) is READINGS_SQL
+    assert source([("$filter", "FeatureOfInterest/name eq 'hall'")]) == entity.sql  # the view's foi_id
+    page = sta_query.statement(resource, parse_query([], entity), entity, None)
+    assert page.source == entity.sql and "IN (SELECT" in page.condition  # a datastream not known: the path's link

@@ -36,6 +36,8 @@ LATEST_US = to_us(datetime(9999, 1, 1, tzinfo=UTC)) - 1
 TIMES = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NAIVE_UTC | orjson.OPT_UTC_Z
 SELECTED = f"e.phenomenon_time, CASE WHEN e.kind = ANY({BOOLEAN_KINDS}) THEN NULL ELSE e.result END"
 """What a page's statement selects: a state kind's result as NULL."""
+NUMBERS = "e.phenomenon_time, e.result"
+"""What it selects from a datastream known to hold numbers (`twin.sta.history`)."""
 PLACEHOLDER = re.compile(r"\$(\d+)(?=::)")
 
 
@@ -87,13 +89,13 @@ def times_written(us: np.ndarray[Any, Any]) -> list[bytes]:
     return orjson.dumps(us.astype("datetime64[us]"), option=TIMES)[1:-1].split(b",")
 
 
-async def observation_columns(conn: asyncpg.Connection, table: str, params: Sequence[Any], stream: str
-                              ) -> Columns | None:
-    """The page `SELECT SELECTED {table}` of the datastream `stream`'s Observations as written columns (`id`,
+async def observation_columns(conn: asyncpg.Connection, table: str, params: Sequence[Any], stream: str,
+                              selected: str = SELECTED) -> Columns | None:
+    """The page `SELECT {selected} {table}` of the datastream `stream`'s Observations as written columns (`id`,
     `phenomenon_time`, `result`; `datastream_id` as text); None when the row path must read it."""
     if not PLAIN.fullmatch(stream):
         return None
-    statement = f"SELECT {SELECTED} {table}"
+    statement = f"SELECT {selected} {table}"
     chunks: list[bytes] = []
 
     async def keep(chunk: bytes) -> None:

@@ -79,9 +79,11 @@ SENSORS_SQL = "SELECT * FROM (VALUES " + ", ".join(
 PROPERTIES_SQL = "SELECT * FROM (VALUES " + ", ".join(
     f"({_text(k)}, {_text(PROPERTY_NAMES.get(k, k))}, {_text('urn:citytwin:observed-property:' + k)}, "
     f"{_text(f'what {k} sensors measure')})" for k in KINDS) + ") AS v (id, name, definition, description)"
+OBSERVATION_ID = "r.sensor_id || '~' || (extract(epoch FROM r.time) * 1000000)::bigint::text"
+"""An Observation's id in SQL: its datastream, `~`, and its time in Unix microseconds."""
 OBSERVATIONS_SQL = f"""
     SELECT r.sensor_id AS datastream_id, r.time AS phenomenon_time, r.value AS result, r.received_at,
-           r.sensor_id || '~' || (extract(epoch FROM r.time) * 1000000)::bigint::text AS id,
+           {OBSERVATION_ID} AS id,
            coalesce(o.id, {_text(THING_OF_SENSOR)} || s.id) AS foi_id, s.kind, s.object_id
       FROM readings r JOIN sensors s ON s.id = r.sensor_id LEFT JOIN twin_objects o ON o.id = s.object_id"""
 OBSERVATION_STREAMS_SQL = f"""

@@ -16,11 +16,12 @@ import orjson
 
 from twin.live.state import EPOCH, LiveState
 from twin.sta import lean
-from twin.sta.binary import observation_columns
+from twin.sta.binary import NUMBERS, SELECTED, observation_columns
 from twin.sta.compile import Compiler
 from twin.sta.documents import data_arrays, documents_of, plan, self_link, value_of
 from twin.sta.encode import Columns, columns_of, data_arrays_of, encode, encode_array, page_template
 from twin.sta.filter import FilterError
+from twin.sta.history import READINGS_SQL, binary_readable, of_numbers, one_datastream, readings_only
 from twin.sta.hot import LINK_SAFE, in_area, latest_written, writable
 from twin.sta.lean import datastream_columns
 from twin.sta.model import (
@@ -142,26 +143,41 @@ async def read_columns(conn: asyncpg.Connection, records: Sequence[asyncpg.Recor
     return {"id": ids, "datastream_id": streams, "phenomenon_time": times, "result": results}
 
 
-def _one_datastream(resource: Resource) -> str | None:
-    """The datastream of `Datastreams(id)/Observations`, whose link condition holds every row to that id."""
-    steps = resource.steps
-    if len(steps) == 2 and steps[0].entity.name == "Datastream" and steps[1].via == "Observations":
-        return steps[0].id
-    return None
-
-
-def _binary_readable(state: LiveState, stream: str) -> bool:
-    """Whether `twin.sta.binary` may read the datastream's Observations: not one the live state knows to be of a
-    true/false kind (the binary read would copy their results as NULL and be read again the row way)."""
-    sensor = state.sensors.get(stream)
-    return sensor is None or sensor.kind not in STATE_KINDS
-
-
 async def _parent_exists(conn: asyncpg.Connection, steps: tuple[Step, ...]) -> bool:
     compiler = Compiler()
     where = " AND ".join(chain_condition(compiler, steps, "p")) or "true"
     return bool(await conn.fetchval(f"SELECT EXISTS (SELECT 1 FROM ({steps[-1].entity.sql}) AS p WHERE {where})",
                                     *compiler.params))
+
+
+@dataclass
+class Statement:
+    """A page's statement after `SELECT …`: `table` is `FROM (source) AS e WHERE condition ORDER BY … LIMIT …`;
+    `counted` of the compiler's parameters belong to the condition."""
+
+    compiler: Compiler
+    source: str
+    condition: str
+    counted: int
+    table: str
+
+
+def statement(resource: Resource, query: Query, entity: Entity, numbers: str | None) -> Statement:
+    """The page's statement; one datastream's (`numbers`, a datastream of a number kind) read from `readings`
+    alone, unless the options name a column only the view has (`twin.sta.history`)."""
+    compiler = Compiler()
+    where = [f"e.datastream_id = {compiler.param(numbers, 'text')}"] if numbers is not None else \
+        chain_condition(compiler, resource.steps, "e")
+    if query.filter is not None:
+        where.append(compiler.condition(query.filter, entity, "e"))
+    condition = " AND ".join(where) or "true"
+    counted = len(compiler.params)
+    order = ", ".join([*compiler.order(query.orderby, entity, "e"), *(f"e.{c}" for c in entity.order)])
+    if numbers is not None and not readings_only(f"{condition} {order}"):
+        return statement(resource, query, entity, None)
+    source = READINGS_SQL if numbers is not None else entity.sql
+    table = f"FROM ({source}) AS e WHERE {condition} ORDER BY {order} LIMIT {query.top + 1} OFFSET {query.skip}"
+    return Statement(compiler, source, condition, counted, table)
 
 
 async def collection(conn: asyncpg.Connection, resource: Resource, query: Query, request: Request,
@@ -171,25 +187,19 @@ async def collection(conn: asyncpg.Connection, resource: Resource, query: Query,
         if held is not None:
             return held
     entity = resource.last.entity
-    compiler = Compiler()
-    where = chain_condition(compiler, resource.steps, "e")
-    if query.filter is not None:
-        where.append(compiler.condition(query.filter, entity, "e"))
-    condition = " AND ".join(where) or "true"
-    counted = len(compiler.params)
-    order = [*compiler.order(query.orderby, entity, "e"), *(f"e.{c}" for c in entity.order)]
-    table = f"FROM ({entity.sql}) AS e WHERE {condition} ORDER BY {', '.join(order)} " \
-            f"LIMIT {query.top + 1} OFFSET {query.skip}"
     # Observations and Datastreams read lean, written column by column
     by_columns = request.fast and not resource.ref and (
         (entity.read is not None and not query.expand) or (entity.name == "Datastream" and writable(entity, query)))
     rows: list[Row] = []
     page: Columns = {}
-    one = _one_datastream(resource) if by_columns and entity.read is not None else None
+    one = one_datastream(resource) if by_columns and entity.read is not None else None
+    page_sql = statement(resource, query, entity, one if one is not None and of_numbers(request.state, one) else None)
+    compiler, condition, table = page_sql.compiler, page_sql.condition, page_sql.table
     written = None
-    if one is not None and _binary_readable(request.state, one) and page_template(
+    if one is not None and binary_readable(request.state, one) and page_template(
             entity.set_name, request.base, query.select, None) is not None:
-        written = await observation_columns(conn, table, compiler.params, one)
+        selected = NUMBERS if page_sql.source is READINGS_SQL else SELECTED
+        written = await observation_columns(conn, table, compiler.params, one, selected)
     if written is not None:  # one datastream's Observations, read in binary (`twin.sta.binary`)
         page = written
     elif by_columns and entity.read is not None:  # a datastream named by the path needs no column
@@ -206,7 +216,7 @@ async def collection(conn: asyncpg.Connection, resource: Resource, query: Query,
     out: dict[str, Any] = {}
     if query.count:
         out["@iot.count"] = await conn.fetchval(
-            f"SELECT count(*) FROM ({entity.sql}) AS e WHERE {condition}", *compiler.params[:counted])
+            f"SELECT count(*) FROM ({page_sql.source}) AS e WHERE {condition}", *compiler.params[:page_sql.counted])
     if found > query.top:
         found = query.top
         rows = rows[:query.top]
