@@ -5,7 +5,6 @@ area, from memory (`twin.sta.hot`)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -14,7 +13,7 @@ from urllib.parse import urlencode
 import asyncpg
 import orjson
 
-from twin.live.state import EPOCH, LiveState
+from twin.live.state import LiveState
 from twin.sta import lean
 from twin.sta.binary import NUMBERS, SELECTED, observation_columns
 from twin.sta.compile import Compiler
@@ -23,10 +22,9 @@ from twin.sta.encode import Columns, columns_of, data_arrays_of, encode, encode_
 from twin.sta.filter import FilterError
 from twin.sta.history import READINGS_SQL, binary_readable, of_numbers, one_datastream, readings_only
 from twin.sta.hot import LINK_SAFE, in_area, latest_written, writable
-from twin.sta.lean import datastream_columns
+from twin.sta.lean import Row, datastream_columns, read_columns, read_rows
 from twin.sta.model import (
     ENTITIES,
-    OBSERVATION_STREAMS_SQL,
     STATE_KINDS,
     THING_OF_SENSOR,
     THINGS_ORDER,
@@ -93,54 +91,6 @@ def chain_condition(compiler: Compiler, steps: tuple[Step, ...], alias: str) -> 
             if navigation.hint is not None:
                 conditions.append(navigation.hint.format(t=alias, key=key, sensor=sensor_of(key)))
     return conditions
-
-
-Row = Mapping[str, Any]
-"""A row of an entity view: an asyncpg record, or a dict made in Python (Observations, latest values)."""
-
-
-async def read_rows(conn: asyncpg.Connection, entity: Entity, records: Sequence[asyncpg.Record]) -> list[Row]:
-    """Records as rows with every column of the entity's view. An Observation is read as (datastream, time,
-    result); its id is made here, its result made true/false for a state kind, and its datastream's kind and
-    feature of interest are read once per page."""
-    if entity.read is None:
-        return list(records)
-    streams = list({r["datastream_id"] for r in records})
-    shared = {r["id"]: (r["kind"], r["foi_id"], r["kind"] in STATE_KINDS)
-              for r in await conn.fetch(OBSERVATION_STREAMS_SQL, streams)} if streams else {}
-    rows: list[Row] = []
-    for record in records:
-        stream, time, result = record["datastream_id"], record["phenomenon_time"], record["result"]
-        kind, feature, state = shared.get(stream, (None, None, False))
-        delta = time - EPOCH
-        us = (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds  # as `micros`, inlined
-        rows.append({"id": f"{stream}~{us}", "datastream_id": stream, "phenomenon_time": time,
-                     "result": bool(result) if state else result, "kind": kind, "foi_id": feature})
-    return rows
-
-
-async def read_columns(conn: asyncpg.Connection, records: Sequence[asyncpg.Record], stream: str | None = None
-                       ) -> Columns:
-    """Observation records (`datastream_id`, `phenomenon_time`, `result`; the last two alone when the path names
-    their one datastream, `stream`) as columns with their ids, the result true/false for a state kind, as
-    `read_rows` gives them. (The view's `id` costs PostgreSQL more than this.)"""
-    first = 0 if stream is not None else 1
-    streams = [stream] * len(records) if stream is not None else [r[0] for r in records]
-    times = [r[first] for r in records]
-    results = [r[first + 1] for r in records]
-    distinct = list(set(streams))
-    states = {r["id"] for r in await conn.fetch(OBSERVATION_STREAMS_SQL, distinct) if r["kind"] in STATE_KINDS
-              } if distinct else set()
-    if states:
-        results = [bool(v) if s in states else v for s, v in zip(streams, results, strict=True)]
-    deltas = [t - EPOCH for t in times]
-    stamps = [(d.days * 86_400 + d.seconds) * 1_000_000 + d.microseconds for d in deltas]
-    if len(distinct) == 1:
-        prefix = f"{distinct[0]}~"
-        ids = [f"{prefix}{us}" for us in stamps]
-    else:
-        ids = [f"{s}~{us}" for s, us in zip(streams, stamps, strict=True)]
-    return {"id": ids, "datastream_id": streams, "phenomenon_time": times, "result": results}
 
 
 async def _parent_exists(conn: asyncpg.Connection, steps: tuple[Step, ...]) -> bool:
