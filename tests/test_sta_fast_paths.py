@@ -114,7 +114,7 @@ REQUESTS: list[tuple[str, dict[str, str]]] = [
     ("Datastreams('GAS-1')/Observations", {"$filter": "result gt 1000"}),
     ("Datastreams('GAS-1')/Observations", {"$filter": "FeatureOfInterest/name ne 'x' and result gt 2",
                                            "$count": "true"}),
-    ("Datastreams('WL-1')/Observations", {}),  # one row: every column one width (matrices, `twin.sta.rows`)
+    ("Datastreams('WL-1')/Observations", {}),  # a page of one row
     ("Datastreams('WL-1')/Observations", {"$resultFormat": "dataArray"}),
     ("Datastreams('SMOKE-1')/Observations", {}),
     ("Datastreams('SMOKE-1')/Observations", {"$resultFormat": "dataArray"}),
