@@ -565,3 +565,50 @@ def test_search_finds_an_address_flies_there_and_a_shared_link_reopens_the_view(
         assert not log.page_errors and not log.console_errors, (log.page_errors, log.console_errors)
     finally:
         context.close()
+
+
+PANEL_IDS = ["layers", "planner", "cockpit", "alarms", "inspector", "event-panel", "drills", "live-panel"]
+# The shown panels' boxes: [[id, left, top, right, bottom]].
+PANELS_JS = """(ids) => ids.flatMap((id) => {
+  const panel = document.getElementById(id);
+  if (!panel || panel.hidden) return [];
+  const r = panel.getBoundingClientRect();
+  return r.width && r.height ? [[id, r.left, r.top, r.right, r.bottom]] : [];
+})"""
+
+
+def covered(panels: list[list[Any]]) -> list[tuple[str, str]]:
+    """The pairs of panels that lie over each other, of those the planner's layout answers for: the planner and
+    the cockpit with every other, the layers with the alarms."""
+    pairs = []
+    for i, (a, *box_a) in enumerate(panels):
+        for b, *box_b in panels[i + 1:]:
+            if not ({a, b} & {"planner", "cockpit"} or {a, b} == {"layers", "alarms"}):
+                continue
+            if min(box_a[2], box_b[2]) > max(box_a[0], box_b[0]) and min(box_a[3], box_b[3]) > max(box_a[1], box_b[1]):
+                pairs.append((a, b))
+    return pairs
+
+
+@pytest.mark.usefixtures("clean_log")
+def test_the_open_planner_leaves_the_cockpit_layers_alarms_and_inspector_uncovered_on_laptop_screens(
+        tab: Any) -> None:
+    page = tab[0]
+    open_planner(page)
+    page.fill("#planner-search", "Hafenstraße 7")  # a found building opens the inspector on the right
+    page.click("#planner-search-go")
+    page.locator("#planner-search-results li button").first.click()
+    page.wait_for_selector("#inspector[data-state=loaded]")
+    if page.get_attribute("#drills", "data-state") != "open":
+        page.click("#drill-toggle")  # the open drill panel, bottom right
+    try:
+        for width in (1280, 1100):
+            page.set_viewport_size({"width": width, "height": 800})
+            page.wait_for_function("(w) => window.innerWidth === w", arg=width)
+            panels = page.evaluate(PANELS_JS, PANEL_IDS)
+            assert {"layers", "planner", "cockpit", "inspector", "drills"} <= {p[0] for p in panels}, panels
+            assert not covered(panels), (width, covered(panels), panels)
+            page.screenshot(path=str(ARTIFACTS / f"viewer-planner-panels-{width}.png"))
+    finally:
+        page.click("#drill-toggle")
+        page.set_viewport_size(VIEWPORT)
