@@ -3,9 +3,9 @@ statement (the view, its conditions and order) is copied out, its parameters wri
 for texts, numbers, booleans and times, with `standard_conforming_strings` on; by asyncpg otherwise), as
 fixed-width rows of (time, result) read as two arrays at once instead of a Python record per row, and written
 straight to JSON text column by column — times (as numpy datetimes), results and the ids' microseconds by one
-orjson call each — as `encode.Written` columns that the page writers take as they are. A state kind's result is
-copied as NULL, so its page (true/false results) fails the row check and is read the row way, as is one with an
-id to escape or a time outside the years 1000–9998. The same bytes as the row path
+orjson call each, from the arrays themselves — as `encode.Written` columns that the page writers take as they
+are. A state kind's result is copied as NULL, so its page (true/false results) fails the row check and is read
+the row way, as is one with an id to escape or a time outside the years 1000–9998. The same bytes as the row path
 (`tests/test_sta_fast_paths.py`) in one round trip."""
 
 from __future__ import annotations
@@ -33,7 +33,8 @@ PG_EPOCH_US = to_us(datetime(2000, 1, 1, tzinfo=UTC))
 EARLIEST_US = to_us(datetime(1000, 1, 1, tzinfo=UTC))
 LATEST_US = to_us(datetime(9999, 1, 1, tzinfo=UTC)) - 1
 """The times written here: the years 1000 to 9998 (orjson writes no numpy time of the year 9999's end)."""
-TIMES = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NAIVE_UTC | orjson.OPT_UTC_Z
+NUMPY = orjson.OPT_SERIALIZE_NUMPY
+TIMES = NUMPY | orjson.OPT_NAIVE_UTC | orjson.OPT_UTC_Z
 SELECTED = f"e.phenomenon_time, CASE WHEN e.kind = ANY({BOOLEAN_KINDS}) THEN NULL ELSE e.result END"
 """What a page's statement selects: a state kind's result as NULL."""
 NUMBERS = "e.phenomenon_time, e.result"
@@ -81,6 +82,15 @@ def decode(data: bytes) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]] | N
     return rows["time"].astype(np.int64) + PG_EPOCH_US, rows["value"].astype(np.float64)
 
 
+def ids_written(stream: str, us: np.ndarray[Any, Any]) -> list[bytes]:
+    """The ids (`S-1~1796403733000000`) of the datastream's Observations at these Unix microseconds: the numbers
+    written by one orjson call and the prefix put before each by one replace."""
+    if not us.size:
+        return []
+    prefix = f"{stream}~".encode()
+    return (prefix + orjson.dumps(us, option=NUMPY)[1:-1].replace(b",", b"," + prefix)).split(b",")
+
+
 def times_written(us: np.ndarray[Any, Any]) -> list[bytes]:
     """Unix microseconds as orjson writes their UTC datetimes (`"2026-12-03T08:00:00Z"`, with `.ffffff` when the
     microseconds are not 0): orjson writing them as numpy datetimes, in one call."""
@@ -113,8 +123,6 @@ async def observation_columns(conn: asyncpg.Connection, table: str, params: Sequ
     if us.size and not (int(us.min()) >= EARLIEST_US and int(us.max()) <= LATEST_US):
         return None
     count = int(us.size)
-    prefix = f"{stream}~".encode()
-    digits = orjson.dumps(us.tolist())[1:-1].split(b",") if count else []
-    return {"id": Written([prefix + d for d in digits]), "datastream_id": [stream] * count,
+    return {"id": Written(ids_written(stream, us)), "datastream_id": [stream] * count,
             "phenomenon_time": Written(times_written(us)),
-            "result": Written(orjson.dumps(results.tolist())[1:-1].split(b",") if count else [])}
+            "result": Written(orjson.dumps(results, option=NUMPY)[1:-1].split(b",") if count else [])}

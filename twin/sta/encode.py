@@ -216,11 +216,12 @@ def encode_array(set_name: str, columns: Columns, count: int, base: str, select:
     values = _values(shown, columns, ids, True, extra)
     pieces = shown.pieces
     stride = 2 * len(values) + 1
-    parts: list[bytes] = [b""] * (stride * count)
-    parts[0::stride] = [b"," + pieces[0]] * count
+    row: list[bytes] = [b"," + pieces[0]]  # an entity's constant pieces, its values' places empty
+    for piece in pieces[1:]:
+        row += (b"", piece)
+    parts = row * count
     for slot, column in enumerate(values):
         parts[2 * slot + 1::stride] = column
-        parts[2 * slot + 2::stride] = [pieces[slot + 1]] * count
     parts[0] = b"[" + pieces[0]
     parts[-1] = pieces[-1] + b"]"
     return Page(b"".join(parts))
@@ -268,14 +269,14 @@ def _written_rows(columns: Columns, components: list[str], count: int) -> bytes:
     entity = ENTITIES["Observations"]
     quotes = [b'"' if name == "id" else b"" for name in components]
     stride = 2 * len(components) + 1
-    parts: list[bytes] = [b""] * (stride * count)
-    parts[0::stride] = [b",[" + quotes[0]] * count
+    row: list[bytes] = [b",[" + quotes[0]]  # a row's constant pieces, its values' places empty
+    for slot in range(len(components)):
+        row += (b"", quotes[slot] + (b"," + quotes[slot + 1] if slot + 1 < len(components) else b"]"))
+    parts = row * count
     for slot, name in enumerate(components):
         column = columns[entity.properties[name].column]
         assert isinstance(column, Written)
         parts[2 * slot + 1::stride] = column.items
-        after = quotes[slot] + (b"," + quotes[slot + 1] if slot + 1 < len(components) else b"]")
-        parts[2 * slot + 2::stride] = [after] * count
     parts[0] = b"[[" + quotes[0]
     parts[-1] += b"]"
     return b"".join(parts)
