@@ -13,10 +13,13 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from warnings import catch_warnings, simplefilter
 
 import numpy as np
 import pyogrio
+import pyogrio.raw
 import shapely
+import shapely.errors
 from pyproj import CRS
 from pyproj.exceptions import CRSError
 from shapely.geometry import MultiPolygon, Polygon
@@ -135,15 +138,46 @@ def lod1_features(objects: list[ObjectRecord]) -> list[Feature]:
 
 
 def read_layer(path: Path, layer: str | None) -> tuple[Any, dict[str, Any]]:
-    """A vector layer read by GDAL (fids as index, dates as text) and its layer info; IngestError if it cannot be."""
+    """A vector layer read by GDAL (fids as index, dates as text) and its layer info; IngestError if it cannot be.
+    A feature whose geometry GEOS cannot build (an unclosed ring, a ring of two points) is read without one, so
+    the rest still ingest; `info["warnings"]` says which, with what GDAL reported while reading."""
     if not path.exists():
         raise IngestError(f"no such file: {path}")
-    try:
-        frame = pyogrio.read_dataframe(path, layer=layer, fid_as_index=True, datetime_as_string=True)
-        info = pyogrio.read_info(path, layer=layer)
-    except Exception as exc:  # GDAL raises many types for unreadable input
-        raise IngestError(f"cannot read {path.name} as a vector layer: {exc}") from exc
+    with catch_warnings(record=True) as reported:
+        simplefilter("always", RuntimeWarning)
+        try:
+            info = pyogrio.read_info(path, layer=layer)
+            try:
+                frame = pyogrio.read_dataframe(path, layer=layer, fid_as_index=True, datetime_as_string=True)
+                unbuilt: list[str] = []
+            except shapely.errors.GEOSException:
+                frame, unbuilt = _with_buildable_geometries(path, layer)
+        except IngestError:
+            raise
+        except Exception as exc:  # GDAL raises many types for unreadable input
+            raise IngestError(f"cannot read {path.name} as a vector layer: {exc}") from exc
+    said = list(dict.fromkeys(str(w.message) for w in reported if issubclass(w.category, RuntimeWarning)))
+    info["warnings"] = [f"GDAL reading {path.name}: {message}" for message in said]
+    if unbuilt:
+        shown = ", ".join(unbuilt[:10]) + (", …" if len(unbuilt) > 10 else "")
+        info["warnings"].append(f"{len(unbuilt)} features have a geometry GEOS cannot build (an unclosed or "
+                                f"too short ring, say) and were read without one: fid {shown}")
     return frame, info
+
+
+def _with_buildable_geometries(path: Path, layer: str | None) -> tuple[Any, list[str]]:
+    """The layer read again with each geometry built on its own: one GEOS cannot build becomes None (its fid
+    listed)."""
+    import geopandas
+
+    frame = pyogrio.read_dataframe(path, layer=layer, read_geometry=False, fid_as_index=True,
+                                   datetime_as_string=True)
+    meta, fids, wkb, _ = pyogrio.raw.read(path, layer=layer, columns=[], return_fids=True)
+    if len(fids) != len(frame) or not (np.asarray(fids) == frame.index.to_numpy()).all():
+        raise IngestError(f"cannot read {path.name} as a vector layer: its features changed while it was read")
+    geometries = shapely.from_wkb(wkb, on_invalid="ignore")
+    unbuilt = [str(f) for f, w, g in zip(fids, wkb, geometries, strict=True) if w is not None and g is None]
+    return geopandas.GeoDataFrame(frame, geometry=geometries, crs=meta["crs"]), unbuilt
 
 
 def read_footprints(
@@ -157,9 +191,10 @@ def read_footprints(
     geometry_types = set(frame.geometry.dropna().geom_type)
     if not geometry_types & {"Polygon", "MultiPolygon"}:
         found = ", ".join(sorted(geometry_types)) or "no geometry"
-        raise IngestError(f"{path.name} is not a polygon layer (found {found}); footprints must be polygons")
+        why = "".join(f"; {w}" for w in info["warnings"])
+        raise IngestError(f"{path.name} is not a polygon layer (found {found}); footprints must be polygons{why}")
 
-    warnings: list[str] = []
+    warnings: list[str] = list(info["warnings"])
     crs = _resolve_crs(frame.crs, options.crs, warnings)
     source_crs = crs.to_string()
     frame = frame.set_crs(crs, allow_override=True)

@@ -122,6 +122,7 @@ def _kind_from_file(path: Path) -> str:
 
 def _read(path: Path, options: NetworkOptions, warnings: list[str]) -> tuple[Any, Any, CRS]:
     frame, info = read_layer(path, options.layer if path.suffix else None)
+    warnings.extend(info["warnings"])
     crs = _resolve_crs(frame.crs, options.crs, warnings)
     frame = frame.set_crs(crs, allow_override=True)
     if not crs.equals(CRS.from_epsg(4326)):

@@ -79,7 +79,7 @@ def read_points(path: str | Path, options: PointOptions, on_progress: ProgressCa
     """Read a point (or mixed) layer into twin objects and marker features."""
     path = Path(path)
     frame, info = read_layer(path, options.layer)
-    warnings: list[str] = []
+    warnings: list[str] = list(info["warnings"])
     crs = _resolve_crs(frame.crs, options.crs, warnings)
     frame = frame.set_crs(crs, allow_override=True)
     heights = [(g.z if isinstance(g, Point) and g.has_z else 0.0) if g is not None else 0.0 for g in frame.geometry]

@@ -1,5 +1,6 @@
 """Footprint layers as other tools write them: every attribute type GDAL hands over becomes JSON (or is left out
-with a warning), and a building layer with points and lines mixed in still ingests its polygons."""
+with a warning), a building layer with points and lines mixed in still ingests its polygons, and so does one
+with a ring left unclosed."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from sqlalchemy import Engine, text
 
 from ingest_gis.attributes import MISSING, Unsupported, json_value
 from ingest_gis.footprints import FootprintOptions, read_footprints
+from ingest_gis.records import IngestError
 from twin.ingest import ingest_footprints
 
 BUILDINGS = [box(13.40 + i * 0.001, 52.50, 13.4005 + i * 0.001, 52.5005) for i in range(3)]
@@ -112,6 +114,32 @@ def test_features_without_geometry_are_counted_as_such(tmp_path: Path) -> None:
     result = read_footprints(path, FootprintOptions("holes"))
     assert [o.id for o in result.objects] == ["holes.a"]
     assert "1 features had no usable polygon and were skipped: 1 no geometry" in result.warnings
+
+
+def test_a_feature_whose_ring_is_not_closed_is_skipped_with_its_fid_and_the_rest_ingest(
+        engine: Engine, tmp_path: Path) -> None:
+    path = tmp_path / "unclosed.geojson"  # as hand-edited GeoJSON has it; GDAL itself writes no such ring
+    path.write_text('{"type":"FeatureCollection","features":['
+                    '{"type":"Feature","properties":{"id":"a","height":9},"geometry":{"type":"Polygon",'
+                    '"coordinates":[[[13.4,52.5],[13.401,52.5],[13.401,52.501],[13.4,52.5]]]}},'
+                    '{"type":"Feature","properties":{"id":"b","height":7},"geometry":{"type":"Polygon",'
+                    '"coordinates":[[[13.41,52.5],[13.411,52.5],[13.411,52.501]]]}},'
+                    '{"type":"Feature","properties":{"id":"c","height":5},"geometry":{"type":"Polygon",'
+                    '"coordinates":[[[13.42,52.5],[13.421,52.5]]]}}]}')
+    summary = ingest_footprints(engine, path, FootprintOptions(name="unclosed"))
+    assert summary["objects"] == 1 and sorted(_stored(engine)) == ["unclosed.a"]
+    assert "2 features have a geometry GEOS cannot build (an unclosed or too short ring, say) and were read " \
+           "without one: fid 1, 2" in summary["warnings"], summary["warnings"]
+    assert "2 features had no usable polygon and were skipped: 2 no geometry" in summary["warnings"]
+    assert any("Non closed ring detected" in w for w in summary["warnings"]), summary["warnings"]
+
+
+def test_a_layer_of_unclosed_rings_alone_is_refused_saying_why(tmp_path: Path) -> None:
+    path = tmp_path / "broken.geojson"
+    path.write_text('{"type":"FeatureCollection","features":[{"type":"Feature","properties":{},"geometry":'
+                    '{"type":"Polygon","coordinates":[[[13.4,52.5],[13.401,52.5]]]}}]}')
+    with pytest.raises(IngestError, match=r"not a polygon layer \(found no geometry\).*GEOS cannot build.*fid 0"):
+        read_footprints(path, FootprintOptions("broken"))
 
 
 @pytest.mark.parametrize(("value", "expected"), [
