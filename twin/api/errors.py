@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import math
+from typing import Any
+
 from fastapi import FastAPI, Request
-from fastapi.exception_handlers import request_validation_exception_handler
+from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 
@@ -14,6 +17,17 @@ from twin.repository import NotFound
 
 BAD_REQUEST_PREFIXES = ("/ogc", "/query", "/objects/")
 """Where invalid query parameters answer 400, as OGC API – Features asks, rather than FastAPI's 422."""
+
+
+def json_safe(value: Any) -> Any:
+    """A JSON value with each non-finite float (a body's `1e999` reads as infinity, which no JSON holds) as text."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    return value
 
 
 def add_exception_handlers(app: FastAPI) -> None:
@@ -30,8 +44,8 @@ def add_exception_handlers(app: FastAPI) -> None:
 
     async def invalid_parameters(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)
-        if not request.url.path.startswith(BAD_REQUEST_PREFIXES):
-            return await request_validation_exception_handler(request, exc)
+        if not request.url.path.startswith(BAD_REQUEST_PREFIXES):  # FastAPI's 422, its echoed input JSON-safe
+            return JSONResponse({"detail": json_safe(jsonable_encoder(exc.errors()))}, status_code=422)
         problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'][1:])}: {e['msg']}" for e in exc.errors())
         return JSONResponse({"detail": f"invalid request: {problems}"}, status_code=400)
 
