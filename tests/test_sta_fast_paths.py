@@ -25,7 +25,7 @@ from tests.helpers.city import EAST_ROOM_CENTRE, add_house_and_street
 from twin.live.state import LiveState, to_us
 from twin.live.store import init_connection, load_state
 from twin.sta import query as sta_query
-from twin.sta.binary import PG_EPOCH_US, ROW, SIGNATURE, decode, literal, observation_columns, times_written
+from twin.sta.binary import PG_EPOCH_US, ROW, SIGNATURE, CopyReader, literal, observation_columns, times_written
 from twin.sta.documents import Page, documents_of, render, render_parts
 from twin.sta.encode import Columns, Written, encode, encode_array
 from twin.sta.model import OBSERVATIONS_SQL
@@ -257,9 +257,36 @@ def test_times_decoded_from_binary_are_written_as_orjson_writes_their_datetimes(
     assert times_written(us) == [orjson.dumps(t, option=orjson.OPT_UTC_Z) for t in times]
     rows = np.array([(2, 8, u - PG_EPOCH_US, 8, v) for u, v in zip(us.tolist(), range(6), strict=True)],
                     dtype=ROW).tobytes()
-    decoded = decode(SIGNATURE + bytes(8) + rows + b"\xff\xff")
-    assert decoded is not None and decoded[0].tolist() == us.tolist() and decoded[1].tolist() == list(range(6))
-    assert decode(SIGNATURE + bytes(8) + rows[:-1] + b"\xff\xff") is None  # a row cut short (a null's length)
+    copied = SIGNATURE + bytes(8) + rows + b"\xff\xff"
+    whole = read_copy([copied])
+    assert whole is not None and list(whole["phenomenon_time"]) == times_written(us)
+    assert list(whole["result"]) == [b"0.0", b"1.0", b"2.0", b"3.0", b"4.0", b"5.0"]
+    assert read_copy([SIGNATURE + bytes(8) + rows[:-1] + b"\xff\xff"]) is None  # a row cut short (a null's length)
+    assert read_copy([SIGNATURE + bytes(8) + rows]) is None  # no end
+    assert read_copy([b"NOTACOPY\n" + copied[9:]]) is None
+
+
+def read_copy(chunks: list[bytes]) -> Columns | None:
+    reader = CopyReader("S-1")
+    for chunk in chunks:
+        reader.feed(chunk)
+    return reader.columns()
+
+
+def test_a_copy_read_in_chunks_cut_anywhere_equals_it_read_whole() -> None:
+    rng = np.random.default_rng(3)
+    us = np.sort(rng.integers(to_us(datetime(2020, 1, 1, tzinfo=UTC)), to_us(datetime(2027, 1, 1, tzinfo=UTC)), 500))
+    rows = np.array([(2, 8, u - PG_EPOCH_US, 8, v) for u, v in zip(us.tolist(), rng.normal(size=500), strict=True)],
+                    dtype=ROW).tobytes()
+    copied = SIGNATURE + bytes(4) + (3).to_bytes(4, "big") + b"ext" + rows + b"\xff\xff"  # a header extension
+    whole = read_copy([copied])
+    assert whole is not None and len(whole["id"]) == 500
+    for _ in range(20):
+        cuts = sorted(set(rng.integers(1, len(copied), int(rng.integers(1, 60))).tolist()))
+        chunks = [copied[a:b] for a, b in zip([0, *cuts], [*cuts, len(copied)], strict=True)]
+        read = read_copy(chunks)
+        assert read is not None and all(list(read[name]) == list(whole[name])
+                                        for name in ("id", "phenomenon_time", "result"))
 
 
 def test_parameters_are_written_into_a_copied_statement_as_the_literals_they_bind() -> None:

@@ -1,8 +1,9 @@
 """One datastream's Observations read in PostgreSQL's binary COPY format and decoded by numpy: the page's
 statement (the view, its conditions and order) is copied out, its parameters written into it as literals (here
 for texts, numbers, booleans and times, with `standard_conforming_strings` on; by asyncpg otherwise), as
-fixed-width rows of (time, result) read as two arrays at once instead of a Python record per row, and written
-straight to JSON text column by column — times (as numpy datetimes), results and the ids' microseconds by one
+fixed-width rows of (time, result) read as arrays, a chunk at a time as they arrive (so the work overlaps
+PostgreSQL's sending the rest), instead of a Python record per row, and written straight to JSON text column by
+column — times (as numpy datetimes), results and the ids' microseconds by one
 orjson call each, from the arrays themselves — as `encode.Written` columns that the page writers take as they
 are. A state kind's result is copied as NULL, so its page (true/false results) fails the row check and is read
 the row way, as is one with an id to escape or a time outside the years 1000–9998. The same bytes as the row path
@@ -67,19 +68,59 @@ def inline(conn: asyncpg.Connection, statement: str, params: Sequence[Any]) -> s
     return PLACEHOLDER.sub(lambda m: str(texts[int(m.group(1)) - 1]), statement)
 
 
-def decode(data: bytes) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]] | None:
-    """(Unix microseconds, results) of a binary COPY of (time, result) rows; None when a row is not two non-null
-    values (or the data is not what a binary COPY writes)."""
-    if len(data) < 21 or data[:11] != SIGNATURE or data[-2:] != b"\xff\xff":
-        return None
-    start = 19 + int.from_bytes(data[15:19], "big")  # the header extension, if any
-    size = len(data) - 2 - start
-    if size < 0 or size % ROW.itemsize:
-        return None
-    rows = np.frombuffer(data, dtype=ROW, count=size // ROW.itemsize, offset=start)
-    if not ((rows["fields"] == 2).all() and (rows["time_size"] == 8).all() and (rows["value_size"] == 8).all()):
-        return None
-    return rows["time"].astype(np.int64) + PG_EPOCH_US, rows["value"].astype(np.float64)
+class CopyReader:
+    """A binary COPY of (time, result) rows read as it arrives: each chunk's whole rows decoded by numpy at once
+    and written as JSON text (ids, times, results) while PostgreSQL is still sending the rest, a row cut by a
+    chunk's end kept for the next. `failed` once a row is not two non-null values or a time is outside the
+    years written here (the page is then read the row way)."""
+
+    def __init__(self, stream: str) -> None:
+        self.stream = stream
+        self.pending = b""
+        self.started = False
+        self.failed = False
+        self.ids: list[bytes] = []
+        self.times: list[bytes] = []
+        self.results: list[bytes] = []
+
+    def feed(self, chunk: bytes) -> None:
+        if self.failed:
+            return
+        data = self.pending + chunk if self.pending else chunk
+        start = 0
+        if not self.started:
+            if len(data) < 19 or len(data) < 19 + int.from_bytes(data[15:19], "big"):
+                self.pending = data  # the header is not whole yet
+                return
+            if data[:11] != SIGNATURE:
+                self.failed = True
+                return
+            start = 19 + int.from_bytes(data[15:19], "big")  # the header extension, if any
+            self.started = True
+        whole = (len(data) - start) // ROW.itemsize
+        self.pending = data[start + whole * ROW.itemsize:]
+        if whole:
+            self._write(np.frombuffer(data, dtype=ROW, count=whole, offset=start))
+
+    def _write(self, rows: np.ndarray[Any, Any]) -> None:
+        if not ((rows["fields"] == 2).all() and (rows["time_size"] == 8).all() and (rows["value_size"] == 8).all()):
+            self.failed = True
+            return
+        us = rows["time"].astype(np.int64) + PG_EPOCH_US
+        if not (int(us.min()) >= EARLIEST_US and int(us.max()) <= LATEST_US):
+            self.failed = True
+            return
+        self.ids += ids_written(self.stream, us)
+        self.times += times_written(us)
+        self.results += orjson.dumps(rows["value"].astype(np.float64), option=NUMPY)[1:-1].split(b",")
+
+    def columns(self) -> Columns | None:
+        """The rows read as written columns (`id`, `phenomenon_time`, `result`; `datastream_id` as text), once
+        the COPY has ended; None when they cannot be."""
+        if self.failed or not self.started or self.pending != b"\xff\xff":
+            return None
+        return {"id": Written(self.ids), "datastream_id": [self.stream] * len(self.ids),
+                "phenomenon_time": Written(self.times), "result": Written(self.results)}
 
 
 def ids_written(stream: str, us: np.ndarray[Any, Any]) -> list[bytes]:
@@ -106,23 +147,14 @@ async def observation_columns(conn: asyncpg.Connection, table: str, params: Sequ
     if not PLAIN.fullmatch(stream):
         return None
     statement = f"SELECT {selected} {table}"
-    chunks: list[bytes] = []
+    reader = CopyReader(stream)
 
-    async def keep(chunk: bytes) -> None:
-        chunks.append(chunk)
+    async def feed(chunk: bytes) -> None:
+        reader.feed(chunk)
 
     inlined = inline(conn, statement, params)
     if inlined is not None:
-        await conn.copy_from_query(inlined, output=keep, format="binary")
+        await conn.copy_from_query(inlined, output=feed, format="binary")
     else:
-        await conn.copy_from_query(statement, *params, output=keep, format="binary")
-    decoded = decode(b"".join(chunks))
-    if decoded is None:
-        return None
-    us, results = decoded
-    if us.size and not (int(us.min()) >= EARLIEST_US and int(us.max()) <= LATEST_US):
-        return None
-    count = int(us.size)
-    return {"id": Written(ids_written(stream, us)), "datastream_id": [stream] * count,
-            "phenomenon_time": Written(times_written(us)),
-            "result": Written(orjson.dumps(results, option=NUMPY)[1:-1].split(b",") if count else [])}
+        await conn.copy_from_query(statement, *params, output=feed, format="binary")
+    return reader.columns()
