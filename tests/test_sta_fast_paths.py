@@ -27,7 +27,7 @@ from twin.live.store import init_connection, load_state
 from twin.sta import query as sta_query
 from twin.sta.binary import PG_EPOCH_US, ROW, SIGNATURE, CopyReader, literal, observation_columns, times_written
 from twin.sta.documents import Page, documents_of, render, render_parts
-from twin.sta.encode import Columns, Written, encode, encode_array
+from twin.sta.encode import Columns, PageWriter, Written, data_arrays_of, encode, encode_array, template
 from twin.sta.model import OBSERVATIONS_SQL
 
 ODD_OBJECT = "3$x'Ab ü/\"q"
@@ -39,7 +39,10 @@ SENSORS = [
     {"id": "TEMP-1", "kind": "temperature", "object_id": ODD_OBJECT, "name": "odd temperature"},
     {"id": "WL-1", "kind": "water_level", "position": [13.4, 52.5, 2.0]},
     {"id": "SILENT-1", "kind": "temperature", "object_id": "house.b", "name": "never reported"},
+    {"id": "LONG-1", "kind": "water_level", "position": [13.41, 52.5, 2.0], "name": "long history"},
 ]
+LONG = 1_500
+"""LONG-1's readings: a page of them comes from PostgreSQL in several COPY chunks (≈260 rows each)."""
 
 
 def iso(t: datetime) -> str:
@@ -67,6 +70,8 @@ def served(server_url: str, template_database: str, tmp_path_factory: pytest.Tem
         readings += [{"sensor": "SMOKE-1", "time": iso(T0 + timedelta(minutes=i)), "value": i % 2} for i in range(3)]
         readings += [{"sensor": "TEMP-1", "time": iso(T0), "value": 21.5},
                      {"sensor": "WL-1", "time": iso(T0 + timedelta(microseconds=5)), "value": -0.05}]
+        readings += [{"sensor": "LONG-1", "time": iso(T0 - timedelta(seconds=7 * i, microseconds=i % 7)),
+                      "value": round(i * 0.37 % 11, 3)} for i in range(LONG)]
         assert httpx.post(f"{base}/readings", json=readings).json()["accepted"] == len(readings)
         dsn = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
         deadline = time.monotonic() + 30
@@ -114,6 +119,11 @@ REQUESTS: list[tuple[str, dict[str, str]]] = [
     ("Datastreams('GAS-1')/Observations", {"$filter": "result gt 1000"}),
     ("Datastreams('GAS-1')/Observations", {"$filter": "FeatureOfInterest/name ne 'x' and result gt 2",
                                            "$count": "true"}),
+    ("Datastreams('LONG-1')/Observations", {"$top": "1000", "$orderby": "phenomenonTime desc"}),  # cut mid-chunk
+    ("Datastreams('LONG-1')/Observations", {"$top": "1000", "$skip": "700", "$count": "true",
+                                            "$resultFormat": "dataArray"}),
+    ("Datastreams('LONG-1')/Observations", {"$top": "1200", "$resultFormat": "dataArray", "$select": "id,result"}),
+    ("Datastreams('LONG-1')/Observations", {"$top": "300", "$skip": "1400", "$select": "result"}),
     ("Datastreams('WL-1')/Observations", {}),  # a page of one row
     ("Datastreams('WL-1')/Observations", {"$resultFormat": "dataArray"}),
     ("Datastreams('SMOKE-1')/Observations", {}),
@@ -159,13 +169,15 @@ def test_the_fast_path_answers_byte_for_byte_as_the_plain_path(served: tuple[str
 
 def test_the_page_links_of_a_fast_answer_lead_through_every_observation_once(served: tuple[str, str]) -> None:
     base, _ = served
-    seen: list[str] = []
-    url: str | None = f"{base}/Observations?$top=2&$select=id"
-    while url is not None:
-        page = httpx.get(url).json()
-        seen += [o["@iot.id"] for o in page["value"]]
-        url = page.get("@iot.nextLink")
-    assert len(seen) == len(set(seen)) == 11
+    for url, count in ((f"{base}/Observations?$top=2&$select=id&$filter=Datastream/id ne 'LONG-1'", 11),
+                       (f"{base}/Datastreams('LONG-1')/Observations?$top=400&$select=id", LONG)):
+        seen: list[str] = []
+        link: str | None = url
+        while link is not None:
+            page = httpx.get(link).json()
+            seen += [o["@iot.id"] for o in page["value"]]
+            link = page.get("@iot.nextLink")
+        assert len(seen) == len(set(seen)) == count
 
 
 def test_encoding_columns_equals_encoding_dicts_for_values_that_need_escaping() -> None:
@@ -249,6 +261,30 @@ def test_one_datastreams_observations_are_read_in_binary_unless_they_are_states(
     assert asyncio.run(read("SILENT-1"))["id"].items == []
 
 
+def test_a_long_page_written_as_it_is_read_equals_it_written_from_its_columns(served: tuple[str, str]) -> None:
+    base, dsn = served
+    table = f"FROM ({OBSERVATIONS_SQL}) AS e WHERE e.datastream_id = $1::text ORDER BY e.phenomenon_time DESC " \
+            "LIMIT 1201"
+
+    async def read(writer: PageWriter) -> Any:
+        conn = await asyncpg.connect(dsn)
+        try:
+            return await observation_columns(conn, table, ["LONG-1"], "LONG-1", writer=writer)
+        finally:
+            await conn.close()
+
+    documents = PageWriter(template("Observations", None, base, False), None, 1200)
+    columns = asyncio.run(read(documents))
+    assert len(columns["id"]) == 1201
+    kept = {name: values[:1200] for name, values in columns.items()}
+    whole = encode_array("Observations", kept, 1200, base, None)
+    assert whole is not None and documents.page(base, "LONG-1", 1200).text == whole.text
+    rows = PageWriter(None, ["result", "id"], 1200)
+    asyncio.run(read(rows))
+    assert orjson.loads(orjson.dumps(rows.page(base, "LONG-1", 1200))) == orjson.loads(
+        orjson.dumps(data_arrays_of(kept, 1200, base, ["result", "id"])))
+
+
 def test_times_decoded_from_binary_are_written_as_orjson_writes_their_datetimes() -> None:
     times = [datetime(1000, 1, 1, tzinfo=UTC), datetime(1969, 12, 31, 23, 59, 59, 999_999, tzinfo=UTC),
              datetime(1970, 1, 1, tzinfo=UTC), datetime(2026, 12, 3, 8, 0, 0, 120_000, tzinfo=UTC),
@@ -266,14 +302,14 @@ def test_times_decoded_from_binary_are_written_as_orjson_writes_their_datetimes(
     assert read_copy([b"NOTACOPY\n" + copied[9:]]) is None
 
 
-def read_copy(chunks: list[bytes]) -> Columns | None:
-    reader = CopyReader("S-1")
+def read_copy(chunks: list[bytes], writer: PageWriter | None = None) -> Columns | None:
+    reader = CopyReader("S-1", writer)
     for chunk in chunks:
         reader.feed(chunk)
     return reader.columns()
 
 
-def test_a_copy_read_in_chunks_cut_anywhere_equals_it_read_whole() -> None:
+def test_a_copy_read_in_chunks_cut_anywhere_equals_it_read_whole_and_so_does_its_page() -> None:
     rng = np.random.default_rng(3)
     us = np.sort(rng.integers(to_us(datetime(2020, 1, 1, tzinfo=UTC)), to_us(datetime(2027, 1, 1, tzinfo=UTC)), 500))
     rows = np.array([(2, 8, u - PG_EPOCH_US, 8, v) for u, v in zip(us.tolist(), rng.normal(size=500), strict=True)],
@@ -281,12 +317,18 @@ def test_a_copy_read_in_chunks_cut_anywhere_equals_it_read_whole() -> None:
     copied = SIGNATURE + bytes(4) + (3).to_bytes(4, "big") + b"ext" + rows + b"\xff\xff"  # a header extension
     whole = read_copy([copied])
     assert whole is not None and len(whole["id"]) == 500
+    base, top = "http://h:1/sta/v1.1", 450
+    kept = {name: values[:top] for name, values in whole.items()}
+    page = encode_array("Observations", kept, top, base, None)
+    assert page is not None
     for _ in range(20):
         cuts = sorted(set(rng.integers(1, len(copied), int(rng.integers(1, 60))).tolist()))
         chunks = [copied[a:b] for a, b in zip([0, *cuts], [*cuts, len(copied)], strict=True)]
-        read = read_copy(chunks)
+        documents = PageWriter(template("Observations", None, base, False), None, top)
+        read = read_copy(chunks, documents)
         assert read is not None and all(list(read[name]) == list(whole[name])
                                         for name in ("id", "phenomenon_time", "result"))
+        assert documents.page(base, "S-1", top).text == page.text
 
 
 def test_parameters_are_written_into_a_copied_statement_as_the_literals_they_bind() -> None:

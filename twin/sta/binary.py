@@ -23,7 +23,7 @@ import orjson
 
 from twin.live.state import to_us
 from twin.sta.documents import PLAIN
-from twin.sta.encode import Columns, Written
+from twin.sta.encode import Columns, PageWriter, Written
 from twin.sta.model import BOOLEAN_KINDS
 
 SIGNATURE = b"PGCOPY\n\xff\r\n\x00"
@@ -74,8 +74,9 @@ class CopyReader:
     chunk's end kept for the next. `failed` once a row is not two non-null values or a time is outside the
     years written here (the page is then read the row way)."""
 
-    def __init__(self, stream: str) -> None:
+    def __init__(self, stream: str, writer: PageWriter | None = None) -> None:
         self.stream = stream
+        self.writer = writer
         self.pending = b""
         self.started = False
         self.failed = False
@@ -110,9 +111,14 @@ class CopyReader:
         if not (int(us.min()) >= EARLIEST_US and int(us.max()) <= LATEST_US):
             self.failed = True
             return
-        self.ids += ids_written(self.stream, us)
-        self.times += times_written(us)
-        self.results += orjson.dumps(rows["value"].astype(np.float64), option=NUMPY)[1:-1].split(b",")
+        ids, times = ids_written(self.stream, us), times_written(us)
+        results = orjson.dumps(rows["value"].astype(np.float64), option=NUMPY)[1:-1].split(b",")
+        if self.writer is not None:
+            self.writer.add({"id": Written(ids), "phenomenon_time": Written(times), "result": Written(results)},
+                            len(ids))
+        self.ids += ids
+        self.times += times
+        self.results += results
 
     def columns(self) -> Columns | None:
         """The rows read as written columns (`id`, `phenomenon_time`, `result`; `datastream_id` as text), once
@@ -141,13 +147,14 @@ def times_written(us: np.ndarray[Any, Any]) -> list[bytes]:
 
 
 async def observation_columns(conn: asyncpg.Connection, table: str, params: Sequence[Any], stream: str,
-                              selected: str = SELECTED) -> Columns | None:
+                              selected: str = SELECTED, writer: PageWriter | None = None) -> Columns | None:
     """The page `SELECT {selected} {table}` of the datastream `stream`'s Observations as written columns (`id`,
-    `phenomenon_time`, `result`; `datastream_id` as text); None when the row path must read it."""
+    `phenomenon_time`, `result`; `datastream_id` as text), the page written by `writer` as they arrive; None
+    when the row path must read it."""
     if not PLAIN.fullmatch(stream):
         return None
     statement = f"SELECT {selected} {table}"
-    reader = CopyReader(stream)
+    reader = CopyReader(stream, writer)
 
     async def feed(chunk: bytes) -> None:
         reader.feed(chunk)

@@ -128,13 +128,17 @@ def documents_of(entity: Entity, rows: Sequence[Mapping[str, Any]], base: str, s
 
 
 class Page:
-    """A collection's documents already written as one JSON array (`twin.sta.encode`): `render` writes it as it
-    is, and `render_parts` hands it on without copying it into the body."""
+    """A collection's documents already written as one JSON array, in parts (`twin.sta.encode`): `render` writes
+    it as it is, and `render_parts` hands the parts on without copying them into the body."""
 
-    __slots__ = ("text",)
+    __slots__ = ("parts",)
 
-    def __init__(self, text: bytes) -> None:
-        self.text = text
+    def __init__(self, *parts: bytes) -> None:
+        self.parts = list(parts)
+
+    @property
+    def text(self) -> bytes:
+        return self.parts[0] if len(self.parts) == 1 else b"".join(self.parts)
 
 
 def _written(value: Any) -> orjson.Fragment:
@@ -156,7 +160,7 @@ def render_parts(body: Any) -> list[bytes]:
         return [render(body)]
     rest = {name: value for name, value in body.items() if name != "value"}
     head = render(rest)[:-1] + (b',"value":' if rest else b'"value":')
-    return [head, body["value"].text, b"}"]
+    return [head, *body["value"].parts, b"}"]
 
 DATA_ARRAY_COMPONENTS = ("id", "phenomenonTime", "resultTime", "result")
 

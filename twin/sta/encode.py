@@ -213,18 +213,44 @@ def encode_array(set_name: str, columns: Columns, count: int, base: str, select:
     if count == 0 or not (isinstance(ids, Written) or _plain(ids)):
         documents = encode(set_name, columns, count, base, select, extra)
         return join(documents) if documents is not None else None
-    values = _values(shown, columns, ids, True, extra)
-    pieces = shown.pieces
+    array = Chunked(shown.pieces)
+    array.add(_values(shown, columns, ids, True, extra), count)
+    return Page(*array.parts)
+
+
+def interleave(pieces: Sequence[bytes], values: Sequence[Sequence[bytes]], count: int) -> list[bytes]:
+    """`count` entries of the constant `pieces` with the values between them (`pieces[0]`, `values[0][i]`,
+    `pieces[1]`, …, `pieces[-1]` per entry), laid out by one list repeat and a slice assignment per column."""
     stride = 2 * len(values) + 1
-    row: list[bytes] = [b"," + pieces[0]]  # an entity's constant pieces, its values' places empty
+    entry: list[bytes] = [pieces[0]]  # an entry's constant pieces, its values' places empty
     for piece in pieces[1:]:
-        row += (b"", piece)
-    parts = row * count
+        entry += (b"", piece)
+    parts = entry * count
     for slot, column in enumerate(values):
         parts[2 * slot + 1::stride] = column
-    parts[0] = b"[" + pieces[0]
-    parts[-1] = pieces[-1] + b"]"
-    return Page(b"".join(parts))
+    return parts
+
+
+class Chunked:
+    """A JSON array written a chunk of entries at a time: each chunk's entries (the constant `pieces` around
+    their values) interleaved and joined as the chunk comes; `parts` is the array's text."""
+
+    __slots__ = ("pieces", "texts")
+
+    def __init__(self, pieces: Sequence[bytes]) -> None:
+        self.pieces = (b"," + pieces[0], *pieces[1:])
+        self.texts: list[bytes] = []
+
+    def add(self, values: Sequence[Sequence[bytes]], count: int) -> None:
+        if count:
+            parts = interleave(self.pieces, values, count)
+            if not self.texts:
+                parts[0] = b"[" + parts[0][1:]
+            self.texts.append(b"".join(parts))
+
+    @property
+    def parts(self) -> list[bytes]:
+        return [*self.texts, b"]"] if self.texts else [b"[]"]
 
 
 def join(documents: list[bytes]) -> Page:
@@ -245,11 +271,12 @@ def data_arrays_of(columns: Columns, count: int, base: str, select: list[str] | 
     """`data_arrays` of Observations given as columns (`id`, `datastream_id`, `phenomenon_time`, `result`): the
     same members, each Observation's values a tuple (orjson writes it as the array `data_arrays` makes)."""
     entity = ENTITIES["Observations"]
-    components = list(dict.fromkeys("id" if n == "@iot.id" else n for n in select or DATA_ARRAY_COMPONENTS))
+    components = components_of(select)
     if isinstance(columns["id"], Written):  # one datastream's, written: the rows written too
-        return [{"Datastream@iot.navigationLink": self_link(base, ENTITIES["Datastreams"], columns["datastream_id"][0]),
-                 "components": components, "dataArray@iot.count": count,
-                 "dataArray": orjson.Fragment(_written_rows(columns, components, count))}] if count else []
+        writer = PageWriter(None, components, count)
+        writer.add(columns, count)
+        arrays: list[dict[str, Any]] = writer.page(base, columns["datastream_id"][0] if count else "", count)
+        return arrays
     values = list(zip(*(columns[entity.properties[n].column] for n in components), strict=True))
     streams = columns["datastream_id"]
     groups: dict[str, list[tuple[Any, ...]]] = {}
@@ -263,20 +290,52 @@ def data_arrays_of(columns: Columns, count: int, base: str, select: list[str] | 
              "dataArray@iot.count": len(rows), "dataArray": rows} for ident, rows in groups.items()]
 
 
-def _written_rows(columns: Columns, components: list[str], count: int) -> bytes:
-    """The `dataArray` of written columns as JSON text: a row of the components' values per Observation, the
-    constant pieces and the values interleaved by slice assignment and joined once."""
-    entity = ENTITIES["Observations"]
+def _row_pieces(components: list[str]) -> list[bytes]:
+    """The constant pieces of a `dataArray` row of written values (an id in quotes, the rest as they are)."""
     quotes = [b'"' if name == "id" else b"" for name in components]
-    stride = 2 * len(components) + 1
-    row: list[bytes] = [b",[" + quotes[0]]  # a row's constant pieces, its values' places empty
-    for slot in range(len(components)):
-        row += (b"", quotes[slot] + (b"," + quotes[slot + 1] if slot + 1 < len(components) else b"]"))
-    parts = row * count
-    for slot, name in enumerate(components):
-        column = columns[entity.properties[name].column]
-        assert isinstance(column, Written)
-        parts[2 * slot + 1::stride] = column.items
-    parts[0] = b"[[" + quotes[0]
-    parts[-1] += b"]"
-    return b"".join(parts)
+    return [b"[" + quotes[0], *(quotes[i - 1] + b"," + quotes[i] for i in range(1, len(quotes))), quotes[-1] + b"]"]
+
+
+def _component_values(columns: Columns, components: list[str]) -> list[Sequence[bytes]]:
+    entity = ENTITIES["Observations"]
+    values = [columns[entity.properties[name].column] for name in components]
+    written: list[Sequence[bytes]] = [column.items for column in values if isinstance(column, Written)]
+    assert len(written) == len(values)
+    return written
+
+
+def components_of(select: list[str] | None) -> list[str]:
+    """A `dataArray`'s components: `$select`'s properties, else all of them."""
+    return list(dict.fromkeys("id" if n == "@iot.id" else n for n in select or DATA_ARRAY_COMPONENTS))
+
+
+class PageWriter:
+    """One datastream's page of Observations written while its rows are read, a chunk at a time
+    (`twin.sta.binary`), up to `top` rows: the documents `encode_array` writes, or the `dataArray` rows
+    `data_arrays_of` writes, from written columns."""
+
+    def __init__(self, shown: Template | None, components: list[str] | None, top: int) -> None:
+        assert (shown is None) != (components is None)
+        self.shown = shown
+        self.components = components
+        self.array = Chunked(shown.pieces if shown is not None else _row_pieces(components or []))
+        self.room = top
+
+    def add(self, columns: Columns, count: int) -> None:
+        count = min(count, self.room)
+        if count <= 0:
+            return
+        self.room -= count
+        if self.shown is not None:
+            values = _values(self.shown, columns, columns["id"], True, None)
+        else:
+            values = _component_values(columns, self.components or [])
+        self.array.add([column[:count] for column in values], count)
+
+    def page(self, base: str, stream: str, count: int) -> Any:
+        """The page's `value` once its rows are read and `count` of them kept."""
+        if self.shown is not None:
+            return Page(*self.array.parts)
+        return [{"Datastream@iot.navigationLink": self_link(base, ENTITIES["Datastreams"], stream),
+                 "components": self.components, "dataArray@iot.count": count,
+                 "dataArray": orjson.Fragment(b"".join(self.array.parts))}] if count else []

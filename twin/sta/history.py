@@ -9,7 +9,9 @@ from __future__ import annotations
 import re
 
 from twin.live.state import LiveState
+from twin.sta.encode import PageWriter, components_of, page_template
 from twin.sta.model import OBSERVATION_ID, STATE_KINDS
+from twin.sta.options import Query
 from twin.sta.resource import Resource
 
 READINGS_SQL = f"""
@@ -35,6 +37,16 @@ def binary_readable(state: LiveState, stream: str) -> bool:
     true/false kind (the binary read would copy their results as NULL and be read again the row way)."""
     sensor = state.sensors.get(stream)
     return sensor is None or sensor.kind not in STATE_KINDS
+
+
+def page_writer(state: LiveState, stream: str, query: Query, base: str) -> PageWriter | None:
+    """The writer of the datastream's page of Observations as `twin.sta.binary` reads it (its documents, or its
+    `dataArray`); None when the page is not read in binary."""
+    shown = page_template("Observations", base, query.select, None)
+    if shown is None or not binary_readable(state, stream):
+        return None
+    return PageWriter(None, components_of(query.select), query.top) if query.data_array else \
+        PageWriter(shown, None, query.top)
 
 
 def of_numbers(state: LiveState, stream: str) -> bool:

@@ -18,9 +18,9 @@ from twin.sta import lean
 from twin.sta.binary import NUMBERS, SELECTED, observation_columns
 from twin.sta.compile import Compiler
 from twin.sta.documents import data_arrays, documents_of, plan, self_link, value_of
-from twin.sta.encode import Columns, columns_of, data_arrays_of, encode, encode_array, page_template
+from twin.sta.encode import Columns, columns_of, data_arrays_of, encode, encode_array
 from twin.sta.filter import FilterError
-from twin.sta.history import READINGS_SQL, binary_readable, of_numbers, one_datastream, readings_only
+from twin.sta.history import READINGS_SQL, of_numbers, one_datastream, page_writer, readings_only
 from twin.sta.hot import LINK_SAFE, in_area, latest_written, writable
 from twin.sta.lean import Row, datastream_columns, read_columns, read_rows
 from twin.sta.model import (
@@ -145,11 +145,10 @@ async def collection(conn: asyncpg.Connection, resource: Resource, query: Query,
     one = one_datastream(resource) if by_columns and entity.read is not None else None
     page_sql = statement(resource, query, entity, one if one is not None and of_numbers(request.state, one) else None)
     compiler, condition, table = page_sql.compiler, page_sql.condition, page_sql.table
-    written = None
-    if one is not None and binary_readable(request.state, one) and page_template(
-            entity.set_name, request.base, query.select, None) is not None:
+    written = writer = None
+    if one is not None and (writer := page_writer(request.state, one, query, request.base)) is not None:
         selected = NUMBERS if page_sql.source is READINGS_SQL else SELECTED
-        written = await observation_columns(conn, table, compiler.params, one, selected)
+        written = await observation_columns(conn, table, compiler.params, one, selected, writer)
     if written is not None:  # one datastream's Observations, read in binary (`twin.sta.binary`)
         page = written
     elif by_columns and entity.read is not None:  # a datastream named by the path needs no column
@@ -173,6 +172,9 @@ async def collection(conn: asyncpg.Connection, resource: Resource, query: Query,
         page = {name: values[:query.top] for name, values in page.items()}
         following = [(k, v) for k, v in options if k != "$skip"] + [("$skip", str(query.skip + query.top))]
         out["@iot.nextLink"] = f"{url}?{urlencode(following, safe=LINK_SAFE)}"
+    if written is not None and writer is not None and one is not None:  # written as it was read
+        out["value"] = writer.page(request.base, one, found)
+        return out
     if by_columns:
         out["value"] = page_value(entity, page, found, query, request)
         if out["value"] is not None:
