@@ -20,6 +20,7 @@ import pytest
 from tests.conftest import _drop_database, _fresh_database, serving_worker
 from tests.helpers.redis_server import redis_server
 from twin.db import create_db_engine
+from twin.live.state import LiveState
 from twin.live.store import init_connection, load_state
 from twin.sta import hot
 from twin.sta import query as sta_query
@@ -219,3 +220,45 @@ def test_a_reading_shows_in_the_next_answer_and_a_sensors_changes_on_another_wor
         posted = httpx.post(f"{single}/readings", json=[reading]).json()
         assert posted["accepted"] == 1, posted
         assert names(single)["G-13"][1] == [99.5]
+
+
+def test_after_a_first_look_at_an_area_every_other_datastreams_document_is_written_ahead(
+        city_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with ExitStack() as stack:
+        fill(serving_worker(stack, city_url, tmp_path / "a"), dsn_of(city_url))
+    base = "http://city.test/sta/v1.1"
+
+    async def first_look_then_fill() -> tuple[list[object], list[bool], LiveState]:
+        pool = await asyncpg.create_pool(dsn_of(city_url), init=init_connection, min_size=1, max_size=2)
+        try:
+            async with pool.acquire() as conn:
+                state = await load_state(conn, 0)
+                await sta_query.answer(conn, "Datastreams", list(AREA_REQUESTS[0].items()),
+                                       sta_query.Request(base, state))
+            spawned: list[Any] = []
+            hot.start_fills(state, pool, spawned.append)
+            hot.start_fills(state, pool, spawned.append)  # once per base
+            await asyncio.gather(*spawned)
+            return spawned, [d is not None for d in hot.positions_of(state).slots(base)], state
+        finally:
+            await pool.close()
+
+    spawned, kept, state = asyncio.run(first_look_then_fill())
+    assert len(spawned) == 1 and all(kept) and len(kept) == len(SENSORS)
+
+    async def answers(params: dict[str, str]) -> list[bytes]:
+        conn = await asyncpg.connect(dsn_of(city_url))
+        try:
+            await init_connection(conn)
+            return [render(await sta_query.answer(conn, "Datastreams", list(params.items()),
+                                                  sta_query.Request(base, state, fast))) for fast in (True, False)]
+        finally:
+            await conn.close()
+
+    async def no_read(*_: Any) -> None:
+        raise AssertionError("a document was read although it was written ahead")
+
+    monkeypatch.setattr(hot.lean, "datastream_columns", no_read)
+    for params in (p for p in AREA_REQUESTS if "$select" not in p):
+        fast, plain = asyncio.run(answers(params))
+        assert fast == plain, params

@@ -10,6 +10,7 @@ from fastapi import APIRouter, HTTPException, Request, Response
 
 from twin.api.responses import OrjsonResponse, PartsResponse
 from twin.api.routes_live import live_service
+from twin.sta import hot
 from twin.sta import query as sta_query
 from twin.sta.documents import landing, render_parts
 from twin.sta.filter import FilterError
@@ -63,5 +64,6 @@ async def read(request: Request, path: str) -> Response:
         await pool.release(conn)
         value = body[1]
         return Response("" if value is None else str(value), media_type="text/plain")
+    hot.start_fills(live.hub.state, pool, live.spawn)
     # the connection goes back to the pool (its reset is a round trip) once the answer is written
     return PartsResponse(parts, "application/json", after=lambda: pool.release(conn))

@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -69,6 +69,12 @@ class LiveService:
         """This worker's open websocket sessions (`twin.live.ws.Session`), drained at shutdown."""
         self.ticker = Ticker()
         """The websockets' shared batching tick."""
+
+    def spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run `work` in the background until it ends or the service closes."""
+        task = asyncio.create_task(work)
+        self.tasks.append(task)
+        task.add_done_callback(self.tasks.remove)
 
     @classmethod
     async def open(cls, dsn: str, options: LiveOptions) -> LiveService:

@@ -6,12 +6,16 @@ the SQL path writes it, kept until its sensor changes (its constant part read fr
 and each one's latest Observation written once per reading. What it cannot answer exactly is left to SQL
 (`in_area` gives None): other request shapes or `$select`, a database that does not order ids by code point, a
 geometry other than a valid polygon, and a polygon with a sensor on or within `EDGE_DEG` of its boundary (where
-PostGIS and GEOS could decide differently) unless it is an axis-aligned box, which is decided exactly."""
+PostGIS and GEOS could decide differently) unless it is an axis-aligned box, which is decided exactly.
+
+Once a request finds documents not kept for its base URL, the rest are written ahead in the background (`fill`,
+`FILL_BATCH` datastreams per statement), so that the first look at an area does not pay for them."""
 
 from __future__ import annotations
 
+import asyncio
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
@@ -45,6 +49,8 @@ COLLATION_SQL = """SELECT coalesce(nullif(c.collname, 'default'), d.datcollate),
  WHERE a.attrelid = 'sensors'::regclass AND a.attname = 'id'"""
 BASES = 4
 """Base URLs whose documents are kept (one per name the server is reached by)."""
+FILL_BATCH = 500
+"""Datastreams whose documents one statement of `fill` writes ahead; between two, requests are answered."""
 
 
 def writable(entity: Entity, query: Query) -> bool:
@@ -88,6 +94,9 @@ class Positions:
     lon: NDArray[np.float64]
     lat: NDArray[np.float64]
     documents: dict[str, list[Document | None]] = field(default_factory=dict)
+    wanted: set[str] = field(default_factory=set)
+    """Base URLs a request found documents missing for, whose fill has not begun."""
+    filling: set[str] = field(default_factory=set)
 
     def slots(self, base: str) -> list[Document | None]:
         if base not in self.documents and len(self.documents) >= BASES:
@@ -199,6 +208,8 @@ async def documents_of(conn: asyncpg.Connection, positions: Positions, base: str
     missing = [i for i, d in zip(indexes, found, strict=True) if d is None]
     if not missing:
         return found  # type: ignore[return-value]  # none is None
+    if base not in positions.filling:
+        positions.wanted.add(base)
     sensors = positions.sensors
     asked = {sensors[i].id: i for i in missing}
     records = await conn.fetch(ROWS_SQL, list(asked))
@@ -276,3 +287,35 @@ async def in_area(conn: asyncpg.Connection, resource: Resource, query: Query, st
         return None
     out["value"] = joined(documents, members)
     return out
+
+
+def start_fills(state: LiveState, pool: asyncpg.Pool,
+                spawn: Callable[[Coroutine[Any, Any, None]], object]) -> None:
+    """Hand `spawn` a `fill` for every base URL a request found documents missing for (once each)."""
+    positions = _kept.get(state)
+    if positions is None or not positions.wanted:
+        return
+    for base in positions.wanted - positions.filling:
+        positions.filling.add(base)
+        spawn(fill(pool, state, positions, base))
+    positions.wanted.clear()
+
+
+async def fill(pool: asyncpg.Pool, state: LiveState, positions: Positions, base: str) -> None:
+    """Write the documents of every datastream not yet kept for `base`, `FILL_BATCH` per statement, on a
+    connection of its own for each; ends early when the sensors change (a request then starts it again for
+    what is missing) or when `encode` cannot write them."""
+    try:
+        slots = positions.slots(base)
+        missing = [i for i, document in enumerate(slots) if document is None]
+        for start in range(0, len(missing), FILL_BATCH):
+            if _kept.get(state) is not positions or positions.documents.get(base) is not slots:
+                return
+            batch = [i for i in missing[start:start + FILL_BATCH] if slots[i] is None]
+            if batch:
+                async with pool.acquire() as conn:
+                    if await documents_of(conn, positions, base, batch) is None:
+                        return
+            await asyncio.sleep(0)
+    finally:
+        positions.filling.discard(base)
