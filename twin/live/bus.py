@@ -31,6 +31,10 @@ def seq_of_stream_id(stream_id: str) -> int:
 class Bus(Protocol):
     start_seq: int
 
+    async def mark(self) -> None:
+        """Remember where the bus is now: `start` reads from here, so whatever is published while the worker loads
+        its state is applied after it, not lost."""
+
     async def start(self, on_entry: OnEntry) -> None: ...
 
     async def publish(self, entry: dict[str, Any]) -> None: ...
@@ -44,6 +48,9 @@ class LocalBus:
     def __init__(self) -> None:
         self.start_seq = self.seq = int(time.time() * 1000) * 1024
         self.on_entry: OnEntry | None = None
+
+    async def mark(self) -> None:
+        """Nothing to remember: publishing and applying happen in one process."""
 
     async def start(self, on_entry: OnEntry) -> None:
         self.on_entry = on_entry
@@ -69,13 +76,22 @@ class RedisBus:
         self.max_length = max_length
         self.last_id = "0-0"
         self.start_seq = 0
+        self.marked = False
         self.task: asyncio.Task[None] | None = None
         self.connected = asyncio.Event()
 
-    async def start(self, on_entry: OnEntry) -> None:
+    async def mark(self) -> None:
+        """The newest entry's id (reading resumes after it), or the stream's beginning when it is empty; sequence
+        numbers start from that id or, on an empty stream, from now."""
         newest = await self.redis.xrevrange(STREAM, count=1)
-        self.last_id = newest[0][0].decode() if newest else f"{int(time.time() * 1000)}-0"
-        self.start_seq = seq_of_stream_id(self.last_id)
+        self.last_id = newest[0][0].decode() if newest else "0-0"
+        # on an empty stream, one below now: an entry added within this millisecond still comes after the start
+        self.start_seq = seq_of_stream_id(newest[0][0].decode()) if newest else int(time.time() * 1000) * 1024 - 1
+        self.marked = True
+
+    async def start(self, on_entry: OnEntry) -> None:
+        if not self.marked:
+            await self.mark()
         self.task = asyncio.create_task(self._read(on_entry), name="citytwin-bus")
         self.connected.set()
 

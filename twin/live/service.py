@@ -82,6 +82,7 @@ class LiveService:
         async with pool.acquire() as conn:
             await store.maintain_partitions(conn, datetime.now(UTC), options.retention_days)
         bus = open_bus(options.bus_url)
+        await bus.mark()  # before the state is read: what other workers publish meanwhile is applied after it
         async with pool.acquire() as conn:
             await latest.recover(conn, every_mark=True)  # the last run may have crashed before a flush
             state = await store.load_state(conn, 0)
