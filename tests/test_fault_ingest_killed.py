@@ -39,7 +39,7 @@ def test_an_ingest_killed_part_way_leaves_nothing_partial_and_the_rerun_stores_t
         conn.execute(text("DELETE FROM tilesets"))
         conn.commit()
     assert whole[0] == 1 and whole[1] > 500
-    killed_in = []
+    killed_in, left_nothing = [], 0
     for writes_seen in (1, 5, 20, 60):  # killed with its transaction open: as it starts writing, then later
         process = _ingest(database_url, tmp_path, source)
         seen, query = 0, None
@@ -54,13 +54,14 @@ def test_an_ingest_killed_part_way_leaves_nothing_partial_and_the_rerun_stores_t
         process.wait(timeout=60)
         with engine.connect() as conn:
             state = tuple(conn.execute(COUNTS).one())
-            if process.returncode == -signal.SIGKILL:
-                assert state == (0, 0, 0, 0), f"killed during {query!r} the database holds {state}"
-            else:  # it finished first: start again from nothing
-                conn.execute(text("DELETE FROM datasets"))
-                conn.execute(text("DELETE FROM tilesets"))
-                conn.commit()
-    assert killed_in, "every ingest ended before it could be killed"
+            # the kill may land just after the commit it raced (the last statement seen was the transaction's
+            # last): then the whole dataset stands, which is as good as nothing; anything between is a failure
+            assert state in ((0, 0, 0, 0), whole), f"killed during {query!r} the database holds {state}"
+            left_nothing += process.returncode == -signal.SIGKILL and state == (0, 0, 0, 0)
+            conn.execute(text("DELETE FROM datasets"))
+            conn.execute(text("DELETE FROM tilesets"))
+            conn.commit()
+    assert killed_in and left_nothing, "no ingest was killed with its transaction open"
     print(f"killed during: {killed_in}")
     rerun = _ingest(database_url, tmp_path, source)
     assert rerun.wait(timeout=300) == 0, rerun.stderr.read() if rerun.stderr else ""
