@@ -84,9 +84,11 @@ class RedisBus:
         """The newest entry's id (reading resumes after it), or the stream's beginning when it is empty; sequence
         numbers start from that id or, on an empty stream, from now."""
         newest = await self.redis.xrevrange(STREAM, count=1)
-        self.last_id = newest[0][0].decode() if newest else "0-0"
-        # on an empty stream, one below now: an entry added within this millisecond still comes after the start
-        self.start_seq = seq_of_stream_id(newest[0][0].decode()) if newest else int(time.time() * 1000) * 1024 - 1
+        if newest:
+            self.last_id = newest[0][0].decode()
+            self.start_seq = seq_of_stream_id(self.last_id)
+        else:  # one below now: an entry added within this millisecond still comes after the start
+            self.last_id, self.start_seq = "0-0", int(time.time() * 1000) * 1024 - 1
         self.marked = True
 
     async def start(self, on_entry: OnEntry) -> None:
