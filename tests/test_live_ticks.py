@@ -14,13 +14,13 @@ def test_due_clients_wake_together_at_most_once_a_tick_and_an_idle_ticker_wakes_
         ticker = Ticker(0.2)
         a, b = asyncio.Event(), asyncio.Event()
         start = loop.time()
-        ticker.wake(a)
+        ticker.wake(a.set)
         await a.wait()
         first = loop.time() - start  # idle: at once
         a.clear()
-        ticker.wake(a)
-        ticker.wake(b)
-        ticker.wake(a)
+        ticker.wake(a.set)
+        ticker.wake(b.set)
+        ticker.wake(a.set)
         right_after = [a.is_set(), b.is_set()]
         await asyncio.gather(a.wait(), b.wait())
         second = loop.time() - start

@@ -14,6 +14,7 @@ import numpy as np
 import orjson
 
 from bench.live.layout import CHANNELS, time_us
+from twin.ops.heap import settle_heap
 
 
 def client_main(url: str, boxes: list[tuple[int, list[float]]], control: Connection) -> None:
@@ -70,7 +71,8 @@ async def _clients(url: str, boxes: list[tuple[int, list[float]]], control: Conn
         await asyncio.sleep(0.1)
         if any(t.done() and t.exception() for t in tasks):
             raise next(t.exception() for t in tasks if t.done() and t.exception())  # type: ignore[misc]
-    control.send("ready")
+    settle_heap()  # as the server does: unfrozen, full collections over 500 connections paused a client process
+    control.send("ready")  # for up to 0.4 s, which it measured as the server's latency
     while True:
         command = await loop.run_in_executor(None, control.recv)
         if command == "collect":

@@ -42,6 +42,7 @@ from twin.api.tile_server import Receive, Scope, Send, TileServer, serve_tile
 from twin.db import Database, open_database
 from twin.drills.service import DrillService
 from twin.jobs import JobRunner
+from twin.live.direct import RAW_SEND
 from twin.live.mqtt_bridge import open_mqtt
 from twin.live.service import LiveOptions, LiveService
 from twin.notices import NoticeListener
@@ -63,6 +64,8 @@ class CityTwinApp(FastAPI):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
+            if scope["type"] == "websocket":
+                scope[RAW_SEND] = send  # before any middleware wraps it: the live deltas' fast path (twin.live.direct)
             access = getattr(self.state, "access", None)
             if scope["type"] == "websocket" and access is not None and \
                     await authorize(access, scope, send, time.monotonic()) is None:

@@ -42,9 +42,14 @@ class Encoded:
         return self._raw
 
 
+def frame_bytes(messages: list[Encoded]) -> bytes:
+    """A websocket text frame's payload holding these messages as one JSON array (UTF-8)."""
+    return b"[" + b",".join(m.raw for m in messages) + b"]"
+
+
 def frame(messages: list[Encoded]) -> str:
-    """A websocket text frame holding these messages as one JSON array."""
-    return (b"[" + b",".join(m.raw for m in messages) + b"]").decode()
+    """The same as text."""
+    return frame_bytes(messages).decode()
 
 
 @dataclass

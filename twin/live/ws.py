@@ -21,7 +21,8 @@ from twin.access.ratelimit import RateLimiter
 from twin.access.roles import Role
 from twin.drills.replay import DrillReplay, DrillReplayError, stored_frames
 from twin.live import history
-from twin.live.hub import frame
+from twin.live.direct import RAW_SEND, DirectFrames
+from twin.live.hub import Encoded, frame, frame_bytes
 from twin.live.pacing import PacedReplay
 from twin.live.protocol import (
     ProtocolError,
@@ -74,8 +75,11 @@ class Session:
         self.closed = False
         self.draining = False
         self.sender: asyncio.Task[None] | None = None
-        self.due = functools.partial(live.ticker.wake, self.wake)
-        """What the hub calls when this client's outbox fills: woken at the next shared tick."""
+        self.due = functools.partial(live.ticker.wake, self._on_tick)
+        """What the hub calls when this client's outbox fills: handed out at the next shared tick."""
+        self.direct = DirectFrames.of(socket.scope.get(RAW_SEND))
+        self.parked = False  # the sender waits for a wake-up with nothing of its own under way
+        self.unsent: list[Encoded] = []  # drained at a tick, left for the sender when the transport filled up
         self.sent_at = 0.0  # loop time of the last frame sent
         self.beat_due = False
         self.beat: asyncio.TimerHandle | None = None
@@ -93,6 +97,32 @@ class Session:
             self.wake.set()
             idle = 0.0
         self.beat = loop.call_later(HEARTBEAT_S - idle, self._heartbeat)
+
+    def _on_tick(self) -> None:
+        """At the shared tick: the outbox is written out here and now when the sender is parked and the
+        connection takes it without waiting (twin.live.direct); anything else — a paused transport, an overflow,
+        a heartbeat or drain under way, another server — wakes the sender task, which sends through ASGI. Frames
+        stop where the transport fills up (as ASGI's send would wait there): the rest is the sender's, first."""
+        direct = self.direct
+        if direct is not None and self.parked and not self.wake.is_set() and not self.draining and direct.ready():
+            hub = self.live.hub
+            client = hub.clients.get(self.id)
+            if client is not None and not client.outbox.overflowed:
+                messages = hub.drain_encoded(self.id)
+                start = 0
+                while start < len(messages) and direct.ready():
+                    direct.write(frame_bytes(messages[start:start + FRAME_MESSAGES]))
+                    start += FRAME_MESSAGES
+                if messages:
+                    self.sent_at = asyncio.get_running_loop().time()
+                if start >= len(messages):
+                    return
+                self.unsent = messages[start:]
+        self.wake.set()
+
+    async def _send_frames(self, messages: list[Encoded]) -> None:
+        for start in range(0, len(messages), FRAME_MESSAGES):
+            await self.socket.send_text(frame(messages[start:start + FRAME_MESSAGES]))
 
     async def run(self) -> None:
         sender = self.sender = asyncio.create_task(self._send_loop())
@@ -139,14 +169,13 @@ class Session:
         hub = self.live.hub
         client = hub.clients.get(self.id)
         resume = None
-        messages = []
+        messages, self.unsent = self.unsent, []
         if client is not None:
             if not client.outbox.overflowed:  # an overflowed outbox is incomplete: its delivered point stands
-                messages = hub.drain_encoded(self.id)
+                messages += hub.drain_encoded(self.id)
             resume = client.outbox.delivered
             hub.remove_client(self.id)  # before any wait, so nothing after `resume` is routed to it
-        for start in range(0, len(messages), FRAME_MESSAGES):
-            await self.socket.send_text(frame(messages[start:start + FRAME_MESSAGES]))
+        await self._send_frames(messages)
         await self.send({"type": "reconnect", "resume": resume,
                          "reason": "server shutting down: reconnect and subscribe with this resume point"})
         await self.socket.close(RESTART_CLOSE, f"restart; resume={resume}")
@@ -207,6 +236,7 @@ class Session:
             self.replay = None
         scope = await self._scope(sub)
         self.subscription = sub
+        self.unsent = []  # of the scope before: the snapshot or resume below covers it
         hub = self.live.hub
         hub.add_client(self.id, scope, self.due)
         missed = hub.resume(self.id, sub.resume) if sub.resume is not None else None
@@ -257,13 +287,17 @@ class Session:
         self.beat = loop.call_later(HEARTBEAT_S, self._heartbeat)
         while not self.closed:
             if not self.wake.is_set() and not self.draining:  # set by the ticker, a heartbeat or the drain
+                self.parked = True
                 await self.wake.wait()
+                self.parked = False
             self.wake.clear()
             if self.socket.client_state != WebSocketState.CONNECTED:
                 return
             if self.draining:
                 await self._goodbye()
                 return
+            unsent, self.unsent = self.unsent, []
+            await self._send_frames(unsent)  # handed out in full already: before an overflow's resume point
             client = hub.clients.get(self.id)
             if client is not None and client.outbox.overflowed:
                 resume = client.outbox.delivered
@@ -274,9 +308,8 @@ class Session:
                 await self.socket.close(OVERFLOW_CLOSE, f"overflow; resume={resume}")
                 return
             messages = hub.drain_encoded(self.id) if client is not None and client.outbox else []
-            for start in range(0, len(messages), FRAME_MESSAGES):
-                await self.socket.send_text(frame(messages[start:start + FRAME_MESSAGES]))
-            if messages:
+            await self._send_frames(messages)
+            if messages or unsent:
                 self.sent_at = loop.time()
             elif self.beat_due:
                 await self.send({"type": "heartbeat", "seq": hub.state.seq})
