@@ -19,7 +19,7 @@ from websockets.server import ServerProtocol
 RAW_SEND = "citytwin.raw_send"
 """The scope key the app files a websocket's raw ASGI `send` under, before any middleware wraps it."""
 
-PROTOCOL_FIELDS = ("conn", "transport", "writable", "handshake_complete", "close_sent", "disconnected")
+PROTOCOL_FIELDS = ("conn", "transport", "writable", "close_sent", "disconnected")
 
 
 class DirectFrames:
@@ -41,9 +41,9 @@ class DirectFrames:
     def ready(self) -> bool:
         """Whether a frame written now goes out without waiting: the connection is open and its transport is
         not paused by a full buffer."""
-        p = self._protocol
-        return (p.handshake_complete and not p.close_sent and not p.disconnected and p.writable.is_set()
-                and p.conn.state is State.OPEN and not p.transport.is_closing())
+        p = self._protocol  # OPEN: the handshake is done and no close was sent or received
+        return (p.writable.is_set() and not p.close_sent and not p.disconnected and p.conn.state is State.OPEN
+                and not p.transport.is_closing())
 
     def write(self, text: bytes) -> None:
         """One text frame holding `text` (UTF-8), written now; call only when `ready`."""
