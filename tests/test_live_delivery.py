@@ -172,9 +172,14 @@ def test_serve_with_two_workers_shares_one_live_layer_through_a_private_redis(ci
                     got += [m["value"] for m in client.receive(timeout=10) if m["type"] == "reading"]
                 assert got == [0, 1, 2, 3, 4, 5]
             _check_metrics_answer_for_every_worker(base, websocket_clients=opened)
-    finally:
+    except BaseException:
         server.terminate()
-        server.wait(timeout=30)
+        print(server.communicate(timeout=30)[0].decode(errors="replace")[-8000:])  # shown with the failure
+        raise
+    finally:
+        if server.poll() is None:
+            server.terminate()
+            server.wait(timeout=30)
 
 
 def _check_metrics_answer_for_every_worker(base: str, websocket_clients: int) -> None:
