@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import multiprocessing
 import threading
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final, Literal
@@ -114,3 +115,33 @@ def open_geometry(path: str | Path, *, cores: int | None = None) -> OpenedModel:
     notes = ([f"the header names the schema {declared}; read as IFC4X3"]
              if declared is not None and is_ifc4x3_alias(declared) else [])
     return OpenedModel(path, model, make_iterator(model, cores), notes)
+
+
+@dataclass
+class ModelOpening:
+    """`open_geometry` under way on a thread of its own. Parsing the file and starting the iterator release the
+    GIL, so the caller loads its settings meanwhile; `result` waits for the model (re-raising what went wrong)."""
+
+    path: Path
+    future: Future[OpenedModel]
+
+    @classmethod
+    def start(cls, path: str | Path, *, cores: int | None = None) -> ModelOpening:
+        future: Future[OpenedModel] = Future()
+
+        def run() -> None:
+            try:
+                future.set_result(open_geometry(path, cores=cores))
+            except BaseException as exc:  # handed to whoever waits for the model
+                future.set_exception(exc)
+
+        threading.Thread(target=run, name="citytwin-ifc-open").start()
+        return cls(Path(path), future)
+
+    def result(self) -> OpenedModel:
+        return self.future.result()
+
+    def close(self) -> None:
+        """Wait for the opening to end, then stop its iterator (`OpenedModel.close`); a failed opening has none."""
+        if self.future.exception() is None:
+            self.future.result().close()

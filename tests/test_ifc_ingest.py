@@ -6,6 +6,8 @@ import json
 import os
 import subprocess
 import sys
+import threading
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -16,6 +18,7 @@ import orjson
 import pytest
 from sqlalchemy import Engine, text
 
+from ingest_bim import model
 from ingest_bim.georef import GeorefOptions
 from ingest_bim.model import NOT_DRAWN
 from ingest_gis.records import IngestError
@@ -261,25 +264,47 @@ def test_a_model_opened_before_the_database_is_ingested_like_its_path(engine: En
     assert guids[0] == guids[1] and len(guids[0]) == 127
 
 
-def test_the_command_line_starts_the_geometry_iterator_before_loading_the_rest(tmp_path: Path) -> None:
-    """`citytwin ingest ifc` opens the model and starts its iterator before settings, SQLAlchemy or psycopg load,
-    so that they load while the iterator computes."""
+def test_the_command_line_starts_opening_the_model_before_loading_the_rest(tmp_path: Path) -> None:
+    """`citytwin ingest ifc` starts opening the model before settings, SQLAlchemy or psycopg load, so that they
+    load while the file parses and the iterator computes."""
     probe = (
         "import sys\n"
         "import ingest_bim.model as model\n"
         "from twin import cli\n"
-        "def opened(path):\n"
-        "    loaded = sorted(m for m in ('pydantic_settings', 'sqlalchemy', 'psycopg', 'pyproj', 'shapely', 'rich')"
+        "def start(path, cores=None):\n"
+        "    loaded = sorted(m for m in ('pydantic', 'sqlalchemy', 'psycopg', 'pyproj', 'shapely', 'rich')"
         " if m in sys.modules)\n"
         "    print('LOADED', ','.join(loaded))\n"
         "    raise SystemExit(0)\n"
-        "model.open_geometry = opened\n"
+        "model.ModelOpening.start = start\n"
         "cli.main(['ingest', 'ifc', sys.argv[1], '--name', 'probe'])\n"
     )
     result = subprocess.run([sys.executable, "-c", probe, str(shared_data(FZK))], capture_output=True, text=True,
                             timeout=120, cwd=Path(__file__).resolve().parents[1])
     assert result.returncode == 0, result.stderr
     assert "LOADED \n" in result.stdout
+
+
+def test_the_model_parses_while_the_command_line_loads_its_settings(settings: Settings,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    entered, finished, overlapped = threading.Event(), threading.Event(), []
+    real_open = model.open_model
+
+    def open_model(path: Path) -> ifcopenshell.file:
+        entered.set()
+        time.sleep(0.5)  # the settings are asked for meanwhile
+        opened = real_open(path)
+        finished.set()
+        return opened
+
+    def settings_factory() -> Settings:
+        overlapped.append(entered.wait(10) and not finished.is_set())
+        return settings
+
+    monkeypatch.setattr(model, "open_model", open_model)
+    code = cli.main(["ingest", "ifc", str(shared_data(FZK)), "--name", "parsed-meanwhile", "--json"],
+                    settings_factory=settings_factory)
+    assert code == 0 and overlapped == [True]
 
 
 def test_an_unreachable_database_is_a_clear_error_even_with_the_iterator_running() -> None:

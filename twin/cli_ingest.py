@@ -80,11 +80,12 @@ def cmd_ingest_files(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def open_ifc(args: argparse.Namespace) -> None:
-    """Before anything else loads: open the model and start its geometry iterator, which computes shapes on its
-    own threads while the settings, the ingest code and the database are loaded and opened."""
-    from ingest_bim.model import open_geometry
+    """Before anything else loads: start opening the model on a thread of its own (the file parses while the
+    settings load), then its geometry iterator, which computes shapes on its own threads while the ingest code
+    and the database are loaded and opened."""
+    from ingest_bim.model import ModelOpening
 
-    args.opened = open_geometry(args.path)
+    args.opened = ModelOpening.start(args.path)
 
 
 def cmd_ingest_ifc(args: argparse.Namespace, settings: Settings) -> int:
@@ -93,7 +94,7 @@ def cmd_ingest_ifc(args: argparse.Namespace, settings: Settings) -> int:
 
     georef = GeorefOptions(crs=args.crs, origin=parse_origin(args.origin) if args.origin else None,
                            rotation=args.rotation)
-    opened = args.opened
+    opened = args.opened.result()  # a file that cannot be ingested is refused before the database is opened
 
     return run_ingest(
         args, settings,

@@ -1,13 +1,19 @@
-"""Typed settings read from `CITYTWIN_*` environment variables; built by the CLI or a caller, never at import."""
+"""Typed settings read from `CITYTWIN_*` environment variables; built by the CLI or a caller, never at import.
+
+A pydantic model that fills in from the environment what its caller does not give, as pydantic-settings'
+`BaseSettings` does for this model (names case-insensitive, lists as JSON; tested against it), without loading
+pydantic-settings' sources for files, secrets and clouds (≈0.07 s of CPU at every command's start).
+"""
 
 from __future__ import annotations
 
 import os
+import typing
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from pydantic import Field, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from twin.imagery import check_imagery
 
@@ -24,10 +30,41 @@ def default_data_dir() -> Path:
     return Path(os.environ.get("XDG_DATA_HOME", Path.home() / ".local" / "share")) / "citytwin"
 
 
-class Settings(BaseSettings):
-    """Everything CityTwin can be configured with."""
+ENV_PREFIX = "CITYTWIN_"
 
-    model_config = SettingsConfigDict(env_prefix="CITYTWIN_", extra="ignore")
+
+def environment_values(fields: dict[str, Any], environ: typing.Mapping[str, str] | None = None) -> dict[str, Any]:
+    """`CITYTWIN_<FIELD>` variables (any case) by field name, a list field's value decoded as JSON; what does not
+    parse is handed on as text, for the model to refuse naming the field."""
+    found: dict[str, Any] = {}
+    for key, value in (os.environ if environ is None else environ).items():
+        if len(key) <= len(ENV_PREFIX) or key[:len(ENV_PREFIX)].upper() != ENV_PREFIX:
+            continue
+        name = key[len(ENV_PREFIX):].lower()
+        field = fields.get(name)
+        if field is None:
+            continue
+        if typing.get_origin(field.annotation) is list:
+            try:
+                found[name] = orjson.loads(value)
+            except orjson.JSONDecodeError:
+                found[name] = value
+        else:
+            found[name] = value
+    return found
+
+
+class Settings(BaseModel):
+    """Everything CityTwin can be configured with: keyword arguments first, then `CITYTWIN_*` variables."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_environment(cls, given: Any) -> Any:
+        if not isinstance(given, dict):
+            return given
+        return {**environment_values(cls.model_fields), **given}
 
     database_url: str | None = Field(
         default=None,
