@@ -135,7 +135,7 @@ def test_a_restart_after_a_crash_before_the_flush_loads_and_stores_the_latest_va
         await conn.close()
         second = await LiveService.open(dsn_of(database_url), options)
         try:
-            live = {s: (v[0], v[1]) for s, v in second.hub.state.latest.items()}
+            live = {s: (v.time, v.value) for s, v in second.hub.state.latest.items()}
             async with second.pool.acquire() as conn:
                 table = {r["sensor_id"]: (r["time"], r["value"]) for r in await conn.fetch(
                     "SELECT sensor_id, time, value FROM sensor_latest")}

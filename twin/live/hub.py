@@ -265,7 +265,7 @@ class Hub:
                 missed.append(message)
         for sensor_id in client.sensors:
             latest = state.latest.get(sensor_id)
-            if "readings" in channels and latest is not None and latest[2] > since:  # its seq
+            if "readings" in channels and latest is not None and latest.seq > since:
                 missed.append(state.reading_message(state.sensors[sensor_id], latest))
         missed.sort(key=lambda m: m["seq"])
         client.outbox = Outbox(delivered=state.seq)

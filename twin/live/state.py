@@ -50,10 +50,11 @@ class Route:
     object_id: str | None = None
 
 
-Latest = tuple[datetime, float, int]
-"""A sensor's latest reading: (time, value, seq). A plain tuple, not a class: a new one replaces the last at every
-reading, and the cycle collector stops tracking a tuple of atomic values once it has seen it, where a class's
-instances stay tracked, fill the older generations and set off full collections over all of them."""
+@dataclass(slots=True)
+class Latest:
+    time: datetime
+    value: float
+    seq: int
 
 
 @dataclass(slots=True)
@@ -116,7 +117,7 @@ class LiveState:
         """Latest values as stored; their sensors count as online until a sweep finds them silent."""
         for sensor_id, time, value, received_at in rows:
             if sensor_id in self.sensors:
-                self.latest[sensor_id] = (time, value, self.seq)
+                self.latest[sensor_id] = Latest(time, value, self.seq)
                 self.status[sensor_id] = Status(True, self.seq, received_at)
                 self._watch(sensor_id, received_at)
 
@@ -175,9 +176,8 @@ class LiveState:
 
     # -- messages ----------------------------------------------------------------------------------------------
     def reading_message(self, sensor: Sensor, latest: Latest) -> dict[str, Any]:
-        time, value, seq = latest
-        return {"type": "reading", "seq": seq, "sensor": sensor.id, "object": sensor.object_id,
-                "kind": sensor.kind, "time": iso(time), "value": value}
+        return {"type": "reading", "seq": latest.seq, "sensor": sensor.id, "object": sensor.object_id,
+                "kind": sensor.kind, "time": iso(latest.time), "value": latest.value}
 
     def status_message(self, sensor: Sensor, status: Status) -> dict[str, Any]:
         return {"type": "status", "seq": status.seq, "sensor": sensor.id, "object": sensor.object_id,
@@ -241,9 +241,9 @@ class LiveState:
         else:
             status.last_seen = now
         latest = self.latest.get(sensor_id)
-        if latest is not None and latest[0] >= time:  # its time
+        if latest is not None and latest.time >= time:
             return  # a late or repeated reading is stored but changes nothing live
-        latest = self.latest[sensor_id] = (time, value, seq)
+        latest = self.latest[sensor_id] = Latest(time, value, seq)
         out.messages.append((self.reading_message(sensor, latest), self.sensor_route(sensor, "readings")))
         rule = self.rule_of(sensor)
         if rule is None:

@@ -38,7 +38,7 @@ def sensor_view(state: LiveState, sensor_id: str) -> dict[str, Any]:
     status = state.status.get(sensor_id)
     alarm = state.alarm_of(sensor_id)
     return {**sensor.as_json(),
-            "latest": {"time": iso(latest[0]), "value": latest[1]} if latest else None,
+            "latest": {"time": iso(latest.time), "value": latest.value} if latest else None,
             "online": status.online if status else False,
             "last_seen": iso(status.last_seen) if status else None,
             "alarm": alarm}

@@ -67,8 +67,8 @@ def latest_written(state: LiveState, base: str, idents: Sequence[str], kinds: Se
     values = list(map(state.latest.get, idents))
     held = [(ident, value) for ident, value in zip(idents, values, strict=True) if value is not None]
     streams = [ident for ident, _ in held]
-    times = [value[0] for _, value in held]  # (time, value, seq)
-    results: list[Any] = [value[1] for _, value in held]
+    times = [value.time for _, value in held]
+    results: list[Any] = [value.value for _, value in held]
     if not STATE_KINDS.isdisjoint(kinds):
         states = {ident for ident, kind in zip(idents, kinds, strict=True) if kind in STATE_KINDS}
         results = [bool(v) if s in states else v for s, v in zip(streams, results, strict=True)]

@@ -6,6 +6,7 @@ area, from memory (`twin.sta.hot`)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -348,8 +349,8 @@ def latest_members(request: Request, datastreams: list[Row], select: list[str] |
         value = latest.get(row["id"])
         held.append(value is not None)
         if value is not None:
-            time, number, _ = value
-            result = bool(number) if row["kind"] in STATE_KINDS else number
+            time: datetime = value.time
+            result = bool(value.value) if row["kind"] in STATE_KINDS else value.value
             observations.append({"id": observation_id(row["id"], micros(time)), "datastream_id": row["id"],
                                  "phenomenon_time": time, "result": result, "foi_id": row["thing_id"],
                                  "kind": row["kind"]})
