@@ -122,7 +122,6 @@ class ModelOpening:
     """`open_geometry` under way on a thread of its own. Parsing the file and starting the iterator release the
     GIL, so the caller loads its settings meanwhile; `result` waits for the model (re-raising what went wrong)."""
 
-    path: Path
     future: Future[OpenedModel]
 
     @classmethod
@@ -136,7 +135,7 @@ class ModelOpening:
                 future.set_exception(exc)
 
         threading.Thread(target=run, name="citytwin-ifc-open").start()
-        return cls(Path(path), future)
+        return cls(future)
 
     def result(self) -> OpenedModel:
         return self.future.result()

@@ -8,9 +8,8 @@ pydantic-settings' sources for files, secrets and clouds (≈0.07 s of CPU at ev
 from __future__ import annotations
 
 import os
-import typing
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, get_origin
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -33,18 +32,18 @@ def default_data_dir() -> Path:
 ENV_PREFIX = "CITYTWIN_"
 
 
-def environment_values(fields: dict[str, Any], environ: typing.Mapping[str, str] | None = None) -> dict[str, Any]:
+def environment_values(fields: dict[str, Any]) -> dict[str, Any]:
     """`CITYTWIN_<FIELD>` variables (any case) by field name, a list field's value decoded as JSON; what does not
     parse is handed on as text, for the model to refuse naming the field."""
     found: dict[str, Any] = {}
-    for key, value in (os.environ if environ is None else environ).items():
+    for key, value in os.environ.items():
         if len(key) <= len(ENV_PREFIX) or key[:len(ENV_PREFIX)].upper() != ENV_PREFIX:
             continue
         name = key[len(ENV_PREFIX):].lower()
         field = fields.get(name)
         if field is None:
             continue
-        if typing.get_origin(field.annotation) is list:
+        if get_origin(field.annotation) is list:
             try:
                 found[name] = orjson.loads(value)
             except orjson.JSONDecodeError:

@@ -255,8 +255,8 @@ class TopicCallbacks(MQTTMatcher):
     """paho's per-topic callbacks, matched against every message it receives, without the cost when there are none
     (aiomqtt registers none: it takes every message through `on_message`). paho's matching builds a recursive
     closure per message, a reference cycle of six objects that only the cycle collector frees: at the bridge's
-    rate (every reading's SensorThings push comes back to its subscription) that was most of the server's
-    collection work, with pauses of up to 0.6 s (`bench live`)."""
+    rate (every reading's SensorThings push comes back to its subscription) it was all of the server's cyclic
+    garbage (`bench live` at 2,000 readings/s: 60,000 objects in 5 s, none once skipped)."""
 
     def iter_match(self, topic: str) -> Iterator[Any]:
         if not self._root._children:
